@@ -1,0 +1,45 @@
+"""The FastAPI application: routes from `api.routes`, one error handler, OpenAPI at /docs."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import all_routers
+from ledger.db import make_engine
+from ledger.settings import Settings
+from ledger.uow import Context
+
+DESCRIPTION = """志愿服务时长、积分与嘉许激励台账 — the volunteer hours, points and incentive ledger.
+
+Every request carries `Authorization: Bearer <token>`; every write carries an
+`Idempotency-Key` header (a retry with the same key returns the first result).
+Errors are `{"code", "message", "field"}`."""
+
+
+def context_from_settings(settings: Settings) -> Context:
+    """Build the ledger context (engine, secret key, deployment) from settings."""
+    return Context(engine=make_engine(settings.database_url), secret_key=settings.secret_bytes,
+                   deployment_id=settings.deployment_id, deployment_name=settings.deployment_name,
+                   options={"transfer_future_limit_days": settings.transfer_future_limit_days,
+                            "sign_in_max_attempts": settings.sign_in_max_attempts,
+                            "sign_in_lockout_minutes": settings.sign_in_lockout_minutes,
+                            "rate_limit_per_minute": settings.rate_limit_per_minute,
+                            "data_dir": str(settings.data_dir)})
+
+
+def create_app(ctx: Context | None = None, settings: Settings | None = None) -> FastAPI:
+    """The app over a context (tests pass one; the server builds it from settings)."""
+    settings = settings or Settings()
+    ctx = ctx or context_from_settings(settings)
+    app = FastAPI(title="志愿服务积分台账 Volunteer Ledger", version="0.1.0", description=DESCRIPTION)
+    app.state.ctx = ctx
+    app.state.settings = settings
+    errors.install(app)
+    for router in all_routers():
+        app.include_router(router)
+
+    @app.get("/health", tags=["integrity"])
+    def health() -> dict:
+        return {"status": "ok"}
+
+    return app

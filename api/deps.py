@@ -1,0 +1,45 @@
+"""FastAPI dependencies: the context, the signed-in principal, the idempotency key."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from ledger.access import Principal
+from ledger.auth import principal_for_token
+from ledger.errors import Unauthenticated
+from ledger.usecase import read, write
+from ledger.uow import Context
+
+
+def get_ctx(request: Request) -> Context:
+    """The ledger context the app was built with."""
+    return request.app.state.ctx
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+
+
+def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str:
+    """The bearer token from the Authorization header."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthenticated("send 'Authorization: Bearer <token>'", field="Authorization")
+    return authorization.split(" ", 1)[1].strip()
+
+
+def current_user(ctx: CtxDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:
+    """The principal behind the bearer token."""
+    return read(ctx, lambda session: principal_for_token(session, token, ctx.now()))
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+IdempotencyKeyDep = Annotated[str | None, Header(alias="Idempotency-Key",
+                                                 description="unique per write; a retry returns the first result")]
+
+
+def run_write(ctx: Context, response, *, key: str | None, operation: str, request, fn) -> dict:
+    """Run an idempotent write; a replay is marked with the `Idempotent-Replayed` header."""
+    result, replayed = write(ctx, key=key, operation=operation, request=request, fn=fn)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return result

@@ -1,0 +1,81 @@
+"""Volunteers: registration, lookup, balances, history and star events."""
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
+from ledger import lookup, volunteers
+from ledger.access import in_scope, require_role
+from ledger.tables import Unit, Volunteer
+from ledger.usecase import read
+
+router = APIRouter(tags=["volunteers"])
+
+
+class VolunteerCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="姓名")
+    home_unit_id: int
+    id_number: str | None = Field(default=None, description="身份证号: stored only hashed and masked")
+    phone: str | None = Field(default=None, description="联系电话: stored only hashed and masked")
+    is_party_member: bool = False
+    registered_on: dt.date | None = None
+    team_ids: list[int] = Field(default_factory=list)
+
+
+@router.post("/volunteers", status_code=status.HTTP_201_CREATED)
+def register(body: VolunteerCreate, ctx: CtxDep, user: CurrentUser, key: IdempotencyKeyDep,
+             response: Response) -> dict:
+    command = volunteers.RegisterVolunteer(**{**body.model_dump(), "team_ids": tuple(body.team_ids)})
+    # the request fingerprint keeps only hashes of the personal numbers
+    fingerprint = {**body.model_dump(mode="json"),
+                   "id_number": volunteers.keyed_hash_or_none(ctx.secret_key, body.id_number),
+                   "phone": volunteers.keyed_hash_or_none(ctx.secret_key, body.phone)}
+    return run_write(ctx, response, key=key, operation="volunteer.register", request=fingerprint,
+                     fn=lambda s: volunteers.volunteer_public(
+                         volunteers.register_volunteer(s, user, ctx.secret_key, command, ctx.today())))
+
+
+@router.get("/volunteers")
+def list_volunteers(ctx: CtxDep, user: CurrentUser, unit_id: int | None = None,
+                    number: str | None = None, limit: int = Query(50, ge=1, le=200),
+                    offset: int = Query(0, ge=0)) -> list[dict]:
+    require_role(user, "admin", "unit_admin", "auditor", "desk_operator")
+
+    def run(session):
+        query = select(Volunteer, Unit.path).join(Unit, Unit.id == Volunteer.home_unit_id)
+        if unit_id is not None:
+            query = query.where(Volunteer.home_unit_id == unit_id)
+        if number is not None:
+            query = query.where(Volunteer.number == number)
+        if not user.sees_everything:
+            query = query.where(Unit.path.startswith(user.unit_path or "\x00"))
+        rows = session.execute(query.order_by(Volunteer.id).limit(limit).offset(offset)).all()
+        return [volunteers.volunteer_public(v) for v, path in rows if in_scope(user, path)]
+
+    return read(ctx, run)
+
+
+@router.get("/volunteers/{volunteer_id}")
+def get_volunteer(volunteer_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
+    return read(ctx, lambda s: volunteers.get_volunteer(s, user, volunteer_id))
+
+
+@router.get("/volunteers/{volunteer_id}/balances")
+def balances(volunteer_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
+    return read(ctx, lambda s: lookup.volunteer_summary(s, user, volunteer_id, ctx.today()))
+
+
+@router.get("/volunteers/{volunteer_id}/history")
+def history(volunteer_id: int, ctx: CtxDep, user: CurrentUser, limit: int = Query(50, ge=1, le=200),
+            before_id: int | None = None) -> dict:
+    return read(ctx, lambda s: lookup.volunteer_history(s, user, volunteer_id, limit=limit,
+                                                         before_id=before_id))
+
+
+@router.get("/volunteers/{volunteer_id}/stars")
+def stars(volunteer_id: int, ctx: CtxDep, user: CurrentUser) -> list[dict]:
+    return read(ctx, lambda s: lookup.star_history(s, user, volunteer_id))

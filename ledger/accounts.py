@@ -1,0 +1,71 @@
+"""Accounts (账户) of the ledger: one per owner, kind and unit of measure.
+
+Units of measure: MIN (hours, in whole minutes) and PTS (points, whole points).
+Volunteer accounts may never go below zero; the database enforces it by a CHECK.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ledger.tables import Account
+from ledger.tables.core import utcnow
+
+MINUTES = "MIN"
+POINTS = "PTS"
+
+# kind -> (unit of measure, may it go negative?)
+KINDS: dict[str, tuple[str, bool]] = {
+    "volunteer_minutes": (MINUTES, False),  # hours served by a volunteer (时长)
+    "volunteer_points": (POINTS, False),  # spendable points (积分)
+    "volunteer_points_held": (POINTS, False),  # points held for a reservation
+    "unit_minutes_served": (MINUTES, True),  # hours served at a unit: the counter-side
+    "unit_points_issued": (POINTS, True),  # points a unit issued: its liability
+    "desk_points_redeemed": (POINTS, True),  # points spent at a desk (积分兑换点)
+    "system_points_expired": (POINTS, True),  # points that expired
+    "deployment_minutes": (MINUTES, True),  # hours carried in/out from another deployment
+    "deployment_points": (POINTS, True),  # points carried in/out from another deployment
+}
+
+
+def account_id(session: Session, kind: str, owner_id: int) -> int:
+    """The id of the (kind, owner) account, creating it on first use (race-safe)."""
+    found = session.execute(
+        select(Account.id).where(Account.kind == kind, Account.owner_id == owner_id)
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    uom, may_be_negative = KINDS[kind]
+    values = dict(kind=kind, owner_id=owner_id, uom=uom, is_non_negative=not may_be_negative,
+                  balance=0)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Account).values(**values, created_at=utcnow()).on_conflict_do_nothing(
+            index_elements=["kind", "owner_id"]
+        )
+    )
+    return session.execute(
+        select(Account.id).where(Account.kind == kind, Account.owner_id == owner_id)
+    ).scalar_one()
+
+
+def balance(session: Session, kind: str, owner_id: int) -> int:
+    """The cached balance of an account (0 when it does not exist yet)."""
+    value = session.execute(
+        select(Account.balance).where(Account.kind == kind, Account.owner_id == owner_id)
+    ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def balances_of(session: Session, owner_id: int, kinds: list[str]) -> dict[str, int]:
+    """Cached balances of several accounts of one owner, 0 for those not yet opened."""
+    rows = session.execute(
+        select(Account.kind, Account.balance).where(
+            Account.owner_id == owner_id, Account.kind.in_(kinds)
+        )
+    ).all()
+    found = {kind: int(value) for kind, value in rows}
+    return {kind: found.get(kind, 0) for kind in kinds}

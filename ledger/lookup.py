@@ -1,0 +1,112 @@
+"""A volunteer's figures: hours, points, star level, and their history in the ledger.
+
+Reads come from cached balances (one row each), so a summary costs the same whatever the
+length of the volunteer's history.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.access import Principal, require_volunteer
+from ledger.accounts import balances_of
+from ledger.pricing import current_star_level, minutes_in_year, policy_in_force
+from ledger.stars import minutes_to_next_star
+from ledger.tables import Account, Activity, Posting, ServiceRecord, StarEvent, Transaction
+from ledger.volunteers import volunteer_public
+
+VOLUNTEER_ACCOUNTS = ["volunteer_minutes", "volunteer_points", "volunteer_points_held"]
+
+
+def hours_text(minutes: int) -> str:
+    """Minutes as hours for people: 150 → "2.5", 100 → "1.67" (display only)."""
+    whole, rest = divmod(abs(minutes), 60)
+    sign = "-" if minutes < 0 else ""
+    if rest == 0:
+        return f"{sign}{whole}"
+    hundredths = (rest * 100 + 30) // 60
+    if hundredths == 100:
+        return f"{sign}{whole + 1}"
+    return f"{sign}{whole}.{hundredths:02d}".rstrip("0")
+
+
+def volunteer_summary(session: Session, principal: Principal, volunteer_id: int, today: dt.date) -> dict:
+    """Total hours, hours this year, points (spendable and held), star level and next star."""
+    volunteer = require_volunteer(session, principal, volunteer_id)
+    balances = balances_of(session, volunteer_id, VOLUNTEER_ACCOUNTS)
+    total = balances["volunteer_minutes"]
+    this_year = minutes_in_year(session, volunteer_id, today.year)
+    _version, policy = policy_in_force(session, volunteer.home_unit_id, today)
+    to_next = minutes_to_next_star(policy, total, this_year, volunteer.registered_on, today)
+    return {
+        "volunteer": volunteer_public(volunteer),
+        "minutes_total": total, "hours_total": hours_text(total),
+        "minutes_this_year": this_year, "hours_this_year": hours_text(this_year),
+        "points": balances["volunteer_points"], "points_held": balances["volunteer_points_held"],
+        "star_level": current_star_level(session, volunteer_id),
+        "minutes_to_next_star": to_next,
+    }
+
+
+def volunteer_history(session: Session, principal: Principal, volunteer_id: int, *, limit: int = 50,
+                      before_id: int | None = None) -> dict:
+    """The volunteer's transactions, newest first, with the amounts on their own accounts.
+
+    Paginated by ledger position: pass the `next_before_id` of one page to get the next.
+    """
+    require_volunteer(session, principal, volunteer_id)
+    limit = max(1, min(limit, 200))
+    query = select(Transaction).where(Transaction.volunteer_id == volunteer_id)
+    if before_id is not None:
+        query = query.where(Transaction.id < before_id)
+    txs = session.execute(query.order_by(Transaction.id.desc()).limit(limit + 1)).scalars().all()
+    page, more = txs[:limit], len(txs) > limit
+    amounts = _own_amounts(session, volunteer_id, [tx.id for tx in page])
+    titles = _activity_titles(session, [tx.service_record_id for tx in page if tx.service_record_id])
+    items = [{
+        "transaction_id": tx.id, "kind": tx.kind, "occurred_on": tx.occurred_on.isoformat(),
+        "recorded_at": tx.recorded_at.isoformat(), "memo": tx.memo,
+        "service_record_id": tx.service_record_id, "activity": titles.get(tx.service_record_id),
+        "unit_id": tx.unit_id, "reverses_id": tx.reverses_id,
+        "policy_version_id": tx.policy_version_id,
+        **amounts.get(tx.id, {"minutes": 0, "points": 0, "points_held": 0}),
+    } for tx in page]
+    return {"items": items, "next_before_id": page[-1].id if more and page else None}
+
+
+def _own_amounts(session: Session, volunteer_id: int, tx_ids: list[int]) -> dict[int, dict]:
+    names = {"volunteer_minutes": "minutes", "volunteer_points": "points",
+             "volunteer_points_held": "points_held"}
+    result: dict[int, dict] = {tx_id: {"minutes": 0, "points": 0, "points_held": 0} for tx_id in tx_ids}
+    if not tx_ids:
+        return result
+    rows = session.execute(
+        select(Posting.transaction_id, Account.kind, Posting.amount)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Posting.transaction_id.in_(tx_ids), Account.owner_id == volunteer_id,
+               Account.kind.in_(list(names)))
+    ).all()
+    for tx_id, kind, amount in rows:
+        result[tx_id][names[kind]] += int(amount)
+    return result
+
+
+def _activity_titles(session: Session, record_ids: list[int]) -> dict[int, str]:
+    if not record_ids:
+        return {}
+    rows = session.execute(
+        select(ServiceRecord.id, Activity.title).join(Activity, Activity.id == ServiceRecord.activity_id)
+        .where(ServiceRecord.id.in_(record_ids))).all()
+    return {record_id: title for record_id, title in rows}
+
+
+def star_history(session: Session, principal: Principal, volunteer_id: int) -> list[dict]:
+    """Every star change of a volunteer, oldest first."""
+    require_volunteer(session, principal, volunteer_id)
+    events = session.execute(select(StarEvent).where(StarEvent.volunteer_id == volunteer_id)
+                             .order_by(StarEvent.id)).scalars()
+    return [{"occurred_on": e.occurred_on.isoformat(), "level_before": e.level_before,
+             "level_after": e.level_after, "transaction_id": e.transaction_id, "reason": e.reason}
+            for e in events]

@@ -1,0 +1,182 @@
+"""Posting transactions: balanced, integer, append-only, idempotent by key.
+
+Every transaction's postings sum to zero per unit of measure; amounts are integers
+(minutes, points).  The cached balance of each account is updated in the same database
+transaction.  A correction is a reversal that names the original; a reversal cannot be
+reversed, and nothing is reversed twice (the database's unique `reverses_id` backs this).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger.errors import AlreadyReversed, Conflict, IdempotencyConflict, InsufficientPoints, NotFound
+from ledger.tables import Account, Posting, Transaction
+from ledger.tables.core import utcnow
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One posting to be made: an integer amount into (+) or out of (−) an account."""
+
+    account_id: int
+    uom: str
+    amount: int
+    volunteer_id: int | None = None
+    unit_id: int | None = None
+
+
+def content_hash(tx: dict, legs: list[Leg] | list[dict]) -> str:
+    """SHA-256 over the canonical content of a transaction and its postings."""
+    rows = sorted(
+        [_leg_tuple(leg) for leg in legs],
+    )
+    body = {
+        "kind": tx["kind"],
+        "key": tx["idempotency_key"],
+        "occurred_on": str(tx["occurred_on"]),
+        "actor": tx["actor"],
+        "volunteer_id": tx.get("volunteer_id"),
+        "unit_id": tx.get("unit_id"),
+        "policy_version_id": tx.get("policy_version_id"),
+        "reverses_id": tx.get("reverses_id"),
+        "service_record_id": tx.get("service_record_id"),
+        "memo": tx.get("memo") or "",
+        "postings": rows,
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _leg_tuple(leg) -> tuple:
+    if isinstance(leg, Leg):
+        return (leg.account_id, leg.uom, int(leg.amount), leg.volunteer_id, leg.unit_id)
+    return (leg["account_id"], leg["uom"], int(leg["amount"]), leg["volunteer_id"], leg["unit_id"])
+
+
+def check_balanced(legs: list[Leg]) -> None:
+    """Refuse a set of postings that does not sum to zero per unit of measure."""
+    sums: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if not isinstance(leg.amount, int) or isinstance(leg.amount, bool):
+            raise Conflict("amounts are whole integers (minutes, points)", field="amount")
+        sums[leg.uom] += leg.amount
+    unbalanced = {uom: total for uom, total in sums.items() if total != 0}
+    if unbalanced:
+        raise Conflict(f"postings do not balance: {unbalanced}", field="postings")
+
+
+def post(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    occurred_on: dt.date,
+    actor: str,
+    legs: list[Leg],
+    volunteer_id: int | None = None,
+    unit_id: int | None = None,
+    policy_version_id: int | None = None,
+    reverses_id: int | None = None,
+    service_record_id: int | None = None,
+    memo: str = "",
+) -> Transaction:
+    """Post one balanced transaction; a repeat with the same key returns the first one."""
+    legs = [leg for leg in legs if leg.amount != 0]
+    check_balanced(legs)
+    tx = dict(kind=kind, idempotency_key=key, occurred_on=occurred_on, actor=actor,
+              volunteer_id=volunteer_id, unit_id=unit_id, policy_version_id=policy_version_id,
+              reverses_id=reverses_id, service_record_id=service_record_id, memo=memo)
+    digest = content_hash(tx, legs)
+    existing = session.execute(
+        select(Transaction).where(Transaction.idempotency_key == key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.content_hash != digest:
+            raise IdempotencyConflict(
+                f"transaction key {key!r} was already used for different postings", field="idempotency_key"
+            )
+        return existing
+    row = Transaction(**tx, content_hash=digest, recorded_at=utcnow())
+    session.add(row)
+    session.flush()
+    if legs:
+        session.execute(insert(Posting), [
+            dict(transaction_id=row.id, account_id=leg.account_id, uom=leg.uom, amount=leg.amount,
+                 volunteer_id=leg.volunteer_id, unit_id=leg.unit_id, occurred_on=occurred_on)
+            for leg in legs
+        ])
+        apply_to_balances(session, legs)
+    return row
+
+
+def apply_to_balances(session: Session, legs: list[Leg]) -> None:
+    """Add the legs to the cached balances; a volunteer balance below zero is refused."""
+    totals: dict[int, int] = defaultdict(int)
+    for leg in legs:
+        totals[leg.account_id] += leg.amount
+    for account_id in sorted(totals):  # a fixed order: no deadlocks between writers
+        amount = totals[account_id]
+        stmt = update(Account).where(Account.id == account_id).values(balance=Account.balance + amount)
+        if amount < 0:
+            stmt = stmt.where((Account.is_non_negative.is_(False)) | (Account.balance + amount >= 0))
+        try:
+            result = session.execute(stmt)
+        except IntegrityError as exc:  # the CHECK constraint, the last line of defence
+            raise InsufficientPoints("balance would go below zero", field="amount") from exc
+        if result.rowcount != 1:
+            raise InsufficientPoints("balance would go below zero", field="amount",
+                                     account_id=account_id)
+
+
+def legs_of(session: Session, transaction_id: int) -> list[Leg]:
+    """The postings of a transaction, as legs."""
+    rows = session.execute(
+        select(Posting).where(Posting.transaction_id == transaction_id).order_by(Posting.id)
+    ).scalars()
+    return [Leg(p.account_id, p.uom, int(p.amount), p.volunteer_id, p.unit_id) for p in rows]
+
+
+def reverse(
+    session: Session,
+    original_id: int,
+    *,
+    actor: str,
+    occurred_on: dt.date,
+    memo: str,
+    kind: str = "reversal",
+) -> Transaction:
+    """Post the exact opposite of a transaction, naming it; refused for a reversal or twice."""
+    original = session.get(Transaction, original_id)
+    if original is None:
+        raise NotFound(f"transaction {original_id} does not exist", field="transaction_id")
+    if original.reverses_id is not None:
+        raise Conflict("a reversal cannot itself be reversed; post a new transaction instead",
+                       field="transaction_id")
+    if is_reversed(session, original_id):
+        raise AlreadyReversed(f"transaction {original_id} is already reversed", field="transaction_id")
+    legs = [Leg(l.account_id, l.uom, -l.amount, l.volunteer_id, l.unit_id) for l in legs_of(session, original_id)]
+    return post(session, kind=kind, key=f"reverse:{original_id}", occurred_on=occurred_on, actor=actor,
+                legs=legs, volunteer_id=original.volunteer_id, unit_id=original.unit_id,
+                policy_version_id=original.policy_version_id, reverses_id=original_id,
+                service_record_id=original.service_record_id, memo=memo)
+
+
+def is_reversed(session: Session, transaction_id: int) -> bool:
+    """True when a reversal of this transaction has been posted."""
+    return session.execute(
+        select(Transaction.id).where(Transaction.reverses_id == transaction_id)
+    ).first() is not None
+
+
+def ledger_position(session: Session) -> int:
+    """The id of the newest transaction: a position that later reads can be pinned to."""
+    value = session.execute(select(Transaction.id).order_by(Transaction.id.desc()).limit(1)).scalar()
+    return int(value or 0)

@@ -1,0 +1,170 @@
+"""Pricing a service record under the policy in force, and keeping star levels (星级) true.
+
+The policy in force for a record is the newest published version effective on the service
+date for the nearest unit up the tree that has one; with none published anywhere up the
+tree, the built-in default policy (`default_policy.toml`) applies and version is None.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.accounts import balance
+from ledger.policy import Policy, ServiceFacts
+from ledger.stars import star_level
+from ledger.tables import (
+    Account, Activity, Posting, PolicyVersion, ServiceRecord, StarEvent, Transaction, Unit, Volunteer,
+)
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
+
+
+@dataclass(frozen=True)
+class PricedService:
+    """A record priced: the policy version used, minutes credited, points, and who funds them."""
+
+    policy_version_id: int | None
+    credited_minutes: int
+    points: int
+    funding_unit_id: int
+    memo: str
+    breakdown: dict
+
+
+@lru_cache(maxsize=1)
+def default_policy_text() -> str:
+    """The text of the built-in default policy."""
+    return DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=256)
+def parse_cached(text: str) -> Policy:
+    """Parse a policy document once per distinct text."""
+    return Policy.parse(text)
+
+
+def default_policy() -> Policy:
+    """The built-in default policy (national star scheme, 10 points an hour)."""
+    return parse_cached(default_policy_text())
+
+
+def ancestors(session: Session, unit_id: int) -> list[int]:
+    """The unit's id and those of every unit above it, nearest first."""
+    path = session.execute(select(Unit.path).where(Unit.id == unit_id)).scalar_one()
+    return [int(part) for part in path.strip("/").split("/")][::-1]
+
+
+def policy_in_force(session: Session, unit_id: int, on_date: dt.date) -> tuple[PolicyVersion | None, Policy]:
+    """The version in force for a unit on a date, and its parsed policy."""
+    for candidate in ancestors(session, unit_id):
+        version = session.execute(
+            select(PolicyVersion).where(PolicyVersion.unit_id == candidate,
+                                        PolicyVersion.effective_from <= on_date)
+            .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.version.desc()).limit(1)
+        ).scalar_one_or_none()
+        if version is not None:
+            return version, parse_cached(version.document)
+    return None, default_policy()
+
+
+def funding_unit(session: Session, policy: Policy, record: ServiceRecord, home_unit_id: int) -> int:
+    """Who funds the points: the volunteer's home unit ("unit"), else the county (tree root)."""
+    if policy.funding == "unit":
+        return home_unit_id
+    return ancestors(session, record.unit_id)[-1]
+
+
+def credited_minutes_between(session: Session, volunteer_id: int, start: dt.datetime,
+                             end: dt.datetime) -> int:
+    """Minutes already credited for the volunteer's posted records that started in [start, end)."""
+    total = session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0))
+        .join(Transaction, Transaction.id == Posting.transaction_id)
+        .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.status == "posted",
+               ServiceRecord.started_at >= start, ServiceRecord.started_at < end,
+               Account.kind == "volunteer_minutes", Transaction.kind == "service")
+    ).scalar_one()
+    return int(total)
+
+
+def facts_for(session: Session, record: ServiceRecord, activity: Activity,
+              rating: int | None = None) -> ServiceFacts:
+    """The facts a policy prices a record by (caps count what was already credited)."""
+    day = record.started_at.date()
+    day_start = dt.datetime.combine(day, dt.time())
+    year_start = dt.datetime(day.year, 1, 1)
+    return ServiceFacts(
+        minutes=record.minutes, service_date=day, category=activity.category,
+        tags=frozenset(activity.tags or ()), rating=rating, complaint_upheld=record.complaint_upheld,
+        service_kind=record.service_kind,
+        credited_minutes_same_day=credited_minutes_between(
+            session, record.volunteer_id, day_start, day_start + dt.timedelta(days=1)),
+        credited_minutes_same_year=credited_minutes_between(
+            session, record.volunteer_id, year_start, dt.datetime(day.year + 1, 1, 1)),
+    )
+
+
+def price_record(session: Session, record: ServiceRecord, activity: Activity) -> PricedService:
+    """Price a record by the policy in force at its unit on its service date."""
+    version, policy = policy_in_force(session, record.unit_id, record.started_at.date())
+    pricing = policy.price(facts_for(session, record, activity, rating=record.rating))
+    home_unit_id = session.execute(
+        select(Volunteer.home_unit_id).where(Volunteer.id == record.volunteer_id)).scalar_one()
+    version_label = f"v{version.version}@unit{version.unit_id}" if version else "default"
+    memo = (f"{activity.title}: {pricing.credited_minutes} min, {pricing.points} pts "
+            f"(policy {version_label}, x{pricing.multiplier})")
+    return PricedService(policy_version_id=version.id if version else None,
+                         credited_minutes=pricing.credited_minutes, points=pricing.points,
+                         funding_unit_id=funding_unit(session, policy, record, home_unit_id),
+                         memo=memo, breakdown=pricing.breakdown)
+
+
+def current_star_level(session: Session, volunteer_id: int) -> int:
+    """The star level last recorded for a volunteer (0 when none)."""
+    level = session.execute(
+        select(StarEvent.level_after).where(StarEvent.volunteer_id == volunteer_id)
+        .order_by(StarEvent.id.desc()).limit(1)).scalar_one_or_none()
+    return int(level or 0)
+
+
+def minutes_in_year(session: Session, volunteer_id: int, year: int) -> int:
+    """Minutes on the volunteer's hours account dated within one calendar year."""
+    total = session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0))
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.kind == "volunteer_minutes", Account.owner_id == volunteer_id,
+               Posting.occurred_on >= dt.date(year, 1, 1), Posting.occurred_on < dt.date(year + 1, 1, 1))
+    ).scalar_one()
+    return int(total)
+
+
+def derived_star_level(session: Session, volunteer_id: int, on_date: dt.date) -> tuple[int, int | None]:
+    """The star level the hours give today under the home unit's policy, and that version id."""
+    volunteer = session.get(Volunteer, volunteer_id)
+    version, policy = policy_in_force(session, volunteer.home_unit_id, on_date)
+    level = star_level(policy, balance(session, "volunteer_minutes", volunteer_id),
+                       minutes_in_year(session, volunteer_id, on_date.year),
+                       volunteer.registered_on, on_date)
+    return level, version.id if version else None
+
+
+def update_star_level(session: Session, volunteer_id: int, on_date: dt.date, transaction_id: int | None,
+                      reason: str) -> StarEvent | None:
+    """Record a star change event when the hours now give a different level (up or down)."""
+    before = current_star_level(session, volunteer_id)
+    after, version_id = derived_star_level(session, volunteer_id, on_date)
+    if after == before:
+        return None
+    event = StarEvent(volunteer_id=volunteer_id, occurred_on=on_date, level_before=before,
+                      level_after=after, transaction_id=transaction_id, policy_version_id=version_id,
+                      reason=reason)
+    session.add(event)
+    session.flush()
+    return event

@@ -1,0 +1,216 @@
+"""Service records (服务记录): recorded → approved by a second person → posted to the ledger.
+
+Posting credits the volunteer's hours (minutes) against the serving unit's account and
+awards points under the policy in force on the service date, in one database transaction.
+A posted record is corrected only by reversal (a new transaction), never by change.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger import pricing
+from ledger.access import Principal, in_scope, require_role, unit_path
+from ledger.accounts import MINUTES, POINTS, account_id
+from ledger.activities import require_activity
+from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
+from ledger.postings import Leg, post, reverse
+from ledger.tables import Activity, AuditEntry, ServiceRecord, Transaction, Volunteer
+from ledger.volunteers import lock_volunteer
+
+MAX_MINUTES = 24 * 60
+
+
+@dataclass(frozen=True)
+class RecordService:
+    """Command: record one volunteer's service in one activity."""
+
+    volunteer_id: int
+    activity_id: int
+    started_at: dt.datetime  # local time (Asia/Shanghai), naive
+    ended_at: dt.datetime
+    minutes: int | None = None  # actual service, travel excluded; defaults to the span
+    confirmed_by: str = ""  # organiser or the person served (确认人)
+    service_kind: str | None = None
+    source: str = "api"
+
+
+def record_public(record: ServiceRecord) -> dict:
+    """A service record as shown to clients."""
+    return {"id": record.id, "volunteer_id": record.volunteer_id, "activity_id": record.activity_id,
+            "unit_id": record.unit_id, "started_at": record.started_at.isoformat(),
+            "ended_at": record.ended_at.isoformat(), "minutes": record.minutes,
+            "service_kind": record.service_kind, "status": record.status,
+            "reject_reason": record.reject_reason, "recorded_by": record.recorded_by,
+            "approved_by": record.approved_by, "confirmed_by": record.confirmed_by,
+            "rating": record.rating, "complaint_upheld": record.complaint_upheld,
+            "transaction_id": record.transaction_id, "source": record.source}
+
+
+def check_times(started_at: dt.datetime, ended_at: dt.datetime, minutes: int | None,
+                now_local: dt.datetime) -> int:
+    """Validate a service period; returns the minutes to credit (field and reason on error)."""
+    if ended_at <= started_at:
+        raise ValidationFailed("ended_at must be after started_at", field="ended_at")
+    span = int((ended_at - started_at).total_seconds() // 60)
+    if span > MAX_MINUTES:
+        raise ValidationFailed("a service record cannot be longer than one day (24 hours)",
+                               field="ended_at")
+    if ended_at > now_local + dt.timedelta(minutes=5):
+        raise ValidationFailed("a service cannot end in the future", field="ended_at")
+    if minutes is None:
+        return span
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0:
+        raise ValidationFailed("minutes must be a positive whole number", field="minutes")
+    if minutes > span:
+        raise ValidationFailed(
+            f"minutes ({minutes}) exceed the time between start and end ({span})", field="minutes")
+    return minutes
+
+
+def record_service(session: Session, principal: Principal, command: RecordService,
+                   now_local: dt.datetime) -> ServiceRecord:
+    """Record a service as pending; refused when it overlaps the volunteer's other records."""
+    require_role(principal, "admin", "unit_admin")
+    minutes = check_times(command.started_at, command.ended_at, command.minutes, now_local)
+    activity = require_activity(session, principal, command.activity_id)
+    if session.get(Volunteer, command.volunteer_id) is None:
+        raise UnknownVolunteer(f"volunteer {command.volunteer_id} not found", field="volunteer_id")
+    volunteer = lock_volunteer(session, command.volunteer_id)
+    if volunteer.status != "active":
+        raise Conflict("the volunteer has left this deployment", field="volunteer_id")
+    _refuse_overlap(session, command)
+    record = ServiceRecord(volunteer_id=command.volunteer_id, activity_id=activity.id,
+                           unit_id=activity.unit_id, started_at=command.started_at,
+                           ended_at=command.ended_at, minutes=minutes, service_kind=command.service_kind,
+                           recorded_by=principal.user_id, confirmed_by=command.confirmed_by,
+                           status="pending", source=command.source)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def _refuse_overlap(session: Session, command: RecordService) -> None:
+    clash = session.execute(
+        select(ServiceRecord.id, ServiceRecord.started_at, ServiceRecord.ended_at).where(
+            ServiceRecord.volunteer_id == command.volunteer_id,
+            ServiceRecord.status.in_(("pending", "posted")),
+            ServiceRecord.started_at < command.ended_at,
+            ServiceRecord.ended_at > command.started_at,
+        ).limit(1)
+    ).first()
+    if clash is not None:
+        raise Conflict(
+            f"overlaps service record {clash.id} ({clash.started_at:%Y-%m-%d %H:%M}–"
+            f"{clash.ended_at:%H:%M}) of the same volunteer", field="started_at", record_id=clash.id)
+
+
+def require_record(session: Session, principal: Principal, record_id: int) -> ServiceRecord:
+    """A service record whose unit lies in scope (volunteers: their own)."""
+    record = session.get(ServiceRecord, record_id)
+    if record is None:
+        raise NotFound(f"service record {record_id} not found", field="record_id")
+    if principal.role == "volunteer":
+        if record.volunteer_id != principal.volunteer_id:
+            raise NotFound(f"service record {record_id} not found", field="record_id")
+        return record
+    if not in_scope(principal, unit_path(session, record.unit_id) or ""):
+        raise NotFound(f"service record {record_id} not found", field="record_id")
+    return record
+
+
+def approve_record(session: Session, principal: Principal, record_id: int) -> ServiceRecord:
+    """Approve a pending record (by someone other than its recorder) and post it."""
+    require_role(principal, "admin", "unit_admin")
+    record = require_record(session, principal, record_id)
+    lock_volunteer(session, record.volunteer_id)
+    session.refresh(record)
+    if record.status != "pending":
+        raise Conflict(f"only a pending record can be approved; this one is {record.status}",
+                       field="status")
+    if record.recorded_by == principal.user_id:
+        raise Forbidden("a record is approved by someone other than the person who recorded it",
+                        field="approved_by")
+    record.approved_by = principal.user_id
+    post_record(session, record, actor=principal.username)
+    record.decided_at = dt.datetime.now(dt.timezone.utc)
+    return record
+
+
+def post_record(session: Session, record: ServiceRecord, *, actor: str) -> Transaction:
+    """Post an approved record: hours and points, priced by the policy in force, and stars."""
+    activity = session.get(Activity, record.activity_id)
+    priced = pricing.price_record(session, record, activity)
+    volunteer_id, unit_id = record.volunteer_id, record.unit_id
+    legs = [
+        Leg(account_id(session, "volunteer_minutes", volunteer_id), MINUTES, priced.credited_minutes,
+            volunteer_id, unit_id),
+        Leg(account_id(session, "unit_minutes_served", unit_id), MINUTES, -priced.credited_minutes,
+            volunteer_id, unit_id),
+        Leg(account_id(session, "volunteer_points", volunteer_id), POINTS, priced.points, volunteer_id,
+            unit_id),
+        Leg(account_id(session, "unit_points_issued", priced.funding_unit_id), POINTS, -priced.points,
+            volunteer_id, priced.funding_unit_id),
+    ]
+    service_date = record.started_at.date()
+    tx = post(session, kind="service", key=f"service:{record.id}", occurred_on=service_date,
+              actor=actor, legs=legs, volunteer_id=volunteer_id, unit_id=unit_id,
+              policy_version_id=priced.policy_version_id, service_record_id=record.id,
+              memo=priced.memo)
+    record.transaction_id = tx.id
+    record.status = "posted"
+    pricing.update_star_level(session, volunteer_id, service_date, tx.id, reason=f"service record {record.id}")
+    return tx
+
+
+def reject_record(session: Session, principal: Principal, record_id: int, reason: str) -> ServiceRecord:
+    """Reject a pending record with a reason; nothing is posted."""
+    require_role(principal, "admin", "unit_admin")
+    if not reason or not reason.strip():
+        raise ValidationFailed("a rejection needs a reason", field="reason")
+    record = require_record(session, principal, record_id)
+    if record.status != "pending":
+        raise Conflict(f"only a pending record can be rejected; this one is {record.status}",
+                       field="status")
+    record.status, record.reject_reason = "rejected", reason.strip()
+    record.approved_by, record.decided_at = principal.user_id, dt.datetime.now(dt.timezone.utc)
+    return record
+
+
+def reverse_record(session: Session, principal: Principal, record_id: int, reason: str,
+                   today: dt.date) -> ServiceRecord:
+    """Reverse a posted record: every transaction it posted is reversed, stars re-derived."""
+    require_role(principal, "admin", "unit_admin")
+    if not reason or not reason.strip():
+        raise ValidationFailed("a reversal needs a reason", field="reason")
+    record = require_record(session, principal, record_id)
+    lock_volunteer(session, record.volunteer_id)
+    session.refresh(record)
+    if record.status == "reversed":
+        raise Conflict("this record is already reversed", field="record_id")
+    if record.status != "posted":
+        raise Conflict(f"only a posted record can be reversed; this one is {record.status}",
+                       field="status")
+    for tx_id in _record_transactions(session, record.id):
+        reverse(session, tx_id, actor=principal.username, occurred_on=today,
+                memo=f"reversal of service record {record.id}: {reason.strip()}")
+    record.status = "reversed"
+    pricing.update_star_level(session, record.volunteer_id, today, None,
+                              reason=f"reversal of service record {record.id}")
+    session.add(AuditEntry(actor=principal.username, action="record.reverse",
+                           target=f"service_record:{record.id}", detail={"reason": reason.strip()}))
+    return record
+
+
+def _record_transactions(session: Session, record_id: int) -> list[int]:
+    """The record's own transactions (service, rating bonus) that are not yet reversed."""
+    ids = session.execute(
+        select(Transaction.id).where(Transaction.service_record_id == record_id,
+                                     Transaction.reverses_id.is_(None)).order_by(Transaction.id)
+    ).scalars().all()
+    reversed_ids = set(session.execute(
+        select(Transaction.reverses_id).where(Transaction.reverses_id.in_(ids))).scalars())
+    return [tx_id for tx_id in ids if tx_id not in reversed_ids]
