@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ledger.access import Principal, in_scope, require_role, require_unit
 from ledger.errors import UnknownActivity, ValidationFailed
+from ledger.pricing import policy_in_force
 from ledger.tables import Activity, Team, Unit
 
 
@@ -45,6 +46,10 @@ def create_activity(session: Session, principal: Principal, command: CreateActiv
         raise ValidationFailed("title (活动名称) must not be empty", field="title")
     if not command.category.strip():
         raise ValidationFailed("category (服务类别) must not be empty", field="category")
+    _version, policy = policy_in_force(session, command.unit_id, command.held_on)
+    if command.category not in policy.categories:
+        raise ValidationFailed(f"unknown service category {command.category!r}; the policy in force knows "
+                               f"{', '.join(policy.categories)}", field="category")
     if command.team_id is not None:
         team = session.get(Team, command.team_id)
         if team is None:

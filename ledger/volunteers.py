@@ -65,7 +65,7 @@ def register_volunteer(session: Session, principal: Principal, secret: bytes,
     if command.phone:
         phone = validate_phone(command.phone, field="phone")
         phone_hashed, phone_masked = keyed_hash(phone, secret), mask_phone(phone)
-    volunteer = Volunteer(number=_new_number(session, registered_on), name=command.name.strip(),
+    volunteer = Volunteer(number=new_volunteer_number(session, registered_on), name=command.name.strip(),
                           id_hash=hashed, id_masked=masked, phone_hash=phone_hashed,
                           phone_masked=phone_masked, is_party_member=command.is_party_member,
                           registered_on=registered_on, home_unit_id=command.home_unit_id, status="active")
@@ -84,7 +84,7 @@ def register_volunteer(session: Session, principal: Principal, secret: bytes,
     return volunteer
 
 
-def _new_number(session: Session, registered_on: dt.date) -> str:
+def new_volunteer_number(session: Session, registered_on: dt.date) -> str:
     """A fresh public volunteer number: year + 8 random digits (never from the ID card)."""
     for _ in range(20):
         number = f"V{registered_on.year}{secrets.randbelow(10**8):08d}"

@@ -1,0 +1,135 @@
+"""Core subcommands: serve, upgrade, create-admin, create-token, import, approve-batch, verify, seal, seed-demo."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from api.cli import print_json
+from ledger import auth, demo, imports
+from sqlalchemy import select
+
+from ledger.access import SYSTEM
+from ledger.errors import NotFound
+from ledger.integrity import seal_period, verify
+from ledger.migrate import upgrade
+from ledger.tables import User
+from ledger.usecase import read, write_once
+
+
+def register(sub) -> None:
+    """Add the core subcommands."""
+    p = sub.add_parser("serve", help="upgrade the database, seed demo data if empty, run the API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-demo", action="store_true", help="do not seed demo data into an empty database")
+    p.add_argument("--no-scheduler", action="store_true", help="do not start the scheduled jobs")
+    p.set_defaults(handler=serve)
+    p = sub.add_parser("upgrade", help="create or upgrade the schema (Alembic, to the newest revision)")
+    p.set_defaults(handler=lambda a, s, c: upgrade(s.database_url) or print("schema is up to date"))
+    p = sub.add_parser("create-admin", help="create an admin user and print a token for it")
+    p.add_argument("username")
+    p.set_defaults(handler=create_admin)
+    p = sub.add_parser("create-token", help="issue a new token for an existing user")
+    p.add_argument("username")
+    p.set_defaults(handler=create_token)
+    p = sub.add_parser("import", help="import a station ledger (台账, CSV or XLSX) as pending records")
+    p.add_argument("file", type=Path)
+    p.add_argument("--as-user", required=True, help="the recording user (admin or unit admin)")
+    p.set_defaults(handler=import_file)
+    p = sub.add_parser("approve-batch", help="approve and post every pending record of an import batch")
+    p.add_argument("batch")
+    p.add_argument("--as-user", required=True, help="the approving user (not the one who imported)")
+    p.set_defaults(handler=approve)
+    p = sub.add_parser("verify", help="recompute hashes, balances and checkpoints; exit 1 on any difference")
+    p.set_defaults(handler=run_verify)
+    p = sub.add_parser("seal", help="seal every transaction recorded until now under a checkpoint")
+    p.add_argument("--period", default=None, help="label (default: now, to the second)")
+    p.set_defaults(handler=seal)
+    p = sub.add_parser("seed-demo", help="seed demo data into an empty database")
+    p.set_defaults(handler=seed)
+
+
+def serve(args, settings, ctx) -> int:
+    """Upgrade, seed, start the scheduler and serve HTTP until stopped."""
+    import uvicorn
+
+    from api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    upgrade(settings.database_url)
+    if settings.demo_data and not args.no_demo and settings.environment == "local":
+        made = demo.seed_demo(ctx)
+        if made:
+            print(f"demo data seeded: {made}")
+            print("demo tokens: " + ", ".join(made["tokens"]))
+    app = create_app(ctx, settings)
+    if settings.scheduler_enabled and not args.no_scheduler:
+        from jobs.scheduler import attach
+
+        attach(app, ctx, settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _user(session, username: str) -> User:
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user {username!r}", field="username")
+    return user
+
+
+def create_admin(args, settings, ctx) -> int:
+    upgrade(settings.database_url)
+
+    def run(session):
+        user = auth.create_user(session, SYSTEM, auth.CreateUser(username=args.username, role="admin"))
+        return auth.issue_token(session, user, label="cli")
+
+    print_json({"username": args.username, "role": "admin", "token": write_once(ctx, run)})
+    return 0
+
+
+def create_token(args, settings, ctx) -> int:
+    print_json({"username": args.username,
+                "token": write_once(ctx, lambda s: auth.issue_token(s, _user(s, args.username), label="cli"))})
+    return 0
+
+
+def import_file(args, settings, ctx) -> int:
+    def run(session):
+        principal = auth.principal_for_user(session, _user(session, args.as_user))
+        return imports.import_taizhang(session, principal, ctx.secret_key, args.file.read_bytes(),
+                                       args.file.name, ctx.local_now()).as_dict()
+
+    print_json(write_once(ctx, run))
+    return 0
+
+
+def approve(args, settings, ctx) -> int:
+    def run(session):
+        principal = auth.principal_for_user(session, _user(session, args.as_user))
+        return imports.approve_batch(session, principal, args.batch)
+
+    print_json(write_once(ctx, run))
+    return 0
+
+
+def run_verify(args, settings, ctx) -> int:
+    report = read(ctx, verify)
+    print_json(report.as_dict())
+    return 0 if report.ok else 1
+
+
+def seal(args, settings, ctx) -> int:
+    now = dt.datetime.now(dt.timezone.utc)
+    period = args.period or now.strftime("%Y-%m-%dT%H:%M:%S")
+    checkpoint = write_once(ctx, lambda s: seal_period(s, period, now))
+    print_json({"period": checkpoint.period, "tx_count": checkpoint.tx_count, "hash": checkpoint.hash})
+    return 0
+
+
+def seed(args, settings, ctx) -> int:
+    upgrade(settings.database_url)
+    print_json(demo.seed_demo(ctx) or {"seeded": False, "reason": "the database already has data"})
+    return 0

@@ -1,0 +1,88 @@
+"""Running a job for one period exactly once, whatever the number of schedulers.
+
+The work and the (job, period) row are written in one database transaction; the unique
+key on (job, period) means a second run, in this process or another, writes nothing.
+This module does not import APScheduler: tests and the CLI call it directly.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger.tables import JobRun
+from ledger.tables.core import utcnow
+from ledger.uow import Context
+
+log = logging.getLogger("ledger.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job: a cron trigger, which periods are due at a time, and the work."""
+
+    name: str
+    cron: dict  # APScheduler cron fields, in Asia/Shanghai time
+    periods_due: Callable[[dt.datetime], list[str]]  # local now -> periods that should have run
+    work: Callable[[Context, Session, str], dict]  # (ctx, session, period) -> result
+    description: str = ""
+    options: dict = field(default_factory=dict)
+
+
+def run_period(ctx: Context, job: Job, period: str) -> dict | None:
+    """Run `job` for `period` unless it already ran; returns its result, or None if done before."""
+    with ctx.uow() as uow:
+        if uow.session.execute(select(JobRun.id).where(JobRun.job == job.name, JobRun.period == period)).first():
+            return None
+        run = JobRun(job=job.name, period=period)
+        uow.session.add(run)
+        try:
+            uow.session.flush()  # takes the unique key first: a concurrent run waits or fails here
+        except IntegrityError:
+            return None
+        result = job.work(ctx, uow.session, period)
+        run.result, run.finished_at = result, utcnow()
+        try:
+            uow.commit()
+        except IntegrityError:
+            return None
+    log.info("job %s ran for %s", job.name, period)
+    return result
+
+
+def catch_up(ctx: Context, job: Job, local_now: dt.datetime | None = None) -> list[str]:
+    """Run every period of `job` that is due and has not run yet; returns the periods run."""
+    local_now = local_now or ctx.local_now()
+    done = []
+    for period in job.periods_due(local_now):
+        if run_period(ctx, job, period) is not None:
+            done.append(period)
+    return done
+
+
+def all_jobs() -> list[Job]:
+    """Every job declared in a `JOBS` list by a module of the `jobs` package."""
+    import jobs
+
+    found: list[Job] = []
+    for info in sorted(pkgutil.iter_modules(jobs.__path__), key=lambda m: m.name):
+        if info.name in ("runner", "scheduler"):
+            continue
+        module = importlib.import_module(f"jobs.{info.name}")
+        found.extend(getattr(module, "JOBS", []))
+    return found
+
+
+def job_named(name: str) -> Job:
+    """The job with this name."""
+    for job in all_jobs():
+        if job.name == name:
+            return job
+    raise KeyError(name)
