@@ -118,3 +118,53 @@ def client(ctx):
 
     with TestClient(create_app(ctx)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def live_url(ctx):
+    """The app over `ctx` served on a real loopback socket (for browser tests)."""
+    from tests.browser import live_server
+
+    with live_server(ctx) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Debian Chromium driven by Playwright (fails in CI when it is missing)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM_ARGS, chromium_path
+
+    path = chromium_path()
+    if path is None:
+        message = "Debian's chromium is not installed (scripts/setup-system.sh installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone_page(chromium):
+    """A Playwright page in a phone-sized window (390×844), Chinese locale."""
+    from tests.browser import PHONE
+
+    context = chromium.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=1)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def tablet_page(chromium):
+    """A Playwright page in a tablet-sized window (1024×768), Chinese locale."""
+    from tests.browser import TABLET
+
+    context = chromium.new_context(viewport=TABLET, locale="zh-CN")
+    page = context.new_page()
+    yield page
+    context.close()
