@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, middleware
 from api.routes import all_routers
 from ledger.db import make_engine
 from ledger.settings import Settings
@@ -35,6 +35,7 @@ def create_app(ctx: Context | None = None, settings: Settings | None = None) -> 
     app.state.ctx = ctx
     app.state.settings = settings
     errors.install(app)
+    middleware.install(app)
     for router in all_routers():
         app.include_router(router)
 
