@@ -126,3 +126,34 @@ class ServiceUnavailable(LedgerError):
 
     code = "unavailable"
     status = 503
+
+
+class PriceChanged(Conflict):
+    """The price shown to the volunteer is no longer the item's price; nothing was redeemed."""
+
+    code = "price_changed"
+
+
+class LimitReached(Conflict):
+    """A redemption would pass an item's limit per volunteer per period."""
+
+    code = "limit_reached"
+
+
+class AlreadyCancelled(Conflict):
+    """A redemption receipt or reservation that was already cancelled."""
+
+    code = "already_cancelled"
+
+
+class RedemptionInFlight(Conflict):
+    """A redemption for the volunteer holds points right now; retry once it is settled."""
+
+    code = "redemption_in_flight"
+
+
+class PackageRefused(LedgerError):
+    """A transfer package was not imported; `details['reason']` says why (nothing changed)."""
+
+    code = "package_refused"
+    status = 422
