@@ -16,9 +16,8 @@ from ledger.access import Principal, require_volunteer
 from ledger.lookup import _activity_titles, _own_amounts, hours_text, volunteer_summary
 from ledger.policy import PointLot, open_lots
 from ledger.pricing import policy_in_force
-from ledger.tables import (
-    Account, Certificate, Membership, Posting, StarEvent, Team, Transaction, Unit,
-)
+from ledger.tables import Account, Membership, Posting, StarEvent, Team, Transaction, Unit
+from ledger.tables.selfservice import Certificate
 
 EXPIRY_WARNING_DAYS = 90
 

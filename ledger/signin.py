@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from ledger import auth
 from ledger.access import Principal, require_role, require_volunteer
 from ledger.errors import LedgerError, TooManyAttempts, Unauthenticated, ValidationFailed
-from ledger.tables import AuditEntry, SignInAttempt, SignInCode, User, Volunteer
+from ledger.tables import AuditEntry, User, Volunteer
+from ledger.tables.selfservice import SignInAttempt, SignInCode
 from ledger.uow import Context
 
 CODE_KINDS = ("code", "pin")
