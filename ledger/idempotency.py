@@ -1,8 +1,9 @@
 """Idempotent writes: a retry with the same key returns the first result, never a second post.
 
 The key, a fingerprint of the request and the result are stored in the same database
-transaction as the write itself.  Two concurrent requests with one key: one commits, the
-other hits the unique key, rolls back, and returns the stored result.
+transaction as the write itself; the key is claimed first, so of two concurrent requests
+with one key, one does the work and commits, the other waits on the key, hits the unique
+key, rolls back, and returns the stored result.
 """
 from __future__ import annotations
 
@@ -42,9 +43,14 @@ def run_idempotent(
         return stored, True
     try:
         with ctx.uow() as uow:
+            # Claim the key before the work: a concurrent request with the same key waits on
+            # this row (PostgreSQL) or on the write lock (SQLite), then hits the unique key
+            # and returns our stored result instead of running the work a second time.
+            claim = IdempotencyKey(key=key, operation=operation, request_hash=digest, result={})
+            uow.session.add(claim)
+            uow.session.flush()
             result = work(uow)
-            uow.session.add(IdempotencyKey(key=key, operation=operation, request_hash=digest,
-                                           result=result))
+            claim.result = result
             uow.commit()
             return result, False
     except IntegrityError:

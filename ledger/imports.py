@@ -51,7 +51,7 @@ def import_taizhang(session: Session, principal: Principal, secret: bytes, data:
     rows = parse_taizhang(data, filename, today=now_local.date())
     stations = _stations_in_scope(session, principal)
     problems: list[dict] = []
-    batch = f"import:{dt.date.today():%Y%m%d}-{secrets.token_hex(4)}"
+    batch = f"import:{now_local:%Y%m%d}-{secrets.token_hex(4)}"
     created = {"volunteers": 0, "activities": 0}
     record_ids: list[int] = []
     for row in rows:
@@ -138,3 +138,18 @@ def approve_batch(session: Session, principal: Principal, batch: str) -> dict:
     for record_id in ids:
         approve_record(session, principal, record_id)
     return {"batch": batch, "approved": len(ids)}
+
+
+def batch_summary(session: Session, principal: Principal, batch: str) -> dict:
+    """The records of an import batch that lie in scope, counted by status."""
+    rows = session.execute(select(ServiceRecord.status, Unit.path, ServiceRecord.minutes)
+                           .join(Unit, Unit.id == ServiceRecord.unit_id)
+                           .where(ServiceRecord.source == batch)).all()
+    rows = [row for row in rows if in_scope(principal, row.path)]
+    if not rows or principal.role == "volunteer":
+        raise NotFound(f"no records in batch {batch!r}", field="batch")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return {"batch": batch, "records": len(rows), "by_status": counts,
+            "minutes": sum(int(row.minutes) for row in rows)}

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.access import Principal, in_scope, require_role, require_unit
 from ledger.errors import Conflict, NotFound, ValidationFailed
-from ledger.tables import AuditEntry, Team, Unit
+from ledger.lookup import hours_text
+from ledger.tables import Account, AuditEntry, Posting, Team, Unit, Volunteer
 
 UNIT_KINDS = ("center", "institute", "station", "point")
 UNIT_KIND_NAMES = {"center": "中心", "institute": "所", "station": "站", "point": "点"}
@@ -98,6 +99,30 @@ def subtree_ids(session: Session, unit_id: int) -> list[int]:
     if path is None:
         raise NotFound(f"unit {unit_id} not found", field="unit_id")
     return list(session.execute(select(Unit.id).where(Unit.path.startswith(path))).scalars())
+
+
+def unit_hours(session: Session, principal: Principal, unit_id: int) -> dict:
+    """Hours served at a unit (−balance of its unit_minutes_served account), reconciled
+    against its postings and broken down by volunteer; plus the whole subtree's total."""
+    unit = require_unit(session, principal, unit_id)
+    account = session.execute(select(Account.id, Account.balance).where(
+        Account.kind == "unit_minutes_served", Account.owner_id == unit.id)).first()
+    rows = [] if account is None else session.execute(
+        select(Posting.volunteer_id, Volunteer.number, Volunteer.name, func.sum(Posting.amount))
+        .outerjoin(Volunteer, Volunteer.id == Posting.volunteer_id)
+        .where(Posting.account_id == account.id)
+        .group_by(Posting.volunteer_id, Volunteer.number, Volunteer.name).order_by(Posting.volunteer_id)).all()
+    by_volunteer = [{"volunteer_id": v, "number": number, "name": name, "minutes": -int(total)}
+                    for v, number, name, total in rows if total]
+    minutes = -int(account.balance) if account else 0
+    from_postings = sum(item["minutes"] for item in by_volunteer)
+    subtree = session.execute(select(func.coalesce(func.sum(Account.balance), 0)).join(
+        Unit, Unit.id == Account.owner_id).where(Account.kind == "unit_minutes_served",
+                                                  Unit.path.startswith(unit.path))).scalar_one()
+    return {"unit_id": unit.id, "name": unit.name, "minutes": minutes, "hours": hours_text(minutes),
+            "minutes_from_postings": from_postings, "reconciled": minutes == from_postings,
+            "subtree_minutes": -int(subtree), "subtree_hours": hours_text(-int(subtree)),
+            "volunteers": by_volunteer}
 
 
 def unit_by_code(session: Session, code: str) -> Unit | None:

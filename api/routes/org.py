@@ -48,6 +48,12 @@ def get_unit(unit_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
     return read(ctx, lambda s: org.unit_public(require_unit(s, user, unit_id)))
 
 
+@router.get("/units/{unit_id}/hours")
+def unit_hours(unit_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
+    """Hours served at this unit (its own account), reconciled against its postings, by volunteer."""
+    return read(ctx, lambda s: org.unit_hours(s, user, unit_id))
+
+
 @router.post("/teams", status_code=status.HTTP_201_CREATED)
 def create_team(body: TeamCreate, ctx: CtxDep, user: CurrentUser, key: IdempotencyKeyDep,
                 response: Response) -> dict:
