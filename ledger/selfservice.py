@@ -16,7 +16,7 @@ from ledger.access import Principal, require_volunteer
 from ledger.lookup import _activity_titles, _own_amounts, hours_text, volunteer_summary
 from ledger.policy import PointLot, open_lots
 from ledger.pricing import policy_in_force
-from ledger.tables import Account, Membership, Posting, StarEvent, Team, Transaction, Unit
+from ledger.tables import Account, Membership, PolicyVersion, Posting, StarEvent, Team, Transaction, Unit
 from ledger.tables.selfservice import Certificate
 
 EXPIRY_WARNING_DAYS = 90
@@ -33,7 +33,9 @@ def version_tag(session: Session, principal: Principal, volunteer_id: int, today
                               .where(Membership.volunteer_id == volunteer_id)).one()
     certificates = session.execute(select(func.max(Certificate.id))
                                    .where(Certificate.volunteer_id == volunteer_id)).scalar()
-    return f"{volunteer_id}|{tx[0]}|{tx[1]}|{stars}|{members[0]}|{members[1]}|{members[2]}|{certificates}|{today}"
+    policies = session.execute(select(func.max(PolicyVersion.id))).scalar()
+    return (f"{volunteer_id}|{tx[0]}|{tx[1]}|{stars}|{members[0]}|{members[1]}|{members[2]}|{certificates}"
+            f"|{policies}|{today}")
 
 
 def point_lots_of(session: Session, volunteer_id: int, policy) -> tuple[list[PointLot], int]:

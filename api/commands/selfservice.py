@@ -1,0 +1,43 @@
+"""Self-service subcommands: issue a sign-in code for a volunteer (e.g. a demo volunteer)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from api.cli import print_json
+from ledger import signin
+from ledger.access import SYSTEM
+from ledger.errors import NotFound
+from ledger.tables import Account, Volunteer
+from ledger.usecase import write_once
+
+
+def register(sub) -> None:
+    """Add `issue-code`."""
+    p = sub.add_parser("issue-code", help="issue a sign-in code (or PIN) for a volunteer's self-service page")
+    p.add_argument("number", nargs="?", default=None,
+                   help="志愿者编号; omitted: the volunteer with the most hours (handy with the demo data)")
+    p.add_argument("--pin", action="store_true", help="a reusable PIN instead of a one-time code")
+    p.set_defaults(handler=issue_code)
+
+
+def _volunteer_id(session, number: str | None) -> int:
+    if number:
+        found = session.execute(select(Volunteer.id).where(Volunteer.number == number)).scalar_one_or_none()
+    else:
+        found = session.execute(
+            select(Volunteer.id).join(Account, (Account.owner_id == Volunteer.id)
+                                      & (Account.kind == "volunteer_minutes"), isouter=True)
+            .where(Volunteer.status == "active")
+            .order_by(Account.balance.desc().nulls_last(), Volunteer.id).limit(1)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no volunteer with number {number!r}" if number else "no volunteers yet", field="number")
+    return found
+
+
+def issue_code(args, settings, ctx) -> int:
+    limits = signin.Limits.from_options(ctx.options)
+    result = write_once(ctx, lambda s: signin.issue_code(
+        s, SYSTEM, ctx.secret_key, _volunteer_id(s, args.number), kind="pin" if args.pin else "code",
+        now=ctx.now(), limits=limits))
+    print_json({**result, "sign_in_page": f"http://{getattr(args, 'host', '127.0.0.1')}:8000/my"})
+    return 0
