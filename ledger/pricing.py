@@ -18,7 +18,8 @@ from ledger.accounts import balance
 from ledger.policy import Policy, ServiceFacts
 from ledger.stars import star_level
 from ledger.tables import (
-    Account, Activity, Posting, PolicyVersion, ServiceRecord, StarEvent, Transaction, Unit, Volunteer,
+    Account, Activity, Membership, Posting, PolicyVersion, ServiceRecord, StarEvent, Transaction, Unit,
+    Volunteer,
 )
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
@@ -79,10 +80,27 @@ def funding_unit(session: Session, policy: Policy, record: ServiceRecord, home_u
     return ancestors(session, record.unit_id)[-1]
 
 
+def home_unit_on(session: Session, volunteer_id: int, on_date: dt.date) -> int:
+    """The volunteer's home unit on a date (membership history), else the current one.
+
+    A record for service before a transfer that arrives after it is funded as on its
+    service date, by the old home unit.
+    """
+    found = session.execute(
+        select(Membership.unit_id).where(
+            Membership.volunteer_id == volunteer_id, Membership.is_home.is_(True),
+            Membership.valid_from <= on_date,
+            (Membership.valid_to.is_(None)) | (Membership.valid_to > on_date))
+        .order_by(Membership.valid_from.desc()).limit(1)).scalar_one_or_none()
+    if found is not None:
+        return found
+    return session.execute(select(Volunteer.home_unit_id).where(Volunteer.id == volunteer_id)).scalar_one()
+
+
 def credited_minutes_between(session: Session, volunteer_id: int, start: dt.datetime,
-                             end: dt.datetime) -> int:
+                             end: dt.datetime, exclude_record_id: int | None = None) -> int:
     """Minutes already credited for the volunteer's posted records that started in [start, end)."""
-    total = session.execute(
+    query = (
         select(func.coalesce(func.sum(Posting.amount), 0))
         .join(Transaction, Transaction.id == Posting.transaction_id)
         .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
@@ -90,33 +108,68 @@ def credited_minutes_between(session: Session, volunteer_id: int, start: dt.date
         .where(ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.status == "posted",
                ServiceRecord.started_at >= start, ServiceRecord.started_at < end,
                Account.kind == "volunteer_minutes", Transaction.kind == "service")
-    ).scalar_one()
-    return int(total)
+    )
+    if exclude_record_id is not None:
+        query = query.where(ServiceRecord.id != exclude_record_id)
+    return int(session.execute(query).scalar_one())
 
 
 def facts_for(session: Session, record: ServiceRecord, activity: Activity,
-              rating: int | None = None) -> ServiceFacts:
-    """The facts a policy prices a record by (caps count what was already credited)."""
+              rating: int | None = None, exclude_self: bool = False) -> ServiceFacts:
+    """The facts a policy prices a record by (caps count what was already credited).
+
+    `exclude_self` leaves the record's own minutes out of the caps: for repricing a record
+    that is already posted (a later 评单 rating).
+    """
     day = record.started_at.date()
     day_start = dt.datetime.combine(day, dt.time())
     year_start = dt.datetime(day.year, 1, 1)
+    exclude = record.id if exclude_self else None
     return ServiceFacts(
         minutes=record.minutes, service_date=day, category=activity.category,
         tags=frozenset(activity.tags or ()), rating=rating, complaint_upheld=record.complaint_upheld,
         service_kind=record.service_kind,
         credited_minutes_same_day=credited_minutes_between(
-            session, record.volunteer_id, day_start, day_start + dt.timedelta(days=1)),
+            session, record.volunteer_id, day_start, day_start + dt.timedelta(days=1), exclude),
         credited_minutes_same_year=credited_minutes_between(
-            session, record.volunteer_id, year_start, dt.datetime(day.year + 1, 1, 1)),
+            session, record.volunteer_id, year_start, dt.datetime(day.year + 1, 1, 1), exclude),
     )
+
+
+def policy_of_version(session: Session, version_id: int | None) -> Policy:
+    """The parsed policy of a stored version (None: the built-in default)."""
+    if version_id is None:
+        return default_policy()
+    return parse_cached(session.get(PolicyVersion, version_id).document)
+
+
+def record_amounts(session: Session, record_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(minutes, points) on the volunteer's own accounts from every transaction of each record.
+
+    Service, rating, complaint and adjustment transactions and their reversals all count, so
+    this is what the ledger has awarded for the record so far.
+    """
+    found: dict[int, list[int]] = {record_id: [0, 0] for record_id in record_ids}
+    for start in range(0, len(record_ids), 500):
+        chunk = record_ids[start:start + 500]
+        rows = session.execute(
+            select(Transaction.service_record_id, Account.kind, func.sum(Posting.amount))
+            .join(Posting, Posting.transaction_id == Transaction.id)
+            .join(Account, Account.id == Posting.account_id)
+            .where(Transaction.service_record_id.in_(chunk),
+                   Account.kind.in_(("volunteer_minutes", "volunteer_points")))
+            .group_by(Transaction.service_record_id, Account.kind)
+        ).all()
+        for record_id, kind, total in rows:
+            found[record_id][0 if kind == "volunteer_minutes" else 1] += int(total)
+    return {record_id: (minutes, points) for record_id, (minutes, points) in found.items()}
 
 
 def price_record(session: Session, record: ServiceRecord, activity: Activity) -> PricedService:
     """Price a record by the policy in force at its unit on its service date."""
     version, policy = policy_in_force(session, record.unit_id, record.started_at.date())
     pricing = policy.price(facts_for(session, record, activity, rating=record.rating))
-    home_unit_id = session.execute(
-        select(Volunteer.home_unit_id).where(Volunteer.id == record.volunteer_id)).scalar_one()
+    home_unit_id = home_unit_on(session, record.volunteer_id, record.started_at.date())
     version_label = f"v{version.version}@unit{version.unit_id}" if version else "default"
     memo = (f"{activity.title}: {pricing.credited_minutes} min, {pricing.points} pts "
             f"(policy {version_label}, x{pricing.multiplier})")
