@@ -1,0 +1,180 @@
+"""Bulk posting (ledger/bulk.py) writes exactly what recording and approving one by one writes.
+
+Two fresh databases get the same organisation, users, volunteers, activities and a published
+policy; one posts a list of services record by record (`record_service` + `approve_record`),
+the other posts the same list in one `bulk.post_approved` batch.  Every transaction (ids,
+keys, memos, content hashes), posting, account balance, star event and record must match,
+and `verify` must pass.  The list crosses the day cap, a year boundary, a date tag, a
+no-points kind and a star threshold, so pricing and stars are exercised, not just copied.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from ledger import bulk, service_records
+from ledger.access import SYSTEM
+from ledger.auth import CreateUser, create_user, principal_for_user
+from ledger.errors import Conflict, Forbidden
+from ledger.integrity import verify
+from ledger.pricing import default_policy_text
+from ledger.tables import PolicyVersion, User
+from ledger.usecase import read
+from ledger.uow import Context
+from tests import factories
+from tests.conftest import ENGINES, SECRET, drop_pg_database, fresh_database
+from ledger.db import make_engine
+
+D = dt.datetime
+# (volunteer index, activity index, start, minutes, service kind)
+SERVICES = [
+    (0, 0, D(2024, 12, 31, 9, 0), 240, None),
+    (0, 0, D(2025, 1, 1, 9, 0), 120, None),  # 元旦 is not a date tag of 2025 in the default policy
+    (1, 1, D(2025, 3, 5, 8, 0), 480, None),  # monthly 志愿服务日 (5th): ×1.2; 应急 tag ×1.5
+    (1, 1, D(2025, 3, 5, 17, 0), 300, None),  # day cap 600: only 120 more minutes count
+    (2, 0, D(2025, 4, 2, 14, 0), 90, "培训学习"),  # hours, no points: the PTS legs are zero
+    (0, 2, D(2025, 6, 1, 8, 0), 180, None),  # at a unit with a published policy (12 pts/h)
+    (1, 0, D(2025, 6, 2, 8, 0), 45, None),
+    (2, 2, D(2025, 6, 3, 8, 0), 200, None),
+]
+POLICY_12 = default_policy_text().replace("per_hour = 10 ", "per_hour = 12 ").replace(
+    'funding = "county"', 'funding = "unit"').replace("hours = 100\n", "hours = 3\n")
+
+
+def _world(ctx: Context) -> dict:
+    """Organisation, users (fixed names: the actor is hashed), volunteers, activities, a policy."""
+    units = factories.tree(ctx)
+    with ctx.uow() as uow:
+        s = uow.session
+        recorder = create_user(s, SYSTEM, CreateUser(username="recorder", role="admin"))
+        approver = create_user(s, SYSTEM, CreateUser(username="approver", role="admin"))
+        s.add(PolicyVersion(unit_id=units["station_b"], version=1, effective_from=dt.date(2025, 5, 1),
+                            name="南岭村", document=POLICY_12, content_hash="x" * 64, published_by="t"))
+        uow.commit()
+        principals = (principal_for_user(s, s.get(User, recorder.id)), principal_for_user(s, s.get(User, approver.id)))
+    vols = [factories.volunteer(ctx, units[home], registered_on=dt.date(2020, 1, 1))
+            for home in ("station_a", "station_a", "station_b")]
+    acts = [factories.activity(ctx, units["station_a"], dt.date(2025, 1, 1)),
+            factories.activity(ctx, units["station_b"], dt.date(2025, 3, 5), tags=("应急",), category="医疗健身"),
+            factories.activity(ctx, units["station_b"], dt.date(2025, 6, 1))]
+    return {"units": units, "recorder": principals[0], "approver": principals[1], "vols": vols, "acts": acts}
+
+
+def _one_by_one(ctx: Context, world: dict) -> None:
+    for v, a, start, minutes, kind in SERVICES:
+        with ctx.uow() as uow:
+            record = service_records.record_service(uow.session, world["recorder"], service_records.RecordService(
+                volunteer_id=world["vols"][v], activity_id=world["acts"][a], started_at=start,
+                ended_at=start + dt.timedelta(minutes=minutes), service_kind=kind), ctx.local_now())
+            uow.commit()
+            record_id = record.id
+        with ctx.uow() as uow:
+            service_records.approve_record(uow.session, world["approver"], record_id)
+            uow.commit()
+
+
+def _services(world: dict) -> list[bulk.ApprovedService]:
+    return [bulk.ApprovedService(volunteer_id=world["vols"][v], activity_id=world["acts"][a], started_at=start,
+                                 ended_at=start + dt.timedelta(minutes=minutes), service_kind=kind,
+                                 recorded_by=world["recorder"].user_id, source="api")
+            for v, a, start, minutes, kind in SERVICES]
+
+
+def _in_bulk(ctx: Context, world: dict) -> bulk.BulkResult:
+    with ctx.uow() as uow:
+        result = bulk.post_approved(uow.session, world["approver"], _services(world), ctx.local_now())
+        uow.commit()
+    return result
+
+
+SNAPSHOT = {
+    "transactions": "SELECT id, kind, idempotency_key, occurred_on, actor, volunteer_id, unit_id, "
+                    "policy_version_id, service_record_id, memo, content_hash FROM transactions ORDER BY id",
+    "postings": "SELECT transaction_id, account_id, uom, amount, volunteer_id, unit_id, occurred_on "
+                "FROM postings ORDER BY transaction_id, account_id",
+    "accounts": "SELECT id, kind, owner_id, uom, is_non_negative, balance FROM accounts ORDER BY id",
+    "stars": "SELECT volunteer_id, occurred_on, level_before, level_after, transaction_id, policy_version_id, "
+             "reason FROM star_events ORDER BY id",
+    "records": "SELECT id, volunteer_id, activity_id, unit_id, started_at, ended_at, minutes, service_kind, "
+               "status, transaction_id, recorded_by, approved_by FROM service_records ORDER BY id",
+}
+
+
+def _snapshot(ctx: Context) -> dict:
+    with ctx.engine.connect() as conn:
+        return {name: [tuple(row) for row in conn.execute(text(sql))] for name, sql in SNAPSHOT.items()}
+
+
+@pytest.fixture(params=ENGINES)
+def twins(request, tmp_path):
+    """Two fresh databases of one engine."""
+    urls = [fresh_database(request.param, tmp_path) for _ in range(2)]
+    engines = [make_engine(url) for url in urls]
+    yield [Context(engine=e, secret_key=SECRET, deployment_id="test-county") for e in engines]
+    for engine, url in zip(engines, urls):
+        engine.dispose()
+        if request.param == "postgresql":
+            drop_pg_database(url)
+
+
+def test_a_batch_writes_exactly_what_one_by_one_posting_writes(twins):
+    one, many = twins
+    world_one, world_many = _world(one), _world(many)
+    assert world_one["vols"] == world_many["vols"] and world_one["acts"] == world_many["acts"]
+    _one_by_one(one, world_one)
+    result = _in_bulk(many, world_many)
+
+    expected, got = _snapshot(one), _snapshot(many)
+    for name in SNAPSHOT:
+        assert got[name] == expected[name], name
+    # 8 records, 8 transactions; the 培训学习 record has no points, so 2 postings instead of 4
+    assert (result.records, result.transactions, result.postings) == (8, 8, 30)
+    # the capped record: 480 + 300 on one day, cap 600 → 120 credited; 应急 1.5 × 志愿服务日 1.2 ×
+    # 医疗健身 1.1 = 1.98; 120 min × 10 pts/h × 1.98 = 39.6 → 40 points (half_up)
+    capped = [row for row in got["transactions"] if "120 min" in row[9] and str(row[3]) == "2025-03-05"]
+    assert len(capped) == 1 and "40 pts" in capped[0][9]
+    # station_b's published policy (12 pts/h, funded by the home unit, 1st star at 3 hours)
+    assert any("policy v1@unit" in row[9] and "180 min, 36 pts" in row[9] for row in got["transactions"])
+    assert got["stars"], "the 3-hour first star of the published policy was reached"
+    assert read(many, verify).ok
+
+
+def test_verify_passes_and_a_second_batch_continues_the_caps_of_the_first(fresh_ctx):
+    world = _world(fresh_ctx)
+    _in_bulk(fresh_ctx, world)
+    later = [bulk.ApprovedService(volunteer_id=world["vols"][1], activity_id=world["acts"][1],
+                                  started_at=D(2025, 3, 5, 23, 0), ended_at=D(2025, 3, 5, 23, 30),
+                                  recorded_by=world["recorder"].user_id)]
+    with fresh_ctx.uow() as uow:
+        bulk.post_approved(uow.session, world["approver"], later, fresh_ctx.local_now())
+        uow.commit()
+    with fresh_ctx.engine.connect() as conn:
+        memo = conn.execute(text("SELECT memo FROM transactions ORDER BY id DESC LIMIT 1")).scalar_one()
+    # the day already holds 600 credited minutes (the cap): this half hour credits nothing
+    assert memo.endswith("0 min, 0 pts (policy default, x1.98)") or ": 0 min, 0 pts" in memo
+    assert read(fresh_ctx, verify).ok
+
+
+def test_a_batch_is_all_or_nothing_and_refuses_overlaps_and_self_approval(ctx):
+    world = _world(ctx)
+    services = _services(world)
+    clash = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][0],
+                                 started_at=D(2024, 12, 31, 12, 0), ended_at=D(2024, 12, 31, 14, 0),
+                                 recorded_by=world["recorder"].user_id)
+    with ctx.uow() as uow:
+        with pytest.raises(Conflict) as refused:
+            bulk.post_approved(uow.session, world["approver"], services + [clash], ctx.local_now())
+    assert refused.value.field == "started_at" and refused.value.details["row"] == 8
+    with ctx.uow() as uow:
+        with pytest.raises(Forbidden):
+            bulk.post_approved(uow.session, world["recorder"], services, ctx.local_now())
+    with ctx.engine.connect() as conn:
+        count = conn.execute(text("SELECT COUNT(*) FROM service_records WHERE volunteer_id IN (:a, :b, :c)"),
+                             dict(zip("abc", world["vols"]))).scalar_one()
+    assert count == 0
+    _in_bulk(ctx, world)
+    with ctx.uow() as uow:  # the same services again overlap the stored ones
+        with pytest.raises(Conflict):
+            bulk.post_approved(uow.session, world["approver"], services[:1], ctx.local_now())
