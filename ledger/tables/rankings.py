@@ -88,7 +88,10 @@ class RankingEntry(Base):
     year_minutes: Mapped[int] = mapped_column(BigInteger)  # minutes in the period's calendar year
     star_level: Mapped[int] = mapped_column(Integer)
     is_eligible: Mapped[bool] = mapped_column(Boolean)
-    ineligible_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    lacks_hours: Mapped[bool] = mapped_column(Boolean)  # below the minimum hours
+    lacks_star: Mapped[bool] = mapped_column(Boolean)  # below the minimum star level
+    has_reversed_record: Mapped[bool] = mapped_column(Boolean)  # a record of the period reversed
+    lacks_membership: Mapped[bool] = mapped_column(Boolean)  # no active membership at period end
     rank: Mapped[int | None] = mapped_column(Integer)  # within the group; None when ineligible
     is_shortlisted: Mapped[bool] = mapped_column(Boolean)
 

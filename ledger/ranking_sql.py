@@ -1,0 +1,261 @@
+"""The ranking itself, in SQL: aggregation of postings at a ledger position, then window functions.
+
+Level 1 sums, per service record (服务记录), the postings of every transaction that names it
+(service, rating bonus, reversal) with transactions.id <= position, on the volunteers' hours
+and points accounts.  The period is the record's service date, so a reversal posted later
+takes the record out of the period it was served in — but only when the reversal is at or
+before the position.  Level 2 groups by subject (volunteer or team), level 3 adds the
+eligibility facts (star level as of the position, membership at the period end), level 4
+ranks with ROW_NUMBER() in each quota group and level 5 applies the quota.  Entries are
+written with INSERT ... SELECT, so the rows never pass through Python.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean, and_, case, cast, func, insert, literal, null, or_, select, true, false,
+)
+from sqlalchemy.orm import Session
+
+from ledger.tables import (
+    Account, Activity, Membership, Posting, ServiceRecord, StarEvent, Team, Transaction, Unit, Volunteer,
+)
+from ledger.tables.rankings import RankingEntry, RankingRun
+
+KINDS = ("volunteer_minutes", "volunteer_points")
+
+
+def _root(session: Session, unit_id: int) -> Unit:
+    return session.get(Unit, unit_id)
+
+
+def _day_after(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+
+
+def per_transaction(root_path: str, run: RankingRun):
+    """Postings of service-linked transactions at the position, summed per transaction."""
+    year_start = dt.date(run.period_end.year, 1, 1)
+    start = min(year_start, run.period_start)
+    return (
+        select(Transaction.id.label("tx_id"), Transaction.kind.label("tx_kind"),
+               Transaction.occurred_on.label("tx_date"), ServiceRecord.id.label("record_id"),
+               ServiceRecord.volunteer_id, ServiceRecord.activity_id, ServiceRecord.rating,
+               ServiceRecord.started_at,
+               case((ServiceRecord.started_at >= dt.datetime.combine(run.period_start, dt.time()), 1),
+                    else_=0).label("in_period"),
+               func.sum(case((Account.kind == "volunteer_minutes", Posting.amount), else_=0)).label("minutes"),
+               func.sum(case((Account.kind == "volunteer_points", Posting.amount), else_=0)).label("points"),
+               case((Transaction.reverses_id.is_not(None), 1), else_=0).label("is_reversal"))
+        .select_from(Posting)
+        .join(Account, Account.id == Posting.account_id)
+        .join(Transaction, Transaction.id == Posting.transaction_id)
+        .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
+        .join(Unit, Unit.id == ServiceRecord.unit_id)
+        .where(Posting.occurred_on >= start, Posting.volunteer_id.is_not(None), Account.kind.in_(KINDS),
+               Transaction.id <= run.ledger_position, Unit.path.startswith(root_path),
+               ServiceRecord.started_at >= dt.datetime.combine(start, dt.time()),
+               ServiceRecord.started_at < _day_after(run.period_end))
+        .group_by(Transaction.id, Transaction.kind, Transaction.occurred_on, Transaction.reverses_id,
+                  ServiceRecord.id, ServiceRecord.volunteer_id, ServiceRecord.activity_id, ServiceRecord.rating,
+                  ServiceRecord.started_at)
+    )
+
+
+def per_record(root_path: str, run: RankingRun):
+    """Level 1: net minutes and points per service record."""
+    tx = per_transaction(root_path, run).subquery("tx")
+    return (
+        select(tx.c.record_id, tx.c.volunteer_id, tx.c.activity_id, tx.c.rating, tx.c.started_at,
+               tx.c.in_period, func.sum(tx.c.minutes).label("minutes"), func.sum(tx.c.points).label("points"),
+               func.count().label("n_tx"), func.max(tx.c.is_reversal).label("has_reversal"))
+        .group_by(tx.c.record_id, tx.c.volunteer_id, tx.c.activity_id, tx.c.rating, tx.c.started_at,
+                  tx.c.in_period)
+    ).subquery("rec")
+
+
+def _subject_key(doc: dict, rec):
+    """The subject column of a level-1 row, and the joins it needs."""
+    if doc["subject"] == "volunteer":
+        return rec.c.volunteer_id, None
+    if doc["team_attribution"] == "activity":
+        return Activity.team_id, ("activity", Activity.id == rec.c.activity_id)
+    valid = and_(Membership.volunteer_id == rec.c.volunteer_id, Membership.team_id.is_not(None),
+                 Membership.valid_from <= rec.c.started_at,
+                 or_(Membership.valid_to.is_(None), Membership.valid_to > rec.c.started_at))
+    return Membership.team_id, ("membership", valid)
+
+
+def per_subject(doc: dict, root_path: str, run: RankingRun):
+    """Level 2: the figures of each subject that has a transaction in the period."""
+    rec = per_record(root_path, run)
+    subject, join = _subject_key(doc, rec)
+    in_period = rec.c.in_period == 1
+    counted = and_(in_period, rec.c.minutes > 0)
+    query = select(
+        subject.label("subject_id"),
+        func.sum(case((in_period, rec.c.minutes), else_=0)).label("minutes"),
+        func.sum(rec.c.minutes).label("year_minutes"),
+        func.sum(case((in_period, rec.c.points), else_=0)).label("points"),
+        func.count(func.distinct(case((counted, rec.c.activity_id), else_=null()))).label("activities"),
+        func.sum(case((and_(counted, rec.c.rating.is_not(None)), rec.c.rating), else_=0)).label("rating_sum"),
+        func.sum(case((and_(counted, rec.c.rating.is_not(None)), 1), else_=0)).label("rating_count"),
+        func.sum(case((in_period, rec.c.n_tx), else_=0)).label("tx_count"),
+        func.max(case((in_period, rec.c.has_reversal), else_=0)).label("has_reversal"),
+    ).select_from(rec)
+    if join is not None:
+        target = Activity if join[0] == "activity" else Membership
+        query = query.join(target, join[1]).where(subject.is_not(None))
+    return (query.group_by(subject)
+            .having(func.sum(case((in_period, rec.c.n_tx), else_=0)) > 0)).subquery("subj")
+
+
+def _group_unit(root: Unit, unit_id_column):
+    """The quota group of a unit: the child of the root it lies under (the root itself otherwise)."""
+    inner, child = Unit.__table__.alias("inner_unit"), Unit.__table__.alias("child_unit")
+    return (select(child.c.id).select_from(inner)
+            .join(child, and_(child.c.parent_id == root.id, inner.c.path.startswith(child.c.path)))
+            .where(inner.c.id == unit_id_column).limit(1).scalar_subquery())
+
+
+def _star_as_of(run: RankingRun):
+    numbered = select(StarEvent.volunteer_id, StarEvent.level_after, func.row_number().over(
+        partition_by=StarEvent.volunteer_id, order_by=StarEvent.id.desc()).label("rn")).where(
+        StarEvent.id <= run.star_position, StarEvent.occurred_on <= run.period_end).subquery("stars")
+    return select(numbered.c.volunteer_id, numbered.c.level_after).where(numbered.c.rn == 1).subquery("star")
+
+
+def _home_at_end(root: Unit, run: RankingRun):
+    home_unit = Unit.__table__.alias("home_unit")
+    return (select(Membership.volunteer_id, func.min(Membership.unit_id).label("unit_id"))
+            .join(home_unit, home_unit.c.id == Membership.unit_id)
+            .where(Membership.is_home.is_(True), Membership.valid_from <= run.period_end,
+                   or_(Membership.valid_to.is_(None), Membership.valid_to > run.period_end),
+                   home_unit.c.path.startswith(root.path))
+            .group_by(Membership.volunteer_id)).subquery("home")
+
+
+def with_facts(session: Session, doc: dict, run: RankingRun):
+    """Level 3: names, quota group, star level and the eligibility flags."""
+    root = _root(session, doc["unit_id"])
+    subj = per_subject(doc, root.path, run)
+    rules = doc["eligibility"]
+    basis = subj.c.year_minutes if rules["min_hours_basis"] == "year" else subj.c.minutes
+    if doc["subject"] == "volunteer":
+        star, home = _star_as_of(run), _home_at_end(root, run)
+        level = func.coalesce(star.c.level_after, 0)
+        group = func.coalesce(_group_unit(root, func.coalesce(home.c.unit_id, Volunteer.home_unit_id)), root.id)
+        query = (select(subj, Volunteer.name.label("subject_name"), Volunteer.number.label("subject_number"),
+                        Volunteer.registered_on.label("registered_on"), level.label("star_level"),
+                        group.label("group_unit_id"),
+                        (home.c.unit_id.is_(None) if rules["active_membership"] else false()).label("no_home"))
+                 .join(Volunteer, Volunteer.id == subj.c.subject_id)
+                 .outerjoin(star, star.c.volunteer_id == subj.c.subject_id)
+                 .outerjoin(home, home.c.volunteer_id == subj.c.subject_id))
+    else:
+        level = literal(0)
+        group = func.coalesce(_group_unit(root, Team.unit_id), root.id)
+        query = (select(subj, Team.name.label("subject_name"), Team.code.label("subject_number"),
+                        literal(None).label("registered_on"), level.label("star_level"),
+                        group.label("group_unit_id"), false().label("no_home"))
+                 .join(Team, Team.id == subj.c.subject_id))
+    return query.add_columns(
+        (basis < rules["min_minutes"]).label("lacks_hours"),
+        (level < rules["min_star_level"]).label("lacks_star"),
+        ((subj.c.has_reversal == 1) if rules["no_reversed_records"] else false()).label("has_reversed_record"),
+    ).subquery("facts")
+
+
+def _order_terms(doc: dict, facts) -> list:
+    rating_key = case((facts.c.rating_count == 0, -1),
+                      else_=facts.c.rating_sum * 10000 / facts.c.rating_count)
+    metric = {"hours": facts.c.minutes.desc(), "points": facts.c.points.desc(),
+              "activities": facts.c.activities.desc(), "rating": rating_key.desc()}
+    extra = {"earlier_registration": facts.c.registered_on.asc(), "number": facts.c.subject_number.asc(),
+             "id": facts.c.subject_id.asc()}
+    terms = [metric[name] for name in doc["metrics"]]
+    terms += [metric.get(name, extra.get(name)) for name in doc["tie_break"]]
+    return terms + [facts.c.subject_id.asc()]
+
+
+def ranked(session: Session, doc: dict, run: RankingRun):
+    """Levels 4 and 5: the rank in each quota group and the shortlist, as a SELECT."""
+    facts = with_facts(session, doc, run)
+    eligible = and_(facts.c.lacks_hours == false(), facts.c.lacks_star == false(),
+                    facts.c.has_reversed_record == false(), facts.c.no_home == false())
+    is_eligible = case((eligible, true()), else_=false())
+    partition = [is_eligible] + ([facts.c.group_unit_id] if doc["quota"]["per"] == "unit" else [])
+    numbered = select(facts, is_eligible.label("is_eligible"),
+                      func.row_number().over(partition_by=partition, order_by=_order_terms(doc, facts)).label("rn"),
+                      func.count().over(partition_by=partition).label("n_group")).subquery("numbered")
+    quota = doc["quota"]
+    if "top_n" in quota:
+        cut = literal(quota["top_n"])
+    else:
+        share = Decimal(quota["top_share"]).as_integer_ratio()
+        raw = numbered.c.n_group * share[0] / share[1]
+        cut = case((raw < 1, 1), else_=raw)
+    ok = numbered.c.is_eligible == true()
+    return select(
+        numbered.c.subject_id, numbered.c.subject_name, numbered.c.subject_number, numbered.c.group_unit_id,
+        numbered.c.minutes, numbered.c.points, numbered.c.activities, numbered.c.rating_sum,
+        numbered.c.rating_count, numbered.c.tx_count, numbered.c.year_minutes, numbered.c.star_level,
+        numbered.c.is_eligible, cast(numbered.c.lacks_hours, Boolean).label("lacks_hours"),
+        cast(numbered.c.lacks_star, Boolean).label("lacks_star"),
+        cast(numbered.c.has_reversed_record, Boolean).label("has_reversed_record"),
+        cast(numbered.c.no_home, Boolean).label("lacks_membership"),
+        case((ok, numbered.c.rn), else_=null()).label("rank"),
+        case((and_(ok, numbered.c.rn <= cut), true()), else_=false()).label("is_shortlisted"),
+    )
+
+
+ENTRY_COLUMNS = ("subject_id", "subject_name", "subject_number", "group_unit_id", "minutes", "points",
+                 "activities", "rating_sum", "rating_count", "tx_count", "year_minutes", "star_level",
+                 "is_eligible", "lacks_hours", "lacks_star", "has_reversed_record", "lacks_membership",
+                 "rank", "is_shortlisted")
+
+
+def insert_entries(session: Session, doc: dict, run: RankingRun) -> None:
+    """Write the run's entries with one INSERT ... SELECT."""
+    body = ranked(session, doc, run).subquery("ranked")
+    source = select(literal(run.id).label("run_id"), *[body.c[name] for name in ENTRY_COLUMNS])
+    session.execute(insert(RankingEntry).from_select(["run_id", *ENTRY_COLUMNS], source))
+
+
+def compute_rows(session: Session, doc: dict, run: RankingRun):
+    """The entries a run would have, recomputed now at its positions, ordered by subject."""
+    body = ranked(session, doc, run).subquery("ranked")
+    return session.execute(select(*[body.c[name] for name in ENTRY_COLUMNS]).order_by(body.c.subject_id)
+                           .execution_options(yield_per=5000))
+
+
+def entry_counts(session: Session, run_id: int) -> tuple[int, int, int]:
+    """(candidates, eligible, shortlisted) of a run."""
+    row = session.execute(select(
+        func.count(), func.coalesce(func.sum(case((RankingEntry.is_eligible == true(), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((RankingEntry.is_shortlisted == true(), 1), else_=0)), 0),
+    ).where(RankingEntry.run_id == run_id)).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def trace(session: Session, doc: dict, run: RankingRun, subject_id: int) -> list[dict]:
+    """The transactions behind one subject's figures in the period (audit trail)."""
+    root = _root(session, doc["unit_id"])
+    tx = per_transaction(root.path, run).subquery("tx")
+    query = select(tx).where(tx.c.in_period == 1)
+    if doc["subject"] == "volunteer":
+        query = query.where(tx.c.volunteer_id == subject_id)
+    elif doc["team_attribution"] == "activity":
+        query = query.join(Activity, Activity.id == tx.c.activity_id).where(Activity.team_id == subject_id)
+    else:
+        query = query.join(Membership, and_(
+            Membership.volunteer_id == tx.c.volunteer_id, Membership.team_id == subject_id,
+            Membership.valid_from <= tx.c.started_at,
+            or_(Membership.valid_to.is_(None), Membership.valid_to > tx.c.started_at)))
+    rows = session.execute(query.order_by(tx.c.tx_id)).mappings()
+    return [{"transaction_id": int(r["tx_id"]), "kind": r["tx_kind"], "occurred_on": r["tx_date"].isoformat(),
+             "service_record_id": r["record_id"], "volunteer_id": r["volunteer_id"],
+             "service_started_at": r["started_at"].isoformat(), "minutes": int(r["minutes"]),
+             "points": int(r["points"])} for r in rows]
