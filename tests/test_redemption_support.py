@@ -28,9 +28,12 @@ class DeskWorld:
 
 def give_points(world: DeskWorld, ctx, volunteer_id: int, hours: int, day: dt.date = SERVICE_DAY) -> int:
     """Post approved service worth `hours` × 10 points (at most 8 h a day, the per-activity cap,
-    so longer service goes on the following days); returns the points given."""
+    so longer service goes on the following plain days); returns the points given."""
     left = hours
     while left > 0:
+        if day.day == 5:  # the monthly 志愿服务日 (×1.2): keep the figures plain
+            day += dt.timedelta(days=1)
+            continue
         chunk = min(left, 8)
         activity_id = f.activity(ctx, world.units["station_a"], day)
         f.served(ctx, world.recorder, world.approver, volunteer_id, activity_id,
