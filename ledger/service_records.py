@@ -194,11 +194,12 @@ def reverse_record(session: Session, principal: Principal, record_id: int, reaso
     if record.status != "posted":
         raise Conflict(f"only a posted record can be reversed; this one is {record.status}",
                        field="status")
+    reversal_id = None
     for tx_id in _record_transactions(session, record.id):
-        reverse(session, tx_id, actor=principal.username, occurred_on=today,
-                memo=f"reversal of service record {record.id}: {reason.strip()}")
+        reversal_id = reverse(session, tx_id, actor=principal.username, occurred_on=today,
+                              memo=f"reversal of service record {record.id}: {reason.strip()}").id
     record.status = "reversed"
-    pricing.update_star_level(session, record.volunteer_id, today, None,
+    pricing.update_star_level(session, record.volunteer_id, today, reversal_id,
                               reason=f"reversal of service record {record.id}")
     session.add(AuditEntry(actor=principal.username, action="record.reverse",
                            target=f"service_record:{record.id}", detail={"reason": reason.strip()}))
