@@ -85,14 +85,15 @@ def issue_code(session: Session, principal: Principal, secret: bytes, volunteer_
 
 
 def lockout_until(session: Session, column, value: str, allowed: int, now: dt.datetime,
-                  lockout: dt.timedelta) -> dt.datetime | None:
-    """When `allowed` wrong attempts (since the last success) fall inside the lock-out window,
-    the time the oldest of them leaves it; else None."""
+                  lockout: dt.timedelta, reset_on_success: bool = True) -> dt.datetime | None:
+    """When `allowed` wrong attempts fall inside the lock-out window (after the last success,
+    if a success resets the count), the time the oldest of them leaves it; else None."""
     since = now - lockout
-    last_success = session.execute(select(func.max(SignInAttempt.at)).where(
-        column == value, SignInAttempt.succeeded.is_(True), SignInAttempt.at > since)).scalar()
-    if last_success is not None:
-        since = _aware(last_success)
+    if reset_on_success:
+        last_success = session.execute(select(func.max(SignInAttempt.at)).where(
+            column == value, SignInAttempt.succeeded.is_(True), SignInAttempt.at > since)).scalar()
+        if last_success is not None:
+            since = _aware(last_success)
     failures = session.execute(select(SignInAttempt.at).where(
         column == value, SignInAttempt.succeeded.is_(False), SignInAttempt.at > since)
         .order_by(SignInAttempt.at.desc()).limit(allowed)).scalars().all()
@@ -106,10 +107,12 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def _locked(session: Session, number: str, address: str, now: dt.datetime, limits: Limits) -> LedgerError | None:
-    for column, value, allowed, whom in (
-            (SignInAttempt.volunteer_number, number, limits.per_volunteer, "this volunteer number"),
-            (SignInAttempt.client_address, address, limits.per_address, "this network address")):
-        until = lockout_until(session, column, value, allowed, now, limits.lockout)
+    # the volunteer's own success resets their count; an address's never does (else a guesser
+    # with one valid code of their own could reset it between rounds of guesses)
+    for column, value, allowed, whom, resets in (
+            (SignInAttempt.volunteer_number, number, limits.per_volunteer, "this volunteer number", True),
+            (SignInAttempt.client_address, address, limits.per_address, "this network address", False)):
+        until = lockout_until(session, column, value, allowed, now, limits.lockout, resets)
         if until is not None:
             minutes = max(1, -(-int((until - now).total_seconds()) // 60))
             return TooManyAttempts(
