@@ -370,7 +370,9 @@ def require_run(session: Session, principal: Principal, run_id: int) -> RankingR
 
 def hours_text(minutes: int) -> str:
     """Minutes as hours with up to two decimals (exact Decimal, no floats)."""
-    return str((Decimal(minutes) / 60).quantize(Decimal("0.01")).normalize() if minutes else 0)
+    if not minutes:
+        return "0"
+    return f"{(Decimal(minutes) / 60).quantize(Decimal('0.01')).normalize():f}"
 
 
 def rating_text(rating_sum: int, rating_count: int) -> str | None:
