@@ -1,0 +1,157 @@
+"""`python -m bench --size small|full`: generate the data set, measure the six figures.
+
+PostgreSQL (every figure) in a database of its own, `ledger_bench_<size>`, on the server of
+LEDGER_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/postgres); SQLite (the
+figures where it makes sense: bulk posting, reads at the database, verify) in
+var/bench-<size>.sqlite3.  Prints a table against the goals and writes it as JSON to
+bench/results/<size>-<time>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from bench import generate, goals
+from ledger.db import make_engine
+from ledger.migrate import upgrade
+from ledger.uow import Context
+
+ADMIN_URL = os.environ.get("LEDGER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+RESULTS = Path(__file__).with_name("results")
+SECRET = b"bench-secret-key"
+FIGURES = ("1", "2", "3", "4", "5", "6", "P")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def pg_url(database: str) -> str:
+    """The URL of a database on the bench server."""
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+def fresh_pg(database: str) -> str:
+    """Drop and create the bench database; returns its URL."""
+    admin = create_engine(ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    admin.dispose()
+    return pg_url(database)
+
+
+def fresh_sqlite(size: str) -> str:
+    path = Path("var") / f"bench-{size}.sqlite3"
+    path.parent.mkdir(exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def context(url: str, pool: int = 40) -> Context:
+    return Context(engine=make_engine(url, pool_size=pool), secret_key=SECRET, deployment_id="bench",
+                   options={"transfer_future_limit_days": 30, "sign_in_max_attempts": 5,
+                            "sign_in_lockout_minutes": 15, "rate_limit_per_minute": 10**9})
+
+
+def build(url: str, size: str, seed: int) -> tuple[Context, generate.DataSet]:
+    upgrade(url)
+    ctx = context(url)
+    data = generate.generate(ctx, size, seed, progress=log)
+    if ctx.engine.dialect.name == "postgresql":
+        with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    return ctx, data
+
+
+def run_postgresql(args, results: dict) -> None:
+    from bench import reads, reports, writes
+
+    url = fresh_pg(f"ledger_bench_{args.size}")
+    log(f"PostgreSQL: generating the {args.size} data set in {url}")
+    ctx, data = build(url, args.size, args.seed)
+    results["data"] = data.load
+    figures = results["postgresql"] = {}
+    wanted = set(args.figures)
+    if "1" in wanted:
+        log("figure 1: bulk posting vs raw COPY")
+        figures["1"] = writes.bulk_vs_copy(ctx, data.load)
+    if "3" in wanted:
+        log("figure 3: self-lookup in the database and over HTTP")
+        figures["3"] = reads.self_lookup(ctx, url, data, args)
+    if "5" in wanted:
+        log("figure 5: year-end ranking and targets report vs a bare GROUP BY")
+        figures["5"] = reports.ranking_and_targets(ctx, data)
+    if "6" in wanted:
+        log("figure 6: verify")
+        figures["6"] = reads.verify_rate(ctx)
+    if "2" in wanted:
+        log("figure 2: single-record writes over HTTP (16 clients), in process (8 threads), pgbench")
+        figures["2"] = writes.single_writes(ctx, url, data, args)
+    if "4" in wanted:
+        log("figure 4: concurrent redemptions from 32 clients")
+        figures["4"] = reports.redemptions(ctx, data, args)
+    if "P" in wanted:
+        from bench import partitioned
+
+        log("partitioning: the partitioned variant of postings and transactions")
+        figures["P"] = partitioned.measure(ctx, url, data)
+    ctx.engine.dispose()
+
+
+def run_sqlite(args, results: dict) -> None:
+    from bench import reads, writes
+
+    url = fresh_sqlite(args.size)
+    log(f"SQLite: generating the {args.size} data set in {url}")
+    ctx, data = build(url, args.size, args.seed)
+    figures = results["sqlite"] = {"data": data.load}
+    if "1" in args.figures:
+        figures["1"] = writes.bulk_vs_copy(ctx, data.load)
+    if "3" in args.figures:
+        figures["3"] = reads.self_lookup(ctx, url, data, args, http=False)
+    if "6" in args.figures:
+        figures["6"] = reads.verify_rate(ctx)
+    ctx.engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(generate.SIZES), default="small")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--engine", choices=("postgresql", "sqlite", "both"), default="both")
+    parser.add_argument("--figures", default=",".join(FIGURES),
+                        help="comma-separated subset of 1,2,3,4,5,6,P (P = partitioning)")
+    parser.add_argument("--seconds", type=float, default=None, help="time bound of each timed figure")
+    args = parser.parse_args(argv)
+    args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]
+    args.seconds = args.seconds or (10.0 if args.size in ("small", "tiny") else 30.0)
+    results: dict = {"size": args.size, "seed": args.seed, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "platform": platform.platform()},
+                     "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])}
+    started = time.perf_counter()
+    if args.engine in ("postgresql", "both"):
+        run_postgresql(args, results)
+    if args.engine in ("sqlite", "both"):
+        run_sqlite(args, results)
+    results["wall_s"] = round(time.perf_counter() - started, 1)
+    print(goals.render(results))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{args.size}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

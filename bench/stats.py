@@ -1,0 +1,89 @@
+"""Timing helpers: latencies in milliseconds, median and p99, and the result table."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Callable
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile of `values` (share 0.5 = median, 0.99 = p99)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def summary(latencies_ms: list[float], seconds: float) -> dict:
+    """Count, throughput per second, p50 and p99 in ms."""
+    return {"count": len(latencies_ms), "seconds": round(seconds, 3),
+            "per_s": round(len(latencies_ms) / seconds, 1) if seconds else None,
+            "p50_ms": round(percentile(latencies_ms, 0.5), 3), "p99_ms": round(percentile(latencies_ms, 0.99), 3)}
+
+
+def timed_loop(fn: Callable[[int], None], *, count: int, seconds: float) -> dict:
+    """Call fn(i) until `count` calls or `seconds` pass; latencies of each call."""
+    latencies = []
+    started = time.perf_counter()
+    for i in range(count):
+        t0 = time.perf_counter()
+        fn(i)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if time.perf_counter() - started > seconds:
+            break
+    return summary(latencies, time.perf_counter() - started)
+
+
+def threaded(make_worker: Callable[[int], Callable[[int], None]], *, threads: int, count: int,
+             seconds: float) -> dict:
+    """`threads` workers, each calling its fn(i) until the shared count or time runs out."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    issued = [0]
+    deadline = time.perf_counter() + seconds
+
+    def run(n: int) -> None:
+        fn = make_worker(n)
+        mine = []
+        while time.perf_counter() < deadline:
+            with lock:
+                if issued[0] >= count:
+                    break
+                issued[0] += 1
+                i = issued[0]
+            t0 = time.perf_counter()
+            try:
+                fn(i)
+            except Exception as exc:  # noqa: BLE001 - counted, reported, not fatal
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            mine.append((time.perf_counter() - t0) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    result = summary(latencies, time.perf_counter() - started)
+    result["threads"] = threads
+    result["errors"] = len(errors)
+    if errors:
+        result["first_error"] = errors[0]
+    return result
+
+
+def table(rows: list[tuple]) -> str:
+    """A plain-text table; the first row is the header."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+        if n == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
