@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -18,8 +19,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, bearer_token, run_write
+from api.middleware import DEFAULT_LIMIT, SlidingWindow
 from ledger import auth, certificates, selfservice, signin
 from ledger.certificate_pdf import render_certificate
+from ledger.errors import TooManyAttempts
 from ledger.usecase import read, write_once
 
 router = APIRouter(tags=["self-service"])
@@ -150,13 +153,27 @@ def certificate_pdf(number: str, request: Request, ctx: CtxDep, user: CurrentUse
                              "Cache-Control": "private, no-store"})
 
 
+def _verify_window(request: Request) -> SlidingWindow:
+    state = request.app.state
+    if not hasattr(state, "verify_window"):
+        state.verify_window = SlidingWindow()
+    return state.verify_window
+
+
 @router.get("/selfservice/verify")
-def verify(ctx: CtxDep, number: str = Query("", max_length=60),
+def verify(request: Request, ctx: CtxDep, number: str = Query("", max_length=60),
            code: str = Query("", max_length=60)) -> dict:
     """Public: is the certificate with this number and code genuine and unchanged?
 
-    Rate-limited per client address by api.middleware (the public group).
+    Rate-limited per client address (`rate_limit_per_minute`), here as well as by
+    api.middleware, so the limit holds whatever the middleware sees of the routes.
     """
+    limit = max(int(ctx.options.get("rate_limit_per_minute") or DEFAULT_LIMIT), 1)
+    wait = _verify_window(request).hit((_address(request), "verify"), limit)
+    if wait:
+        seconds = max(1, math.ceil(wait))
+        raise TooManyAttempts(f"核验次数过多，请 {seconds} 秒后再试 (too many checks from this address; "
+                              f"retry after {seconds} s)", field="number", retry_after_seconds=seconds)
     return read(ctx, lambda s: certificates.verify_certificate(s, ctx.secret_key, number, code))
 
 
