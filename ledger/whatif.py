@@ -213,26 +213,30 @@ def chart_png(result: dict) -> bytes:
         return _draw(result)
 
 
+def _bars(axes, labels: list[str], current: list[int], draft: list[int]) -> None:
+    """Paired bars, current then draft; whole-number geometry (bar width 2, pairs 6 apart)."""
+    positions = [6 * index for index in range(len(labels))]
+    axes.bar(positions, current, width=2, align="edge", label="现行")
+    axes.bar([p + 2 for p in positions], draft, width=2, align="edge", label="草案")
+    axes.set_xticks([p + 2 for p in positions], labels)
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.legend()
+
+
 def _draw(result: dict) -> bytes:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(12, 5), dpi=100)
     left, right = figure.subplots(1, 2)
-    names = [row["unit_name"] for row in result["units"]]
-    positions = [3 * index for index in range(len(names))]
-    left.bar(positions, [row["points_current"] for row in result["units"]], align="edge", label="现行")
-    left.bar([p + 1 for p in positions], [row["points_draft"] for row in result["units"]], align="edge",
-             label="草案")
-    left.set_xticks([p + 1 for p in positions], names, rotation=30, ha="right")
+    units = result["units"]
+    _bars(left, [row["unit_name"] for row in units], [row["points_current"] for row in units],
+          [row["points_draft"] for row in units])
+    left.tick_params(axis="x", labelrotation=30)
     left.set_title(f"各单位积分 {result['period_from']}～{result['period_to']}")
-    left.legend()
-    levels = list(range(len(result["totals"]["stars_current"])))
-    stars = [3 * level for level in levels]
-    right.bar(stars, result["totals"]["stars_current"], align="edge", label="现行")
-    right.bar([p + 1 for p in stars], result["totals"]["stars_draft"], align="edge", label="草案")
-    right.set_xticks([p + 1 for p in stars], [f"{level}星" for level in levels])
+    totals = result["totals"]
+    _bars(right, [f"{level}星" for level in range(len(totals["stars_current"]))], totals["stars_current"],
+          totals["stars_draft"])
     right.set_title("各星级志愿者人数")
-    right.legend()
     figure.suptitle(f"政策测算：{result['draft']['name']}")
     figure.tight_layout()
     buffer = io.BytesIO()
