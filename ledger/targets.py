@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ledger.access import Principal, require_role, require_unit
-from ledger.errors import ValidationFailed
+from ledger.errors import NotFound, ValidationFailed
 from ledger.postings import ledger_position
 from ledger.ranking_sql import per_record
 from ledger.rankings import hours_text, period_bounds, require_ended
@@ -228,8 +228,6 @@ def preview(session: Session, principal: Principal, unit_id: int, period: str, t
 
 def require_report(session: Session, principal: Principal, report_id: int) -> TargetReport:
     """A stored report whose unit lies in scope."""
-    from ledger.errors import NotFound
-
     require_role(principal, "admin", "unit_admin", "auditor")
     report = session.get(TargetReport, report_id)
     if report is None:
