@@ -68,10 +68,16 @@ def posted_sum(ctx: Context, kind: str, owner_id: int) -> int:
 def second_deployment(kind: str, tmp_path: Path, deployment_id: str = "county-2",
                       name: str = "第二县新时代文明实践中心") -> tuple[Context, str]:
     """Another county's deployment: a fresh database, its own deployment id and key folder."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     url = fresh_database(kind, tmp_path)
-    data_dir = tmp_path / f"{deployment_id}-data"
-    ctx = Context(engine=make_engine(url), secret_key=SECRET + b"-other", deployment_id=deployment_id,
-                  deployment_name=name, options={"transfer_future_limit_days": 30, "data_dir": str(data_dir),
-                                                 "rate_limit_per_minute": 100000, "sign_in_max_attempts": 5,
-                                                 "sign_in_lockout_minutes": 15})
-    return ctx, url
+    return deployment_over(make_engine(url), tmp_path, deployment_id, name), url
+
+
+def deployment_over(engine, tmp_path: Path, deployment_id: str, name: str = "第二县新时代文明实践中心",
+                    secret: bytes = SECRET + b"-other") -> Context:
+    """A deployment's context over an existing database, with its own id, secret and key folder."""
+    return Context(engine=engine, secret_key=secret, deployment_id=deployment_id,
+                   deployment_name=name, options={"transfer_future_limit_days": 30,
+                                                  "data_dir": str(tmp_path / f"{deployment_id}-data"),
+                                                  "rate_limit_per_minute": 100000, "sign_in_max_attempts": 5,
+                                                  "sign_in_lockout_minutes": 15})
