@@ -219,3 +219,6 @@ def test_scope_and_keys_are_checked(client, ctx):
     outsider = client.post(f"/imports/{batch}/approve", headers=h(other_station, str(uuid.uuid4())))
     assert outsider.status_code == 404
     assert client.get(f"/imports/{batch}", headers=h(other_station)).json()["by_status"] == {"pending": 15}
+    # a unit's served hours are read only inside the reader's subtree
+    assert client.get(f"/units/{units['station_a']}/hours", headers=h(other_station)).status_code == 404
+    assert client.get(f"/units/{units['station_b']}/hours", headers=h(other_station)).json()["minutes"] == 0
