@@ -92,12 +92,14 @@ def export_volunteer(session: Session, principal: Principal, command: ExportVolu
     refuse_in_flight(session, volunteer.id)
     sender = {"deployment_id": deployment_id, "name": deployment_name,
               "public_key": keys.public_key_text(signing_key)}
-    body = package_body(session, volunteer, home.unit_id, left_on, peer, sender, now)
+    home_unit_id = home.unit_id
+    _close_memberships(session, volunteer.id, left_on, f"left for {peer.name or peer.deployment_id}")
+    session.flush()
+    body = package_body(session, volunteer, home_unit_id, left_on, peer, sender, now)
     envelope = {"format": FORMAT, "package": body, "signature": keys.sign(signing_key, canonical(body))}
     totals = body["totals"]
-    tx = _post_departure(session, volunteer, home.unit_id, peer, body["package_id"], left_on, totals,
+    tx = _post_departure(session, volunteer, home_unit_id, peer, body["package_id"], left_on, totals,
                          principal.username)
-    _close_memberships(session, volunteer.id, left_on, f"left for {peer.name or peer.deployment_id}")
     volunteer.status = "left"
     result = {"package_id": body["package_id"], "volunteer_id": volunteer.id, "to_deployment_id": peer.deployment_id,
               "left_on": left_on.isoformat(), "minutes": totals["minutes"], "points": totals["points"],
