@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -226,18 +227,38 @@ def _long_plan(size: Size, data: DataSet, activity_id: int, recorder: int) -> li
     return plan
 
 
-def _post(ctx: Context, approver, plan: list[bulk.ApprovedService], batch: int, progress) -> tuple[int, int, float]:
-    records = postings = 0
+def _post(ctx: Context, approver, plan: list[bulk.ApprovedService], batch: int, progress,
+          workers: int = 1) -> tuple[int, int, float]:
+    """Post the plan in batches; with workers > 1, streams of disjoint volunteers in parallel."""
+    streams = [[s for s in plan if s.volunteer_id % workers == n] for n in range(workers)]
+    totals = [0, 0]
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def run(stream: list[bulk.ApprovedService]) -> None:
+        try:
+            for start in range(0, len(stream), batch):
+                with ctx.uow() as uow:
+                    result = bulk.post_approved(uow.session, approver, stream[start:start + batch],
+                                                ctx.local_now())
+                    uow.commit()
+                with lock:
+                    totals[0] += result.records
+                    totals[1] += result.postings
+                    if progress:
+                        progress(f"  posted {totals[0]:,}/{len(plan):,} records")
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            errors.append(exc)
+
     started = time.perf_counter()
-    for start in range(0, len(plan), batch):
-        with ctx.uow() as uow:
-            result = bulk.post_approved(uow.session, approver, plan[start:start + batch], ctx.local_now())
-            uow.commit()
-        records += result.records
-        postings += result.postings
-        if progress:
-            progress(f"  posted {records:,}/{len(plan):,} records")
-    return records, postings, time.perf_counter() - started
+    threads = [threading.Thread(target=run, args=(stream,)) for stream in streams if stream]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return totals[0], totals[1], time.perf_counter() - started
 
 
 def _desks(ctx: Context, data: DataSet, rng: random.Random) -> None:
@@ -264,7 +285,7 @@ def _self_service(ctx: Context, size: Size, rng: random.Random, data: DataSet) -
         uow.commit()
 
 
-def generate(ctx: Context, size_name: str, seed: int = 42, progress=None) -> DataSet:
+def generate(ctx: Context, size_name: str, seed: int = 42, progress=None, loaders: int = 2) -> DataSet:
     """Build the data set of one size into an empty, migrated database."""
     size, rng = SIZES[size_name], random.Random(seed)
     data = DataSet(size=size_name, seed=seed)
@@ -282,9 +303,10 @@ def generate(ctx: Context, size_name: str, seed: int = 42, progress=None) -> Dat
     recorder, approver = principal(ctx, "bench-recorder"), principal(ctx, "bench-approver")
     data.load["setup_s"] = round(time.perf_counter() - started, 1)
     plan = _service_plan(size, rng, data, homes, activities, recorder.user_id)
-    records, postings, seconds = _post(ctx, approver, plan, size.batch, progress)
+    workers = 1 if ctx.is_sqlite else loaders
+    records, postings, seconds = _post(ctx, approver, plan, size.batch, progress, workers)
     data.load.update(records=records, postings=postings, seconds=round(seconds, 2),
-                     batch=size.batch, records_per_s=round(records / seconds),
+                     batch=size.batch, loaders=workers, records_per_s=round(records / seconds),
                      postings_per_s=round(postings / seconds))
     long_activity = activities[(long_point, 0)][0][0]
     l_records, l_postings, l_seconds = _post(ctx, approver, _long_plan(size, data, long_activity, recorder.user_id),

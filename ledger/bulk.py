@@ -279,6 +279,7 @@ def _price_all(session: Session, facts: _Facts, services: Sequence[ApprovedServi
     """Price each record as `pricing.price_record` would, caps counting the records before it."""
     day_credited, year_credited = _credited_before(session, services)
     cache: dict[tuple, tuple] = {}
+    day_tags: dict[tuple, frozenset] = {}
     out = []
     for service, wanted in zip(services, minutes):
         unit_id, category, tags, title = facts.activities[service.activity_id]
@@ -286,11 +287,16 @@ def _price_all(session: Session, facts: _Facts, services: Sequence[ApprovedServi
         version_id, label, policy = facts.policy_in_force(unit_id, day)
         day_key, year_key = (service.volunteer_id, day), (service.volunteer_id, day.year)
         capped = _capped(policy, wanted, day_credited[day_key], year_credited[year_key])
-        key = (id(policy), capped, day, category, tags, service.service_kind)
+        date_tags = day_tags.get((id(policy), day))
+        if date_tags is None:
+            date_tags = day_tags[(id(policy), day)] = policy.date_tags_on(day)
+        # The price depends on the date only through its date tags, and on the minutes
+        # credited before only through the caps: pricing `capped` minutes with nothing
+        # credited before, on any day with the same date tags, gives the same minutes,
+        # points and multiplier.  So a batch prices a few hundred distinct cases, not every record.
+        key = (id(policy), capped, date_tags, category, tags, service.service_kind)
         found = cache.get(key)
         if found is None:
-            # the caps only ever lower the minutes: pricing `capped` with nothing credited
-            # before gives the same credited minutes, points and multiplier
             result = policy.price(ServiceFacts(minutes=capped, service_date=day, category=category,
                                                tags=tags, service_kind=service.service_kind))
             found = cache[key] = (result.credited_minutes, result.points, result.multiplier)
@@ -433,27 +439,33 @@ STAR_COLUMNS = ("volunteer_id", "occurred_on", "level_before", "level_after", "t
 
 def _write(session: Session, plan: _Plan) -> None:
     """Write the plan: records, transactions, postings, star events, then balances."""
-    tables = (("service_records", RECORD_COLUMNS, plan.records), ("transactions", TX_COLUMNS, plan.transactions),
-              ("postings", POSTING_COLUMNS, plan.postings), ("star_events", STAR_COLUMNS, plan.star_events))
-    if session.get_bind().dialect.name == "sqlite":
-        for table, columns, rows in tables:
-            if rows:  # through SQLAlchemy, which stores dates and times the way it reads them
-                session.execute(Base.metadata.tables[table].insert(), [dict(zip(columns, r)) for r in rows])
-        items = [{"id": account, "amount": amount} for account, amount in sorted(plan.deltas.items()) if amount]
-        if items:
-            session.execute(text("UPDATE accounts SET balance = balance + :amount WHERE id = :id"), items)
+    copy_rows(session, "service_records", RECORD_COLUMNS, plan.records)
+    copy_rows(session, "transactions", TX_COLUMNS, plan.transactions)
+    copy_rows(session, "postings", POSTING_COLUMNS, plan.postings)
+    copy_rows(session, "star_events", STAR_COLUMNS, plan.star_events)
+    items = sorted((account, amount) for account, amount in plan.deltas.items() if amount)
+    if not items:
         return
-    cursor = session.connection().connection.driver_connection.cursor()
-    try:
-        for table, columns, rows in tables:
-            if rows:
-                with cursor.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-        items = sorted((account, amount) for account, amount in plan.deltas.items() if amount)
-        if items:  # one statement, rows taken in account order: no deadlocks between writers
-            cursor.execute("UPDATE accounts SET balance = accounts.balance + d.amount "
-                           "FROM unnest(%s::bigint[], %s::bigint[]) AS d(id, amount) "
-                           "WHERE accounts.id = d.id", ([a for a, _ in items], [m for _, m in items]))
-    finally:
-        cursor.close()
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE accounts SET balance = balance + :amount WHERE id = :id"),
+                        [{"id": account, "amount": amount} for account, amount in items])
+        return
+    # one statement, rows taken in account order: no deadlocks between concurrent writers
+    session.execute(text("UPDATE accounts SET balance = accounts.balance + d.amount "
+                         "FROM unnest(CAST(:ids AS bigint[]), CAST(:amounts AS bigint[])) AS d(id, amount) "
+                         "WHERE accounts.id = d.id"),
+                    {"ids": [a for a, _ in items], "amounts": [m for _, m in items]})
+
+
+def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Append many rows to a table: COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        # through SQLAlchemy, which stores dates and times the way it reads them back
+        session.execute(Base.metadata.tables[table].insert(), [dict(zip(columns, row)) for row in rows])
+        return
+    with session.connection().connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)

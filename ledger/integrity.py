@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.postings import content_hash
@@ -80,6 +80,9 @@ def verify(session: Session) -> VerifyReport:
 
 
 def _verify_transactions(session: Session, report: VerifyReport) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        _verify_transactions_in_sql(session, report)
+        return
     last_id = 0
     while True:
         txs = session.execute(select(Transaction).where(Transaction.id > last_id)
@@ -107,6 +110,59 @@ def _verify_transactions(session: Session, report: VerifyReport) -> None:
                 report.problems.append({"check": "posting_date", "table": "postings", "row": tx.id,
                                         "detail": "a posting's date differs from its transaction"})
         last_id = ids[-1]
+
+
+# The canonical JSON of `postings.content_hash`, built by PostgreSQL itself: keys in sorted
+# order, no spaces, to_json() escaping strings exactly as json.dumps(ensure_ascii=False) does,
+# postings sorted as the tuples Python sorts.  Hashing in the database streams the ledger
+# once, in id ranges, with nothing but the offending ids coming back to Python.
+_HASH_SQL = text("""
+WITH legs AS (
+  SELECT transaction_id,
+         string_agg('[' || account_id || ',' || to_json(uom)::text || ',' || amount || ',' ||
+                    coalesce(volunteer_id::text, 'null') || ',' || coalesce(unit_id::text, 'null') || ']', ','
+                    ORDER BY account_id, uom COLLATE "C", amount, volunteer_id, unit_id) AS rows,
+         count(*) AS n, min(occurred_on) AS lo, max(occurred_on) AS hi
+  FROM postings WHERE transaction_id > :after AND transaction_id <= :upto GROUP BY transaction_id),
+checked AS (
+  SELECT t.id, coalesce(l.n, 0) AS n,
+         encode(sha256(convert_to(
+           '{"actor":' || to_json(t.actor)::text || ',"key":' || to_json(t.idempotency_key)::text ||
+           ',"kind":' || to_json(t.kind)::text || ',"memo":' || to_json(coalesce(t.memo, ''))::text ||
+           ',"occurred_on":"' || to_char(t.occurred_on, 'YYYY-MM-DD') || '","policy_version_id":' ||
+           coalesce(t.policy_version_id::text, 'null') || ',"postings":[' || coalesce(l.rows, '') ||
+           '],"reverses_id":' || coalesce(t.reverses_id::text, 'null') || ',"service_record_id":' ||
+           coalesce(t.service_record_id::text, 'null') || ',"unit_id":' || coalesce(t.unit_id::text, 'null') ||
+           ',"volunteer_id":' || coalesce(t.volunteer_id::text, 'null') || '}', 'UTF8')), 'hex')
+           <> t.content_hash AS is_hash_wrong,
+         (l.lo <> t.occurred_on OR l.hi <> t.occurred_on) AS is_date_wrong
+  FROM transactions t LEFT JOIN legs l ON l.transaction_id = t.id
+  WHERE t.id > :after AND t.id <= :upto)
+SELECT count(*), coalesce(sum(n), 0),
+       (array_agg(id ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
+       (array_agg(is_hash_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
+       (array_agg(is_date_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20]
+FROM checked""")
+SQL_RANGE = 200_000
+
+
+def _verify_transactions_in_sql(session: Session, report: VerifyReport) -> None:
+    """PostgreSQL: recompute every content hash in the database, in ranges of transaction ids."""
+    top = session.execute(select(func.coalesce(func.max(Transaction.id), 0))).scalar_one()
+    after = 0
+    while after < top:
+        count, postings, ids, hash_wrong, date_wrong = session.execute(
+            _HASH_SQL, {"after": after, "upto": after + SQL_RANGE}).one()
+        report.transactions += count
+        report.postings += int(postings)
+        for tx_id, is_hash_wrong, is_date_wrong in zip(ids or (), hash_wrong or (), date_wrong or ()):
+            if is_hash_wrong and len(report.problems) < 20:
+                report.problems.append({"check": "transaction_hash", "table": "transactions",
+                                        "row": tx_id, "detail": "content does not match its hash"})
+            if is_date_wrong and len(report.problems) < 20:
+                report.problems.append({"check": "posting_date", "table": "postings", "row": tx_id,
+                                        "detail": "a posting's date differs from its transaction"})
+        after += SQL_RANGE
 
 
 def _tx_dict(tx: Transaction) -> dict:
