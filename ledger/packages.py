@@ -26,8 +26,8 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session
 from ledger import deployment_keys as keys
 from ledger.access import Principal, in_scope, require_role
 from ledger.accounts import MINUTES, POINTS, account_id, balance
-from ledger.errors import Conflict, LedgerError, NotFound, PackageRefused, UnknownUnit, ValidationFailed
+from ledger.errors import Conflict, NotFound, UnknownUnit, ValidationFailed
 from ledger.idcard import mask_id_number
-from ledger.postings import Leg, content_hash, post
+from ledger.package_checks import FORMAT, canonical, open_package, parse_envelope, refused
+from ledger.postings import Leg, post
 from ledger.pricing import current_star_level, derived_star_level, policy_in_force, update_star_level
 from ledger.tables import (
     Account, AuditEntry, Membership, Posting, StarEvent, Team, Transaction, Unit, Volunteer,
@@ -49,18 +50,7 @@ from ledger.transfers import (
 )
 from ledger.volunteers import id_hash, lock_volunteer, new_volunteer_number
 
-FORMAT = "ledger-transfer-package/1"
 VOLUNTEER_KINDS = ("volunteer_minutes", "volunteer_points", "volunteer_points_held")
-
-
-def canonical(value: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, no spaces, UTF-8; the signed form."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def refused(reason: str, message: str, field: str = "package") -> PackageRefused:
-    """A package refusal with a machine reason and a message for people."""
-    return PackageRefused(message, field=field, reason=reason)
 
 
 # --- export ----------------------------------------------------------------------------
@@ -199,97 +189,6 @@ def _close_memberships(session: Session, volunteer_id: int, on: dt.date, reason:
         membership.ended_reason = reason[:200]
 
 
-# --- checking a package ----------------------------------------------------------------
-
-def open_package(raw: Any, find_peer: Callable[[str], DeploymentPeer | None],
-                 own_deployment_id: str) -> tuple[dict, DeploymentPeer]:
-    """Parse and check a package: trusted signer, valid signature, addressed here, every hash."""
-    envelope = _parse(raw)
-    try:
-        return _checked(envelope, find_peer, own_deployment_id)
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-        raise refused("malformed", f"the package is malformed ({type(exc).__name__}: {exc})") from exc
-
-
-def _parse(raw: Any) -> dict:
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, (bytes, bytearray)):
-        try:
-            raw = bytes(raw).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise refused("not_utf8", f"the package is not UTF-8 text (byte {exc.start})") from exc
-    try:
-        envelope = json.loads(raw)
-    except (ValueError, TypeError) as exc:
-        raise refused("not_json", f"the package is not valid JSON ({exc})") from exc
-    if not isinstance(envelope, dict):
-        raise refused("format", "the package is not a JSON object")
-    return envelope
-
-
-def _checked(envelope: dict, find_peer, own_deployment_id: str) -> tuple[dict, DeploymentPeer]:
-    body = envelope.get("package")
-    if envelope.get("format") != FORMAT or not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise refused("format", f"not a transfer package of format {FORMAT}")
-    signer = body["from"]
-    peer = find_peer(signer["deployment_id"])
-    if peer is None:
-        raise refused("untrusted_key", f"deployment {signer['deployment_id']!r} is not trusted here; "
-                                       f"an admin must add its public key first", field="package.from")
-    if peer.public_key != signer["public_key"]:
-        raise refused("untrusted_key", f"signed by a key that is not the trusted key of "
-                                       f"{peer.deployment_id!r} (trusted fingerprint {peer.fingerprint[:16]}…)",
-                      field="package.from.public_key")
-    signature = envelope.get("signature")
-    if not isinstance(signature, str) or not keys.signature_is_valid(peer.public_key, canonical(body), signature):
-        raise refused("bad_signature", "the signature does not match the package: it was altered after "
-                                       "it was signed, or signed by another key", field="signature")
-    if body["to"]["deployment_id"] != own_deployment_id:
-        raise refused("wrong_recipient", f"the package is addressed to {body['to']['deployment_id']!r}, "
-                                         f"not to this deployment ({own_deployment_id!r})", field="package.to")
-    _check_hashes(body)
-    _check_totals(body)
-    return body, peer
-
-
-def _check_hashes(body: dict) -> None:
-    """Every transaction's content hash, recomputed from its fields and postings; and balance."""
-    for tx in body["transactions"]:
-        if content_hash(tx, tx["postings"]) != tx["content_hash"]:
-            raise refused("hash_mismatch", f"transaction {tx['id']} does not match its content hash",
-                          field="package.transactions")
-        sums: dict[str, int] = {}
-        for leg in tx["postings"]:
-            sums[leg["uom"]] = sums.get(leg["uom"], 0) + _whole(leg["amount"])
-        if any(sums.values()):
-            raise refused("unbalanced", f"transaction {tx['id']} does not balance: {sums}",
-                          field="package.transactions")
-
-
-def _whole(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"amount {value!r} is not a whole number")
-    return value
-
-
-def _check_totals(body: dict) -> None:
-    """The totals carried equal the sums of the postings on the volunteer's own accounts."""
-    sender_id, accounts = body["volunteer"]["id"], body["accounts"]
-    sums = {"volunteer_minutes": 0, "volunteer_points": 0}
-    for tx in body["transactions"]:
-        for leg in tx["postings"]:
-            account = accounts[str(leg["account_id"])]
-            if account["owner_id"] == sender_id and account["kind"] in sums:
-                sums[account["kind"]] += _whole(leg["amount"])
-    totals = body["totals"]
-    for kind, name in (("volunteer_minutes", "minutes"), ("volunteer_points", "points")):
-        if _whole(totals[name]) != sums[kind] or totals[name] < 0:
-            raise refused("totals_mismatch", f"the package's {name} ({totals[name]}) differ from its "
-                                             f"transactions ({sums[kind]})", field=f"package.totals.{name}")
-    _whole(totals["star_level"])
-
-
 # --- import ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -340,7 +239,7 @@ def import_package(session: Session, principal: Principal, command: ImportPackag
 
 
 def _signature_of(raw: Any) -> str:
-    return _parse(raw)["signature"]
+    return parse_envelope(raw)["signature"]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
