@@ -36,44 +36,46 @@ def _day_after(day: dt.date) -> dt.datetime:
 
 
 def per_transaction(root_path: str, run: RankingRun):
-    """Postings of service-linked transactions at the position, summed per transaction."""
+    """Postings of service-linked transactions at the position, summed per transaction (audit trail)."""
+    in_period = case((ServiceRecord.started_at >= dt.datetime.combine(run.period_start, dt.time()), 1), else_=0)
+    query = select(
+        Transaction.id.label("tx_id"), Transaction.kind.label("tx_kind"), Transaction.occurred_on.label("tx_date"),
+        ServiceRecord.id.label("record_id"), ServiceRecord.volunteer_id, ServiceRecord.activity_id,
+        ServiceRecord.started_at, in_period.label("in_period"),
+        func.sum(case((Account.kind == "volunteer_minutes", Posting.amount), else_=0)).label("minutes"),
+        func.sum(case((Account.kind == "volunteer_points", Posting.amount), else_=0)).label("points"))
+    return _service_postings(query, root_path, run).group_by(Transaction.id, ServiceRecord.id)
+
+
+def _service_postings(query, root_path: str, run: RankingRun):
+    """Restrict a SELECT to the period's service postings at the position, inside the subtree."""
     year_start = dt.date(run.period_end.year, 1, 1)
     start = min(year_start, run.period_start)
-    return (
-        select(Transaction.id.label("tx_id"), Transaction.kind.label("tx_kind"),
-               Transaction.occurred_on.label("tx_date"), ServiceRecord.id.label("record_id"),
-               ServiceRecord.volunteer_id, ServiceRecord.activity_id, ServiceRecord.rating,
-               ServiceRecord.started_at,
-               case((ServiceRecord.started_at >= dt.datetime.combine(run.period_start, dt.time()), 1),
-                    else_=0).label("in_period"),
-               func.sum(case((Account.kind == "volunteer_minutes", Posting.amount), else_=0)).label("minutes"),
-               func.sum(case((Account.kind == "volunteer_points", Posting.amount), else_=0)).label("points"),
-               case((Transaction.reverses_id.is_not(None), 1), else_=0).label("is_reversal"))
-        .select_from(Posting)
-        .join(Account, Account.id == Posting.account_id)
-        .join(Transaction, Transaction.id == Posting.transaction_id)
-        .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
-        .join(Unit, Unit.id == ServiceRecord.unit_id)
-        .where(Posting.occurred_on >= start, Posting.volunteer_id.is_not(None), Account.kind.in_(KINDS),
-               Transaction.id <= run.ledger_position, Unit.path.startswith(root_path),
-               ServiceRecord.started_at >= dt.datetime.combine(start, dt.time()),
-               ServiceRecord.started_at < _day_after(run.period_end))
-        .group_by(Transaction.id, Transaction.kind, Transaction.occurred_on, Transaction.reverses_id,
-                  ServiceRecord.id, ServiceRecord.volunteer_id, ServiceRecord.activity_id, ServiceRecord.rating,
-                  ServiceRecord.started_at)
-    )
+    return (query.select_from(Posting)
+            .join(Account, Account.id == Posting.account_id)
+            .join(Transaction, Transaction.id == Posting.transaction_id)
+            .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
+            .join(Unit, Unit.id == ServiceRecord.unit_id)
+            .where(Posting.occurred_on >= start, Posting.volunteer_id.is_not(None), Account.kind.in_(KINDS),
+                   Transaction.id <= run.ledger_position, Unit.path.startswith(root_path),
+                   ServiceRecord.started_at >= dt.datetime.combine(start, dt.time()),
+                   ServiceRecord.started_at < _day_after(run.period_end)))
 
 
 def per_record(root_path: str, run: RankingRun):
-    """Level 1: net minutes and points per service record."""
-    tx = per_transaction(root_path, run).subquery("tx")
-    return (
-        select(tx.c.record_id, tx.c.volunteer_id, tx.c.activity_id, tx.c.rating, tx.c.started_at,
-               tx.c.in_period, func.sum(tx.c.minutes).label("minutes"), func.sum(tx.c.points).label("points"),
-               func.count().label("n_tx"), func.max(tx.c.is_reversal).label("has_reversal"))
-        .group_by(tx.c.record_id, tx.c.volunteer_id, tx.c.activity_id, tx.c.rating, tx.c.started_at,
-                  tx.c.in_period)
-    ).subquery("rec")
+    """Level 1: net minutes and points per service record (one pass over the postings).
+
+    Grouped by the record's primary key only, so PostgreSQL can hash-aggregate; the other
+    record columns depend on it functionally."""
+    in_period = case((ServiceRecord.started_at >= dt.datetime.combine(run.period_start, dt.time()), 1), else_=0)
+    query = select(
+        ServiceRecord.id.label("record_id"), ServiceRecord.volunteer_id, ServiceRecord.activity_id,
+        ServiceRecord.rating, ServiceRecord.started_at, ServiceRecord.unit_id, in_period.label("in_period"),
+        func.sum(case((Account.kind == "volunteer_minutes", Posting.amount), else_=0)).label("minutes"),
+        func.sum(case((Account.kind == "volunteer_points", Posting.amount), else_=0)).label("points"),
+        func.count(func.distinct(Transaction.id)).label("n_tx"),
+        func.max(case((Transaction.reverses_id.is_not(None), 1), else_=0)).label("has_reversal"))
+    return _service_postings(query, root_path, run).group_by(ServiceRecord.id).subquery("rec")
 
 
 def _subject_key(doc: dict, rec):

@@ -140,20 +140,22 @@ def people_figures(session: Session, root: Unit, window: Window) -> dict:
     }
 
 
-def resident_figures(session: Session, root: Unit, window: Window) -> dict:
+def resident_figures(session: Session, root: Unit, window: Window, served_total: int) -> dict:
     """Distinct volunteers who served, against 13 % of the population, for the root and its children."""
-    served = served_volunteers(root, window)
+    rec = per_record(root.path, window)
+    child = Unit.__table__.alias("child_unit")
+    served_unit = Unit.__table__.alias("served_unit")
+    per_child = (select(child.c.id.label("child_id"), rec.c.volunteer_id)
+                 .select_from(rec).join(served_unit, served_unit.c.id == rec.c.unit_id)
+                 .join(child, and_(child.c.parent_id == root.id, served_unit.c.path.startswith(child.c.path)))
+                 .group_by(child.c.id, rec.c.volunteer_id).having(func.sum(rec.c.minutes) > 0)).subquery("per_child")
+    counts = dict(session.execute(select(per_child.c.child_id, func.count()).group_by(per_child.c.child_id)).all())
     children = session.execute(select(Unit).where(Unit.parent_id == root.id).order_by(Unit.id)).scalars().all()
-    by_unit = []
-    for child in children:
-        child_served = served_volunteers(child, window)
-        count = int(session.execute(select(func.count()).select_from(child_served)).scalar_one())
-        by_unit.append(_resident_row(child.id, child.name, count, child.population))
-    total = int(session.execute(select(func.count()).select_from(served)).scalar_one())
+    by_unit = [_resident_row(c.id, c.name, int(counts.get(c.id, 0)), c.population) for c in children]
     population = root.population
     if population is None and children and all(c.population is not None for c in children):
         population = sum(c.population for c in children)
-    return {**_resident_row(root.id, root.name, total, population), "by_unit": by_unit}
+    return {**_resident_row(root.id, root.name, served_total, population), "by_unit": by_unit}
 
 
 def _resident_row(unit_id: int, name: str, served: int, population: int | None) -> dict:
@@ -173,7 +175,7 @@ def compute_targets(session: Session, root: Unit, period: str, position: int) ->
             "teams": team_figures(session, root, start, ytd_start, end),
             "stations": stations_without_activity(session, root, start, end),
             "party": people["party"], "hours": people["hours"], "served_volunteers": people["served_volunteers"],
-            "residents": resident_figures(session, root, window)}
+            "residents": resident_figures(session, root, window, people["served_volunteers"])}
 
 
 def due_on(period: str) -> dt.date:
