@@ -294,3 +294,28 @@ def test_periods():
     assert rankings.previous_period("quarter", dt.date(2026, 11, 23)) == "2026-Q3"
     assert rankings.previous_period("month", dt.date(2026, 1, 1)) == "2025-12"
     assert rankings.previous_period("year", dt.date(2026, 1, 1)) == "2025"
+
+
+def test_star_level_is_read_as_of_the_run_position(ctx):
+    """12 × 480 min = 96 h: no star yet.  A late-recorded 2025 service (480 min) makes 104 h and
+    one star dated 2025-12-20; a run at the earlier position still sees no star."""
+    units = f.tree(ctx)
+    recorder, _ = f.user(ctx, "unit_admin", units["institute"])
+    approver, _ = f.user(ctx, "admin")
+    volunteer = person(ctx, units["station_a"])
+    for month in range(1, 13):
+        day = dt.date(2025, month, 10)
+        f.served(ctx, recorder, approver, volunteer, f.activity(ctx, units["station_a"], day),
+                 dt.datetime.combine(day, dt.time(8)), 480)
+    definition = define(ctx, units, eligibility={"min_star_level": 1})
+    before = run(ctx, definition["id"])
+    assert (before["candidates"], before["eligible"]) == (1, 0)
+    late = dt.date(2025, 12, 20)
+    f.served(ctx, recorder, approver, volunteer, f.activity(ctx, units["station_a"], late),
+             dt.datetime.combine(late, dt.time(8)), 480)
+    after = run(ctx, definition["id"])
+    assert (after["eligible"], by_subject(entries(ctx, after["id"]))[volunteer]["star_level"]) == (1, 1)
+    with ctx.uow() as uow:
+        assert rankings.reproduce(uow.session, SYSTEM, before["id"])["matches"]
+    row = by_subject(entries(ctx, before["id"]))[volunteer]
+    assert (row["star_level"], row["minutes"], row["reasons"]) == (0, 5760, ["星级不足"])

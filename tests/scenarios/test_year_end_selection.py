@@ -112,6 +112,16 @@ def test_county_year_end_selection_is_configured_run_published_exported_and_trac
     check = client.get(f"/rankings/runs/{run['id']}/reproduce", headers=h(county_admin)).json()
     assert check["matches"] and check["stored_hash"] == run["entries_hash"]
 
+    # the star rule reads the star level held at the period end, as the ledger recorded it up to
+    # the run's position: S reached one star in 2025; the reversal's downgrade is dated today
+    # (2026-11-23), so it does not reach back into 2025, at either position
+    starred = {**definition, "code": f.ref("county-2025-star"), "eligibility": {"min_star_level": 1}}
+    star_id = client.post("/rankings/definitions", json=starred, headers=h(county_admin, True)).json()["id"]
+    for position in (run["ledger_position"], None):
+        starred_run = client.post("/rankings/runs", json={"definition_id": star_id, "period": "2025",
+                                                          "position": position}, headers=h(county_admin, True)).json()
+        assert (starred_run["candidates"], starred_run["eligible"]) == (4, 1)
+
     # 4. every figure traces back to postings at the run's position
     for key, volunteer_id in people.items():
         entry = entries[volunteer_id]
