@@ -65,3 +65,161 @@ def bulk_vs_copy(ctx: Context, load: dict) -> dict:
     result.update(copy_rows_per_s_from_tuples=round(rows_s), copy_rows_per_s_preformatted=round(text_rows_s),
                   ratio_postings_to_copy=round(load["postings_per_s"] / limit, 3))
     return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """The real service: uvicorn in a subprocess on loopback, over the bench database."""
+
+    def __init__(self, url: str, workers: int = 2):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_SECRET_KEY": "bench-secret-key",
+               "LEDGER_RATE_LIMIT_PER_MINUTE": "1000000000", "LEDGER_DEMO_DATA": "false",
+               "LEDGER_SCHEDULER_ENABLED": "false", "LEDGER_DATA_DIR": "var"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+            env=env)
+        import httpx
+
+        for _ in range(300):
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the uvicorn server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _pool(ctx: Context, data) -> tuple[list[int], int]:
+    """Volunteers to write for, and an activity to record against."""
+    volunteers = list(data.volunteer_ids[1:])
+    with ctx.engine.connect() as conn:
+        activity = conn.execute(text("SELECT MIN(id) FROM activities")).scalar_one()
+    return volunteers[: max(1000, len(volunteers) // 2)], activity
+
+
+def _slot(pool: list[int], i: int, hour: int) -> tuple[int, dt.datetime]:
+    """Op i's volunteer and start: a distinct (volunteer, day) per op, never overlapping."""
+    day = dt.date(2026, 1, 1) + dt.timedelta(days=i // len(pool))
+    return pool[i % len(pool)], dt.datetime.combine(day, dt.time(hour))
+
+
+def http_writes(url: str, ctx: Context, data, *, clients: int, count: int, seconds: float) -> dict:
+    """Record then approve (which posts) over HTTP, `clients` concurrent clients."""
+    import httpx
+
+    pool, activity = _pool(ctx, data)
+    requests: list[float] = []
+    lock = threading.Lock()
+    run = time.strftime("%H%M%S")
+    with Server(url) as server:
+        def make(n: int):
+            client = httpx.Client(base_url=server.base, timeout=30)
+            rec = {"Authorization": f"Bearer {data.tokens['recorder']}"}
+            app = {"Authorization": f"Bearer {data.tokens['approver']}"}
+
+            def op(i: int) -> None:
+                volunteer, start = _slot(pool, i, 10)
+                body = {"volunteer_id": volunteer, "activity_id": activity, "started_at": start.isoformat(),
+                        "ended_at": (start + dt.timedelta(minutes=60)).isoformat(), "confirmed_by": "bench"}
+                t0 = time.perf_counter()
+                made = client.post("/service-records", json=body, headers={**rec, "Idempotency-Key": f"h{run}-{i}"})
+                t1 = time.perf_counter()
+                if made.status_code != 201:
+                    raise RuntimeError(f"record: {made.status_code} {made.text[:120]}")
+                posted = client.post(f"/service-records/{made.json()['id']}/approve",
+                                     headers={**app, "Idempotency-Key": f"a{run}-{i}"})
+                t2 = time.perf_counter()
+                if posted.status_code != 200:
+                    raise RuntimeError(f"approve: {posted.status_code} {posted.text[:120]}")
+                with lock:
+                    requests.extend(((t1 - t0) * 1000, (t2 - t1) * 1000))
+            return op
+
+        result = threaded(make, threads=clients, count=count, seconds=seconds)
+    per_request = summary(requests, result["seconds"])
+    return {"records_posted": result, "requests": per_request}
+
+
+def in_process_writes(ctx: Context, data, *, threads: int, count: int, seconds: float) -> dict:
+    """The same record + approve through the use cases, no HTTP, from `threads` threads."""
+    from bench.generate import principal
+
+    pool, activity = _pool(ctx, data)
+    recorder, approver = principal(ctx, "bench-recorder"), principal(ctx, "bench-approver")
+    run = time.strftime("%H%M%S")
+
+    def make(n: int):
+        def op(i: int) -> None:
+            volunteer, start = _slot(pool, i, 14)
+            command = service_records.RecordService(volunteer_id=volunteer, activity_id=activity, started_at=start,
+                                                    ended_at=start + dt.timedelta(minutes=60), confirmed_by="bench")
+            made, _ = write(ctx, key=f"p{run}-{i}", operation="record.create", request={"i": i},
+                            fn=lambda s: service_records.record_public(
+                                service_records.record_service(s, recorder, command, ctx.local_now())))
+            write(ctx, key=f"q{run}-{i}", operation="record.approve", request={"record_id": made["id"]},
+                  fn=lambda s: service_records.record_public(service_records.approve_record(s, approver, made["id"])))
+        return op
+
+    return threaded(make, threads=threads, count=count, seconds=seconds)
+
+
+def pgbench(admin_url: str, seconds: int = 10) -> dict:
+    """`pgbench -c 8 -j 2 -T <seconds>` (TPC-B-like) in a database of its own, same server."""
+    from urllib.parse import urlparse
+
+    exe = shutil.which("pgbench")
+    if exe is None:
+        return {"skipped": "pgbench is not installed (postgresql-client; scripts/setup-system.sh installs it)"}
+    parts = urlparse(admin_url)
+    conn = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres"]
+    env = {**os.environ, **({"PGPASSWORD": parts.password} if parts.password else {})}
+    for tool in (["dropdb", "--if-exists"], ["createdb"]):
+        subprocess.run([shutil.which(tool[0]) or tool[0], *tool[1:], *conn, "ledger_bench_pgbench"], env=env, check=True)
+    subprocess.run([exe, "-i", "-q", "-s", "8", *conn, "ledger_bench_pgbench"], env=env, check=True,
+                   capture_output=True)
+    out = subprocess.run([exe, "-n", "-c", "8", "-j", "2", "-T", str(seconds), *conn, "ledger_bench_pgbench"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
+    latency = re.search(r"latency average = ([0-9.]+) ms", out)
+    subprocess.run([shutil.which("dropdb") or "dropdb", *conn, "ledger_bench_pgbench"], env=env, check=False)
+    return {"command": f"pgbench -c 8 -j 2 -T {seconds}", "tps": round(tps, 1),
+            "latency_avg_ms": float(latency.group(1)) if latency else None}
+
+
+def single_writes(ctx: Context, url: str, data, args) -> dict:
+    """Figure 2: HTTP with 16 clients; in process with 8 threads; pgbench in the same run."""
+    from bench.__main__ import ADMIN_URL
+
+    count = 20_000 if args.size == "full" else 3_000
+    result = {"http_16_clients": http_writes(url, ctx, data, clients=16, count=count, seconds=args.seconds),
+              "in_process_8_threads": in_process_writes(ctx, data, threads=8, count=count, seconds=args.seconds),
+              "pgbench": pgbench(ADMIN_URL, int(args.seconds))}
+    if "tps" in result["pgbench"]:
+        result["ratio_in_process_to_pgbench"] = round(
+            result["in_process_8_threads"]["per_s"] / result["pgbench"]["tps"], 3)
+    return result
