@@ -157,8 +157,10 @@ def ranking_chart(session: Session, principal: Principal, run_id: int) -> bytes:
     names = [f"{e['rank']}. {e['subject_name']}" for e in shortlisted][::-1]
     right.barh(range(len(names)), [e["minutes"] for e in shortlisted][::-1], color="#c0392b")
     right.set_yticks(range(len(names)), names, fontsize=8)
-    ticks = right.get_xticks()
-    right.set_xticks(ticks, [f"{int(t) // 60}" for t in ticks])
+    most = max([e["minutes"] for e in shortlisted] + [60])
+    step = next(h for h in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**6) if most // (h * 60) <= 8)
+    ticks = list(range(0, most + step * 60, step * 60))
+    right.set_xticks(ticks, [str(t // 60) for t in ticks])
     right.set_xlabel("时长(小时)")
     right.set_title(f"入围名单 ({run['shortlisted']})")
     return _png(fig)
