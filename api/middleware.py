@@ -22,6 +22,7 @@ from collections import OrderedDict, deque
 from typing import Callable
 
 from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 SIGN_IN_WORDS = re.compile(r"sign-?in|login|log-in|session|password|otp|verification-code", re.I)
 UNLIMITED_PATHS = frozenset({"/health"})
@@ -76,16 +77,30 @@ def _needs_token(dependant) -> bool:
     return False
 
 
+def iter_api_routes(routes, prefix: str = ""):
+    """Every APIRoute under `routes` as (full path, route), through included routers.
+
+    FastAPI ≥ 0.13x keeps an included router as one entry of `app.routes` (its routes are
+    not copied up), so the routes are walked down to the APIRoutes themselves.
+    """
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+            continue
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from iter_api_routes(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+
+
 def public_routes(app) -> list[tuple[re.Pattern, set[str], str]]:
     """(path regex, methods, group) of every API route that needs no bearer token."""
     found = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or route.path in UNLIMITED_PATHS:
+    for path, route in iter_api_routes(app.routes):
+        if path in UNLIMITED_PATHS or _needs_token(route.dependant):
             continue
-        if _needs_token(route.dependant):
-            continue
-        group = "sign_in" if SIGN_IN_WORDS.search(route.path) else "public"
-        found.append((route.path_regex, set(route.methods or ()), group))
+        group = "sign_in" if SIGN_IN_WORDS.search(path) else "public"
+        found.append((compile_path(path)[0], set(route.methods or ()), group))
     return found
 
 
