@@ -319,3 +319,34 @@ def test_star_level_is_read_as_of_the_run_position(ctx):
         assert rankings.reproduce(uow.session, SYSTEM, before["id"])["matches"]
     row = by_subject(entries(ctx, before["id"]))[volunteer]
     assert (row["star_level"], row["minutes"], row["reasons"]) == (0, 5760, ["星级不足"])
+
+
+def test_team_ranking_by_membership(ctx):
+    """Teams by their members' service (memberships.team_id), wherever the activity was:
+    T1 has members m1 (120 min) and m2 (60 min) = 180 min; T2 has m3 (90 min)."""
+    from ledger import org, volunteers
+
+    units = f.tree(ctx)
+    recorder, _ = f.user(ctx, "unit_admin", units["institute"])
+    approver, _ = f.user(ctx, "admin")
+    with ctx.uow() as uow:
+        t1 = org.create_team(uow.session, SYSTEM, org.CreateTeam(f.ref("T"), "宣讲小队", units["station_a"], "理论政策宣讲"))
+        t2 = org.create_team(uow.session, SYSTEM, org.CreateTeam(f.ref("T"), "义诊小队", units["station_b"], "医疗健身"))
+        uow.commit()
+    members = []
+    for team in (t1, t1, t2):
+        with ctx.uow() as uow:
+            birth = f"19{secrets.randbelow(80) + 10:02d}0{secrets.randbelow(9) + 1}1{secrets.randbelow(9)}"
+            created = volunteers.register_volunteer(uow.session, SYSTEM, ctx.secret_key, volunteers.RegisterVolunteer(
+                name="队员", home_unit_id=team["unit_id"], id_number=f.random_id_number(birth),
+                registered_on=dt.date(2024, 1, 1), team_ids=(team["id"],)), TODAY)
+            uow.commit()
+            members.append(created.id)
+    activity = f.activity(ctx, units["station_a"], dt.date(2025, 8, 12))  # no team on the activity
+    for volunteer_id, minutes in zip(members, (120, 60, 90)):
+        f.served(ctx, recorder, approver, volunteer_id, activity, dt.datetime(2025, 8, 12, 9), minutes)
+    definition = define(ctx, units, subject="team", team_attribution="membership", metrics=["hours"],
+                        tie_break=[], eligibility={}, quota={"top_n": 1})
+    rows = by_subject(entries(ctx, run(ctx, definition["id"])["id"]))
+    assert (rows[t1["id"]]["rank"], rows[t1["id"]]["minutes"], rows[t1["id"]]["tx_count"]) == (1, 180, 2)
+    assert (rows[t2["id"]]["rank"], rows[t2["id"]]["minutes"], rows[t2["id"]]["is_shortlisted"]) == (2, 90, False)
