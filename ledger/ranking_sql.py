@@ -96,17 +96,21 @@ def per_subject(doc: dict, root_path: str, run: RankingRun):
     subject, join = _subject_key(doc, rec)
     in_period = rec.c.in_period == 1
     counted = and_(in_period, rec.c.minutes > 0)
+    # a 评单 counts once its `rating` transaction is at or before the position (even a zero bonus)
+    rated = select(Transaction.service_record_id).where(
+        Transaction.kind == "rating", Transaction.id <= run.ledger_position).subquery("rated")
+    is_rated = and_(counted, rated.c.service_record_id.is_not(None), rec.c.rating.is_not(None))
     query = select(
         subject.label("subject_id"),
         func.sum(case((in_period, rec.c.minutes), else_=0)).label("minutes"),
         func.sum(rec.c.minutes).label("year_minutes"),
         func.sum(case((in_period, rec.c.points), else_=0)).label("points"),
         func.count(func.distinct(case((counted, rec.c.activity_id), else_=null()))).label("activities"),
-        func.sum(case((and_(counted, rec.c.rating.is_not(None)), rec.c.rating), else_=0)).label("rating_sum"),
-        func.sum(case((and_(counted, rec.c.rating.is_not(None)), 1), else_=0)).label("rating_count"),
+        func.sum(case((is_rated, rec.c.rating), else_=0)).label("rating_sum"),
+        func.sum(case((is_rated, 1), else_=0)).label("rating_count"),
         func.sum(case((in_period, rec.c.n_tx), else_=0)).label("tx_count"),
         func.max(case((in_period, rec.c.has_reversal), else_=0)).label("has_reversal"),
-    ).select_from(rec)
+    ).select_from(rec).outerjoin(rated, rated.c.service_record_id == rec.c.record_id)
     if join is not None:
         target = Activity if join[0] == "activity" else Membership
         query = query.join(target, join[1]).where(subject.is_not(None))

@@ -120,12 +120,35 @@ def test_per_unit_quota_and_top_share(ctx):
     assert run(ctx, tenth["id"])["shortlisted"] == 1
 
 
-def test_points_then_rating_metrics(ctx):
+def _rate(ctx, approver, record_id, rating):
+    from ledger import ratings
+
+    with ctx.uow() as uow:
+        ratings.rate_record(uow.session, approver, record_id, ratings.RateService(rating=rating), TODAY)
+        uow.commit()
+
+
+def test_rating_then_points_and_a_rating_after_the_position_is_not_seen(ctx):
     units, v, records, approver = build(ctx)
-    definition = define(ctx, units, metrics=["rating", "points"], quota={"top_n": 1}, tie_break=[])
-    # nobody is rated: all rating keys equal, so points decide: v3 50 > v1 = v2 = v5 40 (then id)
+    # 评单: v1's first two records 5 and 4 (average 4.5); v3's only record 3; nobody else rated
+    _rate(ctx, approver, records["v1"][0], 5)
+    _rate(ctx, approver, records["v1"][1], 4)
+    _rate(ctx, approver, records["v3"][0], 3)
+    definition = define(ctx, units, metrics=["rating", "points"], quota={"top_n": 1}, tie_break=[],
+                        eligibility={})
+    first = run(ctx, definition["id"])
+    rows = by_subject(entries(ctx, first["id"]))
+    assert (rows[v["v1"]]["rank"], rows[v["v1"]]["rating"], rows[v["v1"]]["rating_count"]) == (1, "4.50", 2)
+    assert (rows[v["v3"]]["rank"], rows[v["v3"]]["rating"]) == (2, "3.00")
+    # unrated: by points (v4 10 points last); v2 and v5 both 40 points, then by id
+    unrated = sorted((v["v2"], v["v5"]))
+    assert [rows[x]["rank"] for x in unrated + [v["v4"]]] == [3, 4, 5]
+    # v2 rated 5 later: a run at the earlier position does not see it; a new one does
+    _rate(ctx, approver, records["v2"][0], 5)
+    with ctx.uow() as uow:
+        assert rankings.reproduce(uow.session, SYSTEM, first["id"])["matches"]
     rows = by_subject(entries(ctx, run(ctx, definition["id"])["id"]))
-    assert rows[v["v3"]]["rank"] == 1 and rows[v["v3"]]["rating"] is None
+    assert (rows[v["v2"]]["rank"], rows[v["v2"]]["rating"]) == (1, "5.00")
 
 
 def test_a_rerun_at_the_recorded_position_is_the_same_snapshot_after_new_postings(ctx):
