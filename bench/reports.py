@@ -1,2 +1,113 @@
 """Figures 4 and 5: concurrent redemptions; the year-end ranking and targets report."""
 from __future__ import annotations
+
+import random
+import resource
+import time
+import tracemalloc
+
+from sqlalchemy import text
+
+from bench.stats import threaded
+from ledger.errors import LedgerError
+from ledger.usecase import read, write, write_once
+from ledger.uow import Context
+
+
+def _negatives(ctx: Context) -> dict:
+    with ctx.engine.connect() as conn:
+        return {
+            "accounts_below_zero": conn.execute(text(
+                "SELECT count(*) FROM accounts WHERE is_non_negative AND balance < 0")).scalar_one(),
+            "stock_below_zero": conn.execute(text("SELECT count(*) FROM desk_items WHERE stock < 0")).scalar_one(),
+            "cached_differs_from_postings": conn.execute(text("""
+                SELECT count(*) FROM accounts a JOIN (SELECT account_id, sum(amount) AS total FROM postings
+                  WHERE account_id IN (SELECT id FROM accounts WHERE kind = 'volunteer_points')
+                  GROUP BY account_id) p ON p.account_id = a.id WHERE a.balance <> p.total""")).scalar_one(),
+        }
+
+
+def redemptions(ctx: Context, data, args) -> dict:
+    """Figure 4: 32 clients redeem at the desks for many volunteers; a few hot ones on purpose."""
+    from ledger import redemption
+    from bench.generate import principal
+
+    operator = principal(ctx, "bench-desk-admin")
+    rng = random.Random(args.seed)
+    with ctx.engine.connect() as conn:
+        rich = [r[0] for r in conn.execute(text(
+            "SELECT owner_id FROM accounts WHERE kind = 'volunteer_points' AND balance >= 200 "
+            "ORDER BY owner_id LIMIT 20000"))]
+    rng.shuffle(rich)
+    hot = rich[:8]  # most clients hit these: each ends up refused for lack of points, never below zero
+    today = ctx.today()
+    run = time.strftime("%H%M%S")
+    refused = []
+
+    def make(n: int):
+        def op(i: int) -> None:
+            volunteer = hot[i % len(hot)] if i % 4 == 0 else rich[i % len(rich)]
+            desk, item, price = data.desk_items[i % len(data.desk_items)]
+            try:
+                write(ctx, key=f"r{run}-{i}", operation="desk.redeem", request={"i": i},
+                      fn=lambda s: redemption.redeem(s, operator, desk, volunteer,
+                                                     [redemption.Line(item, 1, price)], today))
+            except LedgerError as exc:  # refused (not enough points): correct, and counted apart
+                refused.append(type(exc).__name__)
+        return op
+
+    count = 20_000 if args.size == "full" else 4_000
+    result = threaded(make, threads=32, count=count, seconds=args.seconds)
+    result["refused"] = len(refused)
+    result["posted_per_s"] = round((result["count"] - len(refused)) / result["seconds"], 1)
+    result.update(_negatives(ctx))
+    return result
+
+
+def _measured(fn):
+    """Run fn; wall time, Python peak (tracemalloc) and the process's peak RSS."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    return value, {"seconds": round(seconds, 3), "python_peak_mib": round(peak / 2**20, 1), "process_maxrss_mib": rss}
+
+
+def _bare_group_by(ctx: Context, year: int) -> dict:
+    """The physical floor: one GROUP BY over the year's postings, per volunteer and unit of measure."""
+    def run():
+        with ctx.engine.connect() as conn:
+            return conn.execute(text(
+                "SELECT count(*) FROM (SELECT volunteer_id, uom, sum(amount) FROM postings "
+                "WHERE occurred_on >= :lo AND occurred_on < :hi GROUP BY volunteer_id, uom) g"),
+                {"lo": f"{year}-01-01", "hi": f"{year + 1}-01-01"}).scalar_one()
+    groups, measured = _measured(run)
+    return {"groups": groups, **measured}
+
+
+def ranking_and_targets(ctx: Context, data) -> dict:
+    """Figure 5: year-end ranking and targets report of the first county, against a bare GROUP BY."""
+    from ledger import rankings, targets
+    from ledger.access import SYSTEM
+
+    year, county = 2025, data.centers[0]
+    today = ctx.today()
+    definition = write_once(ctx, lambda s: rankings.define_ranking(s, SYSTEM, {
+        "code": f"bench-year-{county}", "name": "年度优秀志愿者", "unit_id": county, "period_kind": "year",
+        "subject": "volunteer", "metrics": ["hours", "points", "activities"],
+        "eligibility": {"min_hours": 20, "min_hours_basis": "period"}, "quota": {"top_share": "0.05"},
+        "tie_break": ["earlier_registration", "id"]}))
+    bare = _bare_group_by(ctx, year)
+    ranking, ranking_cost = _measured(lambda: write_once(ctx, lambda s: rankings.run_ranking(
+        s, SYSTEM, definition["id"], str(year), today)))
+    report, targets_cost = _measured(lambda: write_once(ctx, lambda s: targets.make_report(
+        s, SYSTEM, county, str(year), today)))
+    bare_again = _bare_group_by(ctx, year)
+    floor = min(bare["seconds"], bare_again["seconds"])
+    return {"bare_group_by": bare, "ranking": {**ranking_cost, "candidates": ranking.get("candidates"),
+                                               "shortlisted": ranking.get("shortlisted"),
+                                               "ratio_to_group_by": round(ranking_cost["seconds"] / floor, 2)},
+            "targets": {**targets_cost, "ratio_to_group_by": round(targets_cost["seconds"] / floor, 2)}}
