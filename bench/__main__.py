@@ -140,11 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                                  "platform": platform.platform()},
                      "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])}
     started = time.perf_counter()
+    results["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
     if args.engine in ("postgresql", "both"):
         run_postgresql(args, results)
     if args.engine in ("sqlite", "both"):
         run_sqlite(args, results)
     results["wall_s"] = round(time.perf_counter() - started, 1)
+    results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(goals.render(results))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.size}-{time.strftime('%Y%m%d-%H%M%S')}.json"
