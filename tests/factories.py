@@ -17,8 +17,11 @@ def ref(prefix: str = "t") -> str:
     return f"{prefix}-{secrets.token_hex(5)}"
 
 
-def random_id_number(birth: str = "19900101") -> str:
-    """A made-up 18-digit 身份证号 with a valid GB 11643 check digit."""
+def random_id_number(birth: str | None = None) -> str:
+    """A made-up 18-digit 身份证号 with a valid GB 11643 check digit; a random birth date
+    (1950–2004) unless given, so hundreds of test volunteers in one database never clash."""
+    if birth is None:
+        birth = (dt.date(1950, 1, 1) + dt.timedelta(days=secrets.randbelow(20000))).strftime("%Y%m%d")
     first17 = "330322" + birth + f"{secrets.randbelow(1000):03d}"
     return first17 + id_check_digit(first17)
 

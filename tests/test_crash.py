@@ -59,7 +59,7 @@ def big_ledger(names: tuple[str, str]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["序号", "姓名", "身份证号", "所属站点", "活动名称", "服务类别", "服务日期", "开始时间", "结束时间"])
-    people = [(f"志愿者{i}", f.random_id_number(f"19{70 + i}0101")) for i in range(10)]
+    people = [(f"志愿者{i}", f.random_id_number()) for i in range(10)]
     for n in range(RECORDS):
         name, id_number = people[n % 10]
         day = dt.date(2026, 3, 9) + dt.timedelta(days=n // 10)

@@ -49,7 +49,7 @@ def county(ctx) -> dict:
 
 
 def with_fresh_ids(path: Path) -> tuple[bytes, list[str], list[str]]:
-    """The file with every 身份证号 replaced by a new made-up one (same birth date), so the
+    """The file with every 身份证号 replaced by a new made-up one, so the
     file imports into a shared database more than once; returns (bytes, ids, phones)."""
     rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))
     column = rows[0].index("身份证号")
@@ -64,10 +64,10 @@ def with_fresh_ids(path: Path) -> tuple[bytes, list[str], list[str]]:
 
 
 def _keep_check_digit_validity(old: str) -> str:
-    """A new ID with the same birth date; valid when the old one was, invalid when not."""
+    """A new random ID; valid when the old one was, invalid when not."""
     from ledger.idcard import id_check_digit
 
-    new = f.random_id_number(old[6:14])
+    new = f.random_id_number()
     if id_check_digit(old[:17]) != old[17]:  # keep the file's deliberate check-digit error
         new = new[:17] + ("0" if new[17] != "0" else "1")
     return new
@@ -167,11 +167,11 @@ def test_database_problems_are_collected_for_every_row_and_nothing_is_written(cl
     units = county(ctx)
     recorder, _ = f.user(ctx, "unit_admin", units["station_a"])
     approver, _ = f.user(ctx, "unit_admin", units["institute"])
-    known_id = f.random_id_number("19800202")
+    known_id = f.random_id_number()
     known = f.volunteer(ctx, units["station_a"], name="王芳", id_number=known_id)
     act = f.activity(ctx, units["station_a"], dt.date(2026, 4, 1))
     f.served(ctx, recorder, approver, known, act, dt.datetime(2026, 4, 1, 9, 0), 120)
-    new_id = f.random_id_number("19900303")
+    new_id = f.random_id_number()
     rows = [HEADER,
             ["1", "李新", new_id, "", "东风村新时代文明实践站", "读书会", "文化文艺", "2026-04-02", "09:00", "10:00", "1", ""],
             ["2", "李新", new_id, "", "不存在村新时代文明实践站", "读书会", "文化文艺", "2026-04-03", "09:00", "10:00", "1", ""],
