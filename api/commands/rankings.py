@@ -1,5 +1,18 @@
 """`ledger rankings ...` and `ledger targets ...`: define, run, publish, supersede and export
-commendation rankings (评先评优); make and export targets reports."""
+commendation rankings (评先评优); make and export targets reports.
+
+A definition file (JSON) for a county's year-end selection, e.g. `year-end.json`:
+
+    {"code": "county-year-end", "name": "年度优秀志愿者", "unit_id": 1, "period_kind": "year",
+     "subject": "volunteer", "metrics": ["hours", "points", "activities", "rating"],
+     "eligibility": {"min_hours": 20, "min_hours_basis": "year", "min_star_level": 1,
+                     "no_reversed_records": true, "active_membership": true},
+     "quota": {"top_share": "10%", "per": "unit"}, "tie_break": ["earlier_registration", "id"]}
+
+then: `ledger rankings define year-end.json`, `ledger rankings run county-year-end 2025`,
+`ledger rankings publish <run>`, `ledger rankings export <run> --xlsx 2025.xlsx --png 2025.png`,
+`ledger rankings reproduce <run>`, and `ledger targets 1 2025-Q4 --store --xlsx targets.xlsx`.
+"""
 from __future__ import annotations
 
 import json
