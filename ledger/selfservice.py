@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from ledger.access import Principal, require_volunteer
 from ledger.lookup import _activity_titles, _own_amounts, hours_text, volunteer_summary
-from ledger.policy import PointLot, open_lots
-from ledger.pricing import policy_in_force
+from ledger.expiry import point_lots_of
+from ledger.policy import open_lots
 from ledger.tables import Account, Membership, PolicyVersion, Posting, StarEvent, Team, Transaction, Unit
 from ledger.tables.selfservice import Certificate
 
@@ -38,35 +38,13 @@ def version_tag(session: Session, principal: Principal, volunteer_id: int, today
             f"|{policies}|{today}")
 
 
-def point_lots_of(session: Session, volunteer_id: int, policy) -> tuple[list[PointLot], int]:
-    """The volunteer's earned points as lots by expiry date, and the total debited.
+def next_expiry(session: Session, volunteer_id: int, today: dt.date) -> dict | None:
+    """The soonest points to expire (date and amount), and whether that is soon (within 90 days).
 
-    A transaction that was reversed and its reversal cancel out and are left out of both.
+    The lots are those the expiry job uses (`ledger.expiry.point_lots_of`): each award by the
+    rule of the policy version that priced it, spending taken from the soonest lot first.
     """
-    rows = session.execute(
-        select(Transaction.id, Transaction.reverses_id, Posting.occurred_on, Posting.amount)
-        .join(Posting, Posting.transaction_id == Transaction.id)
-        .join(Account, Account.id == Posting.account_id)
-        .where(Account.kind == "volunteer_points", Account.owner_id == volunteer_id)).all()
-    reversed_ids = {reverses_id for _, reverses_id, _, _ in rows if reverses_id is not None}
-    entries, debits = [], 0
-    for tx_id, reverses_id, occurred_on, amount in rows:
-        if reverses_id is not None or tx_id in reversed_ids:
-            continue
-        if amount > 0:
-            entries.append((policy.expiry_date(occurred_on), int(amount)))
-        else:
-            debits -= int(amount)
-    totals: dict = {}
-    for expires_on, points in entries:
-        totals[expires_on] = totals.get(expires_on, 0) + points
-    return [PointLot(expires_on, points) for expires_on, points in totals.items()], debits
-
-
-def next_expiry(session: Session, volunteer_id: int, home_unit_id: int, today: dt.date) -> dict | None:
-    """The soonest points to expire (date and amount), and whether that is soon (within 90 days)."""
-    _version, policy = policy_in_force(session, home_unit_id, today)
-    lots, debits = point_lots_of(session, volunteer_id, policy)
+    lots, debits = point_lots_of(session, volunteer_id)
     upcoming = [lot for lot in open_lots(lots, min(debits, sum(lot.points for lot in lots)))
                 if lot.expires_on is not None and lot.expires_on >= today]
     if not upcoming:
@@ -84,7 +62,7 @@ def summary(session: Session, principal: Principal, volunteer_id: int, today: dt
     to_next = result["minutes_to_next_star"]
     return {**result, "home_unit": home.name if home else None,
             "hours_to_next_star": None if to_next is None else hours_text(to_next),
-            "points_expiring": next_expiry(session, volunteer_id, volunteer["home_unit_id"], today)}
+            "points_expiring": next_expiry(session, volunteer_id, today)}
 
 
 def history(session: Session, principal: Principal, volunteer_id: int, *, date_from: dt.date | None = None,
