@@ -80,6 +80,6 @@ def list_activities(session: Session, principal: Principal, unit_id: int | None 
     if unit_id is not None:
         query = query.where(Unit.path.startswith(require_unit(session, principal, unit_id).path))
     elif not principal.sees_everything:
-        query = query.where(Unit.path.startswith(principal.unit_path or "\x00"))
+        query = query.where(Unit.path.startswith(principal.unit_path or "//"))
     query = query.order_by(Activity.held_on.desc(), Activity.id.desc()).limit(limit).offset(offset)
     return [activity_public(a) for a in session.execute(query).scalars()]
