@@ -1,5 +1,6 @@
-"""Demo data for the embedded default: a county with stations, teams, volunteers and a
-year of posted service (from the sample 台账), plus fixed demo tokens for the README tour.
+"""Demo data for the embedded default: a county with stations, teams, volunteers, a year of
+posted service (from the sample 台账), a stocked 爱心超市 desk, and fixed demo tokens for the
+README tour.
 
 Only for local development: it refuses to run on a database that already has units.
 """
@@ -10,7 +11,7 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger import auth, imports, org
+from ledger import auth, desks, imports, org, stock
 from ledger.access import SYSTEM
 from ledger.auth import token_digest
 from ledger.pricing import DEFAULT_POLICY_PATH
@@ -26,7 +27,13 @@ DEMO_TOKENS = {
     "demo-county-admin": ("unit_admin", "SF-XIAN"),
     "demo-station-admin": ("unit_admin", "DF-ZHAN"),
     "demo-institute-admin": ("unit_admin", "CG-SUO"),
+    "demo-desk": ("desk_operator", "DF-ZHAN"),
 }
+
+# The demo 爱心超市 at 东风村站: name, price in points, kind, stock received.
+DEMO_DESK = ("DF-AXCS", "东风村新时代文明实践站爱心超市", "DF-ZHAN", (3, 6))
+DEMO_ITEMS = (("大米 5kg", 50, "goods", 20), ("食用油 1.8L", 30, "goods", 20), ("洗衣液", 20, "goods", 30),
+              ("理发服务", 20, "service", 10))
 
 UNITS = [
     # code, name, kind, parent code, population
@@ -63,7 +70,8 @@ def seed_demo(ctx: Context) -> dict:
         ids = _units(s)
         for code, name, unit_code, category, level in TEAMS:
             org.create_team(s, SYSTEM, org.CreateTeam(code, name, ids[unit_code], category, level))
-        users = _users(s, ids)
+        desk_id = _desk(s, ids, ctx.today())
+        users = _users(s, ids, desk_id)
         uow.commit()
     with ctx.uow() as uow:
         recorder = auth.principal_for_user(uow.session, uow.session.get(User, users["demo-county-admin"]))
@@ -74,7 +82,7 @@ def seed_demo(ctx: Context) -> dict:
         approver = auth.principal_for_user(uow.session, uow.session.get(User, users["demo-admin"]))
         imports.approve_batch(uow.session, approver, result.batch)
         uow.commit()
-    return {"units": len(ids), "teams": len(TEAMS), "records": result.records,
+    return {"units": len(ids), "teams": len(TEAMS), "desks": 1, "records": result.records,
             "volunteers": result.volunteers_created, "tokens": sorted(DEMO_TOKENS)}
 
 
@@ -89,12 +97,21 @@ def _units(session: Session) -> dict[str, int]:
     return ids
 
 
-def _users(session: Session, unit_ids: dict[str, int]) -> dict[str, int]:
+def _desk(session: Session, unit_ids: dict[str, int], today: dt.date) -> int:
+    code, name, unit_code, weekdays = DEMO_DESK
+    desk = desks.create_desk(session, SYSTEM, desks.CreateDesk(unit_ids[unit_code], code, name, weekdays))
+    for item_name, price, kind, quantity in DEMO_ITEMS:
+        item = desks.add_item(session, SYSTEM, desk.id, desks.AddItem(item_name, price, kind=kind))
+        stock.receive(session, SYSTEM, desk.id, item.id, quantity, "donation", "演示数据", today)
+    return desk.id
+
+
+def _users(session: Session, unit_ids: dict[str, int], desk_id: int) -> dict[str, int]:
     made: dict[str, int] = {}
     for token, (role, unit_code) in DEMO_TOKENS.items():
         user = auth.create_user(session, SYSTEM, auth.CreateUser(
             username=token, role=role, unit_id=unit_ids[unit_code] if unit_code else None,
-            display_name=token))
+            desk_id=desk_id if role == "desk_operator" else None, display_name=token))
         session.add(ApiToken(user_id=user.id, token_hash=token_digest(token), label="demo"))
         made[token] = user.id
     session.flush()

@@ -10,17 +10,16 @@ from jobs import runner
 from jobs.redemption import RECONCILE_JOB, RELEASE_JOB
 from ledger import auth, desks, stock
 from ledger.access import SYSTEM
+from ledger.demo import DEMO_ITEMS
 from ledger.errors import NotFound
 from ledger.tables import JobRun, Unit
 from ledger.usecase import read, write_once
 
-DEMO_ITEMS = (("大米 5kg", 50, "goods", 20), ("食用油 1.8L", 30, "goods", 20), ("洗衣液", 20, "goods", 30),
-              ("理发服务", 20, "service", 10))
 
 
 def register(sub) -> None:
     """Add the desk subcommands."""
-    p = sub.add_parser("seed-desk", help="open a demo desk (爱心超市) with stocked items and print an operator token")
+    p = sub.add_parser("seed-desk", help="open another demo desk (爱心超市) with stocked items and print an operator token (make run already seeds one: token demo-desk)")
     p.add_argument("--unit-code", default=None, help="unit to open it at (default: the first station)")
     p.add_argument("--code", default="AXCS-1")
     p.set_defaults(handler=seed_desk)
