@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-quick system postgres bench bench-full lint clean
+.PHONY: run test test-quick system postgres bench bench-full lint clean soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP) system postgres
 
 test-quick: $(STAMP)
 	$(BIN)/pytest -x -q -m "not slow and not browser" $(PYTEST_ARGS)
+
+# two minutes of mixed load against a real server (the normal run does 20 s of it)
+soak: $(STAMP) postgres
+	LEDGER_SOAK_SECONDS=$${SOAK_SECONDS:-120} $(BIN)/pytest -q -s -p no:cacheprovider --timeout 600 tests/test_soak.py
 
 bench: $(STAMP) postgres
 	$(BIN)/python -m bench --size small
