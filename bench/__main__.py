@@ -63,10 +63,10 @@ def context(url: str, pool: int = 40) -> Context:
                             "sign_in_lockout_minutes": 15, "rate_limit_per_minute": 10**9})
 
 
-def build(url: str, size: str, seed: int) -> tuple[Context, generate.DataSet]:
+def build(url: str, size: str, seed: int, loaders: int = 2) -> tuple[Context, generate.DataSet]:
     upgrade(url)
     ctx = context(url)
-    data = generate.generate(ctx, size, seed, progress=log)
+    data = generate.generate(ctx, size, seed, progress=log, loaders=loaders)
     if ctx.engine.dialect.name == "postgresql":
         with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
@@ -78,7 +78,7 @@ def run_postgresql(args, results: dict) -> None:
 
     url = fresh_pg(f"ledger_bench_{args.size}")
     log(f"PostgreSQL: generating the {args.size} data set in {url}")
-    ctx, data = build(url, args.size, args.seed)
+    ctx, data = build(url, args.size, args.seed, args.loaders)
     results["data"] = data.load
     figures = results["postgresql"] = {}
     wanted = set(args.figures)
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=("postgresql", "sqlite", "both"), default="both")
     parser.add_argument("--figures", default=",".join(FIGURES),
                         help="comma-separated subset of 1,2,3,4,5,6,P (P = partitioning)")
+    parser.add_argument("--loaders", type=int, default=2,
+                        help="parallel bulk loaders on PostgreSQL (1: ids too are the same from run to run)")
     parser.add_argument("--seconds", type=float, default=None, help="time bound of each timed figure")
     args = parser.parse_args(argv)
     args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]

@@ -48,6 +48,7 @@ class Size:
 SIZES = {
     "tiny": Size(1, 3, 4, 500, 4_000, 2_000, 2_000, 50),  # for the tests of bench/ itself
     "small": Size(1, 12, 10, 10_000, 50_000, 25_000, 10_000),
+    "medium": Size(4, 15, 12, 100_000, 450_000, 50_000, 20_000),  # 2M postings: between the two
     "full": Size(20, 15, 12, 1_000_000, 4_750_000, 250_000, 20_000),
 }
 
