@@ -35,6 +35,12 @@ def install(app: FastAPI) -> None:
                              "message": f"{_field(tuple(first.get('loc', ())))}: {first.get('msg')}",
                              "details": {"errors": details}}, status_code=422)
 
+    @app.exception_handler(OverflowError)
+    async def out_of_range(_request: Request, exc: OverflowError) -> JSONResponse:
+        # an id beyond the database's integer range (SQLite raises this before querying)
+        return JSONResponse({"code": "invalid", "field": None,
+                             "message": "a number in the request is out of range"}, status_code=422)
+
     @app.exception_handler(IntegrityError)
     async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
         log.warning("integrity error: %s", type(exc.orig).__name__)
