@@ -63,10 +63,15 @@ def context(url: str, pool: int = 40) -> Context:
                             "sign_in_lockout_minutes": 15, "rate_limit_per_minute": 10**9})
 
 
-def build(url: str, size: str, seed: int, loaders: int = 2) -> tuple[Context, generate.DataSet]:
+def build(url: str, size: str, seed: int, loaders: int = 2, reuse: bool = False) -> tuple[Context, generate.DataSet]:
+    saved = RESULTS / f"dataset-{size}-{url.split(':', 1)[0]}.json"
+    if reuse and saved.exists():  # the data set of an earlier run, still in its database
+        return context(url), generate.DataSet.from_json(saved.read_text())
     upgrade(url)
     ctx = context(url)
     data = generate.generate(ctx, size, seed, progress=log, loaders=loaders)
+    RESULTS.mkdir(exist_ok=True)
+    saved.write_text(data.to_json())
     if ctx.engine.dialect.name == "postgresql":
         with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
@@ -76,9 +81,9 @@ def build(url: str, size: str, seed: int, loaders: int = 2) -> tuple[Context, ge
 def run_postgresql(args, results: dict) -> None:
     from bench import reads, reports, writes
 
-    url = fresh_pg(f"ledger_bench_{args.size}")
-    log(f"PostgreSQL: generating the {args.size} data set in {url}")
-    ctx, data = build(url, args.size, args.seed, args.loaders)
+    url = pg_url(f"ledger_bench_{args.size}") if args.reuse else fresh_pg(f"ledger_bench_{args.size}")
+    log(f"PostgreSQL: the {args.size} data set in {url}")
+    ctx, data = build(url, args.size, args.seed, args.loaders, args.reuse)
     results["data"] = data.load
     figures = results["postgresql"] = {}
     wanted = set(args.figures)
@@ -111,9 +116,9 @@ def run_postgresql(args, results: dict) -> None:
 def run_sqlite(args, results: dict) -> None:
     from bench import reads, writes
 
-    url = fresh_sqlite(args.size)
-    log(f"SQLite: generating the {args.size} data set in {url}")
-    ctx, data = build(url, args.size, args.seed)
+    url = f"sqlite:///var/bench-{args.size}.sqlite3" if args.reuse else fresh_sqlite(args.size)
+    log(f"SQLite: the {args.size} data set in {url}")
+    ctx, data = build(url, args.size, args.seed, reuse=args.reuse)
     figures = results["sqlite"] = {"data": data.load}
     if "1" in args.figures:
         figures["1"] = writes.bulk_vs_copy(ctx, data.load)
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated subset of 1,2,3,4,5,6,P (P = partitioning)")
     parser.add_argument("--loaders", type=int, default=2,
                         help="parallel bulk loaders on PostgreSQL (1: ids too are the same from run to run)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the data set an earlier run left in its database (no generation)")
     parser.add_argument("--seconds", type=float, default=None, help="time bound of each timed figure")
     args = parser.parse_args(argv)
     args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]

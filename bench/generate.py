@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import random
 import threading
 import time
@@ -67,6 +68,20 @@ class DataSet:
     volunteer_tokens: dict[int, str] = field(default_factory=dict)
     desk_items: list[tuple[int, int, int]] = field(default_factory=list)  # (desk, item, price)
     load: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The data set's ids and tokens, to measure it again later (`--reuse`)."""
+        body = {**self.__dict__, "volunteer_ids": [self.volunteer_ids.start, self.volunteer_ids.stop],
+                "volunteer_tokens": {str(k): v for k, v in self.volunteer_tokens.items()}}
+        return json.dumps(body, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text_: str) -> "DataSet":
+        body = json.loads(text_)
+        body["volunteer_ids"] = range(*body["volunteer_ids"])
+        body["volunteer_tokens"] = {int(k): v for k, v in body["volunteer_tokens"].items()}
+        body["desk_items"] = [tuple(item) for item in body["desk_items"]]
+        return cls(**body)
 
 
 def _users(ctx: Context, data: DataSet) -> None:
@@ -178,8 +193,6 @@ def _activities(ctx: Context, rng: random.Random, stations: list[int]) -> dict[t
     columns = ("id", "unit_id", "team_id", "title", "category", "held_on", "place", "tags", "is_concentrated",
                "organiser", "created_by", "created_at")
     if ctx.engine.dialect.name == "sqlite":
-        import json
-
         rows = [r[:7] + (json.loads(r[7]),) + r[8:] for r in rows]
     _copy(ctx, "activities", columns, rows)
     if ctx.engine.dialect.name == "postgresql":

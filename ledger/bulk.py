@@ -450,7 +450,10 @@ def _write(session: Session, plan: _Plan) -> None:
         session.execute(text("UPDATE accounts SET balance = balance + :amount WHERE id = :id"),
                         [{"id": account, "amount": amount} for account, amount in items])
         return
-    # one statement, rows taken in account order: no deadlocks between concurrent writers
+    # Lock the rows in account order first (an UPDATE ... FROM takes them in whatever order
+    # its join runs, which deadlocks two batches sharing unit accounts), then one UPDATE.
+    session.execute(text("SELECT id FROM accounts WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id "
+                         "FOR NO KEY UPDATE"), {"ids": [a for a, _ in items]})
     session.execute(text("UPDATE accounts SET balance = accounts.balance + d.amount "
                          "FROM unnest(CAST(:ids AS bigint[]), CAST(:amounts AS bigint[])) AS d(id, amount) "
                          "WHERE accounts.id = d.id"),

@@ -178,3 +178,45 @@ def test_a_batch_is_all_or_nothing_and_refuses_overlaps_and_self_approval(ctx):
     with ctx.uow() as uow:  # the same services again overlap the stored ones
         with pytest.raises(Conflict):
             bulk.post_approved(uow.session, world["approver"], services[:1], ctx.local_now())
+
+
+def test_concurrent_batches_sharing_unit_accounts_lose_no_minute(ctx):
+    """Two loaders at once (as the generator runs them); rows are locked in account order."""
+    if ctx.is_sqlite:
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE); the race is PostgreSQL's")
+    import threading
+
+    units = factories.tree(ctx)
+    with ctx.uow() as uow:
+        recorder = create_user(uow.session, SYSTEM, CreateUser(username=factories.ref("rec"), role="admin"))
+        uow.commit()
+    approver, _ = factories.user(ctx, "admin")
+    acts = [factories.activity(ctx, units[s], dt.date(2025, 1, 1)) for s in ("station_a", "station_b")]
+    vols = [factories.volunteer(ctx, units["station_a"]) for _ in range(40)]
+    errors: list[BaseException] = []
+
+    def batch(mine: list[int], day: int) -> None:
+        # both batches post at both stations: the same unit accounts, in opposite activity order
+        services = [bulk.ApprovedService(v, acts[(n + day) % 2], D(2025, 2, day, 8 + n % 10, 0),
+                                         D(2025, 2, day, 8 + n % 10, 50), recorder.id)
+                    for n, v in enumerate(mine)]
+        try:
+            with ctx.uow() as uow:
+                bulk.post_approved(uow.session, approver, services, ctx.local_now())
+                uow.commit()
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    for day in range(1, 6):
+        threads = [threading.Thread(target=batch, args=(vols[half::2], day)) for half in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    # 40 volunteers × 5 days × 50 minutes, credited to the two stations' counter accounts
+    with ctx.engine.connect() as conn:
+        served = conn.execute(text("SELECT -SUM(balance) FROM accounts WHERE kind = 'unit_minutes_served' "
+                                   "AND owner_id IN (:a, :b)"), {"a": units["station_a"], "b": units["station_b"]}
+                              ).scalar_one()
+    assert served == 40 * 5 * 50
