@@ -76,6 +76,14 @@ def issue_token(session: Session, user: User, label: str = "", ttl: dt.timedelta
     return token
 
 
+def issue_token_by(session: Session, principal: Principal, user: User, label: str = "") -> str:
+    """Issue a token for a user on someone's behalf, and write who did it to the audit trail."""
+    token = issue_token(session, user, label=label)
+    session.add(AuditEntry(actor=principal.username, action="token.issue", target=f"user:{user.id}",
+                           detail={"label": label, "role": user.role}))
+    return token
+
+
 def principal_for_token(session: Session, token: str, now: dt.datetime) -> Principal:
     """The principal a bearer token stands for; refused when unknown, expired or revoked."""
     row = session.execute(

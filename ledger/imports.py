@@ -21,7 +21,7 @@ from ledger.errors import ImportRejected, LedgerError, NotFound, ValidationFaile
 from ledger.pricing import policy_in_force
 from ledger.idcard import keyed_hash, mask_id_number, mask_phone
 from ledger.service_records import RecordService, approve_record, record_service
-from ledger.tables import Activity, Membership, ServiceRecord, Unit, Volunteer
+from ledger.tables import Activity, AuditEntry, Membership, ServiceRecord, Unit, Volunteer
 from ledger.taizhang import TaizhangRow, parse_taizhang
 from ledger.volunteers import new_volunteer_number
 
@@ -137,6 +137,7 @@ def approve_batch(session: Session, principal: Principal, batch: str) -> dict:
         raise NotFound(f"no pending records in batch {batch!r}", field="batch")
     for record_id in ids:
         approve_record(session, principal, record_id)
+    session.add(AuditEntry(actor=principal.username, action="import.approve", target=batch, detail={"records": len(ids)}))
     return {"batch": batch, "approved": len(ids)}
 
 

@@ -49,6 +49,6 @@ def create_token(user_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
             if target.unit_id is None or target.role in ("admin", "auditor"):
                 raise NotFound(f"user {user_id} not found", field="user_id")
             require_unit(session, user, target.unit_id, field="user_id")
-        return {"user_id": target.id, "token": auth.issue_token(session, target, label=f"by {user.username}")}
+        return {"user_id": target.id, "token": auth.issue_token_by(session, user, target, label=f"by {user.username}")}
 
     return write_once(ctx, run)
