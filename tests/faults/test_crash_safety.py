@@ -217,3 +217,88 @@ def test_sigkill_in_the_middle_of_a_bulk_import_and_of_its_approval_then_resend(
               f"mid-transaction, resent; {server.starts} server starts")
     finally:
         server.stop()
+
+
+def test_sigkill_in_the_middle_of_a_stream_of_redemptions_then_resend(pg_ctx, tmp_path):
+    from ledger import bulk, desks, stock
+    from ledger.accounts import balance
+    from ledger.tables.redemption import DeskItem, Receipt
+
+    units = f.tree(pg_ctx)
+    recorder, _ = f.user(pg_ctx, "unit_admin", units["station_a"])
+    manager, _ = f.user(pg_ctx, "unit_admin", units["institute"])
+    _, auditor = f.user(pg_ctx, "auditor")
+    activity = f.activity(pg_ctx, units["station_a"], dt.date(2025, 3, 1))
+    people = [f.volunteer(pg_ctx, units["station_a"], id_number=f.random_id_number(f"19{70 + n}0202"))
+              for n in range(6)]
+    with pg_ctx.uow() as uow:  # 2 days × 480 min × 10 points an hour = 160 points each
+        s = uow.session
+        bulk.post_approved(s, manager, [bulk.ApprovedService(v, activity, dt.datetime(2024, 5, d, 8),
+                                                             dt.datetime(2024, 5, d, 16), recorded_by=recorder.user_id)
+                                        for v in people for d in (1, 2)], pg_ctx.local_now())
+        desk = desks.create_desk(s, manager, desks.CreateDesk(units["station_a"], f.ref("D"), "爱心超市",
+                                                              (1, 2, 3, 4, 5, 6, 7)))
+        item = desks.add_item(s, manager, desk.id, desks.AddItem("大米", 3))
+        stock.receive(s, manager, desk.id, item.id, 1000, "donation", "", pg_ctx.today())
+        uow.commit()
+    _, operator = f.user(pg_ctx, "desk_operator", units["station_a"], desk_id=desk.id)
+    run = secrets.token_hex(4)
+    per_person = 12  # 12 × 3 = 36 of 160 points each
+    jobs = [(v, f"redeem-{run}-{v}-{k}") for k in range(per_person) for v in people]
+    body = lambda v: {"volunteer_id": v, "items": [{"item_id": item.id, "quantity": 1, "price": 3}]}  # noqa: E731
+    first: dict[str, dict] = {}
+    outcome = {"done": 0, "cut": 0}
+    lock = threading.Lock()
+    stop = threading.Event()
+    server = LedgerServer(pg_ctx.engine.url.render_as_string(hide_password=False), tmp_path / "server").start()
+
+    def first_pass(job):
+        volunteer, key = job
+        if stop.is_set():
+            return
+        try:
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                response = client.post(f"/desks/{desk.id}/redemptions", json=body(volunteer),
+                                       headers=auth(operator, key))
+            expect(response, 201)
+            with lock:
+                first[key] = response.json()
+                outcome["done"] += 1
+        except TRANSPORT_ERRORS:
+            with lock:
+                outcome["cut"] += 1
+
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            futures = [pool.submit(first_pass, job) for job in jobs]
+            while outcome["done"] < len(jobs) // 3:
+                time.sleep(0.01)
+            assert wait_for_open_write(pg_ctx, min_age="20 milliseconds"), "no redemption in flight to cut"
+            server.kill()
+            stop.set()
+            for future in futures:
+                future.result()
+        assert 0 < outcome["done"] < len(jobs)
+
+        server.start()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for volunteer, key in jobs:
+                response = client.post(f"/desks/{desk.id}/redemptions", json=body(volunteer),
+                                       headers=auth(operator, key))
+                expect(response, 201)
+                if key in first:
+                    assert response.json() == first[key]  # the first receipt, not a second one
+            verified = client.get("/ledger/verify", headers=auth(auditor)).json()
+        assert verified["ok"] is True, verified
+        with pg_ctx.uow() as uow:
+            s = uow.session
+            receipts = s.execute(select(Receipt.volunteer_id, func.count()).where(Receipt.desk_id == desk.id)
+                                 .group_by(Receipt.volunteer_id)).all()
+            assert dict(receipts) == {v: per_person for v in people}  # each redeemed exactly once
+            assert all(balance(s, "volunteer_points", v) == 160 - 3 * per_person for v in people)
+            assert s.get(DeskItem, item.id).stock == 1000 - len(jobs)
+            assert balance(s, "desk_points_redeemed", desk.id) == 3 * len(jobs)
+        print(f"crash/redemptions: {len(jobs)} redemptions, {outcome['done']} done before SIGKILL, "
+              f"{outcome['cut']} cut or refused; all resent: each posted once, stock and points exact")
+    finally:
+        server.stop()
