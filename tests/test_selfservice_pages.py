@@ -114,4 +114,6 @@ def test_an_expired_session_sends_the_volunteer_back_to_sign_in(ctx, live_url, p
     ctx.clock = lambda: real_clock() + dt.timedelta(hours=13)
     page.reload()
     page.wait_for_selector("#signin:not(.hidden)")
+    # the message is written after the form is shown: wait for it rather than race it
+    page.wait_for_function("document.querySelector('#signin-msg').textContent.includes('登录已过期')")
     assert "登录已过期" in page.inner_text("#signin-msg")
