@@ -92,7 +92,8 @@ def test_postgres_restart_under_load(cluster, tmp_path):
                 time.sleep(0.01)
             engine.dispose()
             cluster.stop("fast")  # in-flight transactions are cut; new connections refused
-            while client.statuses[503] < 6:  # every worker meets the outage
+            outage_ends = time.monotonic() + 60
+            while client.statuses[503] < 6 and time.monotonic() < outage_ends:  # every worker meets it
                 time.sleep(0.05)
             down = client.http.get("/volunteers/1/balances", headers=auth(county.admin_token))
             cluster.start()
