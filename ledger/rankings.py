@@ -268,7 +268,7 @@ def definitions_due(session: Session, period_kind: str, root_unit_id: int | None
              .join(newest, (newest.c.code == RankingDefinition.code) & (newest.c.version == RankingDefinition.version))
              .where(RankingDefinition.period_kind == period_kind).order_by(RankingDefinition.id))
     if root_unit_id is not None:
-        path = unit_path(session, root_unit_id) or "\x00"
+        path = unit_path(session, root_unit_id) or "//"  # "//" starts no path: matches nothing
         query = query.join(Unit, Unit.id == RankingDefinition.unit_id).where(Unit.path.startswith(path))
     return list(session.execute(query).scalars())
 
