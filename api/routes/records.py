@@ -88,7 +88,7 @@ def list_records(ctx: CtxDep, user: CurrentUser, status_: str | None = Query(Non
         if user.role == "volunteer":
             query = query.where(ServiceRecord.volunteer_id == user.volunteer_id)
         elif not user.sees_everything:
-            query = query.where(Unit.path.startswith(user.unit_path or "//"  # "//" starts no path: matches nothing))
+            query = query.where(Unit.path.startswith(user.unit_path or "//"))  # "//" starts no path
         rows = session.execute(query.order_by(ServiceRecord.id.desc()).limit(limit).offset(offset)).all()
         return [service_records.record_public(r) for r, path in rows
                 if user.role == "volunteer" or in_scope(user, path)]

@@ -52,7 +52,7 @@ def list_volunteers(ctx: CtxDep, user: CurrentUser, unit_id: int | None = None,
         if number is not None:
             query = query.where(Volunteer.number == number)
         if not user.sees_everything:
-            query = query.where(Unit.path.startswith(user.unit_path or "//"  # "//" starts no path: matches nothing))
+            query = query.where(Unit.path.startswith(user.unit_path or "//"))  # "//" starts no path
         rows = session.execute(query.order_by(Volunteer.id).limit(limit).offset(offset)).all()
         return [volunteers.volunteer_public(v) for v, path in rows if in_scope(user, path)]
 
