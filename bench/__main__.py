@@ -95,7 +95,7 @@ def run_postgresql(args, results: dict) -> None:
         figures["3"] = reads.self_lookup(ctx, url, data, args)
     if "5" in wanted:
         log("figure 5: year-end ranking and targets report vs a bare GROUP BY")
-        figures["5"] = reports.ranking_and_targets(ctx, data)
+        figures["5"] = reports.ranking_and_targets(ctx, url, data)
     if "6" in wanted:
         log("figure 6: verify")
         figures["6"] = reads.verify_rate(ctx)
