@@ -55,22 +55,31 @@ def default_policy() -> Policy:
 
 
 def ancestors(session: Session, unit_id: int) -> list[int]:
-    """The unit's id and those of every unit above it, nearest first."""
-    path = session.execute(select(Unit.path).where(Unit.id == unit_id)).scalar_one()
-    return [int(part) for part in path.strip("/").split("/")][::-1]
+    """The unit's id and those of every unit above it, nearest first.
+
+    Units never move, so the path is remembered for the rest of the session (one request).
+    """
+    paths = session.info.setdefault("unit_paths", {})
+    if unit_id not in paths:
+        paths[unit_id] = session.execute(select(Unit.path).where(Unit.id == unit_id)).scalar_one()
+    return [int(part) for part in paths[unit_id].strip("/").split("/")][::-1]
 
 
 def policy_in_force(session: Session, unit_id: int, on_date: dt.date) -> tuple[PolicyVersion | None, Policy]:
-    """The version in force for a unit on a date, and its parsed policy."""
-    for candidate in ancestors(session, unit_id):
-        version = session.execute(
-            select(PolicyVersion).where(PolicyVersion.unit_id == candidate,
-                                        PolicyVersion.effective_from <= on_date)
-            .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.version.desc()).limit(1)
-        ).scalar_one_or_none()
-        if version is not None:
-            return version, parse_cached(version.document)
-    return None, default_policy()
+    """The version in force for a unit on a date, and its parsed policy.
+
+    The newest version effective on the date of the nearest unit up the tree that has one;
+    one query over every ancestor rather than one per level.
+    """
+    chain = ancestors(session, unit_id)
+    nearness = {candidate: depth for depth, candidate in enumerate(chain)}
+    versions = session.execute(
+        select(PolicyVersion).where(PolicyVersion.unit_id.in_(chain), PolicyVersion.effective_from <= on_date)
+    ).scalars().all()
+    if not versions:
+        return None, default_policy()
+    version = min(versions, key=lambda v: (nearness[v.unit_id], -v.effective_from.toordinal(), -v.version))
+    return version, parse_cached(version.document)
 
 
 def funding_unit(session: Session, policy: Policy, record: ServiceRecord, home_unit_id: int) -> int:
