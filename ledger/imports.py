@@ -54,6 +54,9 @@ def import_taizhang(session: Session, principal: Principal, secret: bytes, data:
     batch = f"import:{now_local:%Y%m%d}-{secrets.token_hex(4)}"
     created = {"volunteers": 0, "activities": 0}
     record_ids: list[int] = []
+    first_served: dict[str, dt.date] = {}  # a new volunteer is registered from their first service
+    for row in rows:
+        first_served[row.id_number] = min(first_served.get(row.id_number, row.service_date), row.service_date)
     for row in rows:
         station = stations.get(row.station_name.strip())
         if station is None:
@@ -63,7 +66,8 @@ def import_taizhang(session: Session, principal: Principal, secret: bytes, data:
             continue
         try:
             with session.begin_nested():
-                volunteer_id = _volunteer_for(session, secret, row, station, created)
+                volunteer_id = _volunteer_for(session, secret, row, station, created,
+                                              first_served[row.id_number])
                 activity_id = _activity_for(session, principal, row, station, created)
                 record = record_service(session, principal, RecordService(
                     volunteer_id=volunteer_id, activity_id=activity_id, started_at=row.started_at,
@@ -89,7 +93,8 @@ def _stations_in_scope(session: Session, principal: Principal) -> dict[str, Unit
     return {unit.name: unit for unit in units if in_scope(principal, unit.path)}
 
 
-def _volunteer_for(session: Session, secret: bytes, row: TaizhangRow, station: Unit, created: dict) -> int:
+def _volunteer_for(session: Session, secret: bytes, row: TaizhangRow, station: Unit, created: dict,
+                   registered_on: dt.date) -> int:
     hashed = keyed_hash(row.id_number, secret)
     volunteer = session.execute(select(Volunteer).where(Volunteer.id_hash == hashed)).scalar_one_or_none()
     if volunteer is not None:
@@ -97,15 +102,15 @@ def _volunteer_for(session: Session, secret: bytes, row: TaizhangRow, station: U
             raise ImportRejected(f"身份证号 {mask_id_number(row.id_number)} 已登记为另一姓名 "
                                  f"(ID number registered under another name)", field="name")
         return volunteer.id
-    volunteer = Volunteer(number=new_volunteer_number(session, row.service_date), name=row.name, id_hash=hashed,
+    volunteer = Volunteer(number=new_volunteer_number(session, registered_on), name=row.name, id_hash=hashed,
                           id_masked=mask_id_number(row.id_number),
                           phone_hash=keyed_hash(row.phone, secret) if row.phone else None,
                           phone_masked=mask_phone(row.phone) if row.phone else None,
-                          registered_on=row.service_date, home_unit_id=station.id, status="active")
+                          registered_on=registered_on, home_unit_id=station.id, status="active")
     session.add(volunteer)
     session.flush()
     session.add(Membership(volunteer_id=volunteer.id, unit_id=station.id, is_home=True,
-                           valid_from=row.service_date))
+                           valid_from=registered_on))
     created["volunteers"] += 1
     return volunteer.id
 
