@@ -27,7 +27,7 @@ from ledger.accounts import KINDS, MINUTES, POINTS
 from ledger.db import Base
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
 from ledger.policy import Policy, ServiceFacts
-from ledger.postings import Leg, check_balanced, content_hash
+from ledger.postings import Leg, add_year_minutes, check_balanced, content_hash
 from ledger.service_records import check_times
 from ledger.stars import star_level
 from ledger.tables.core import utcnow
@@ -348,6 +348,7 @@ class _Plan:
         self.transactions: list[tuple] = []
         self.postings: list[tuple] = []
         self.deltas: dict[int, int] = defaultdict(int)
+        self.year_minutes: dict[tuple[int, int], int] = defaultdict(int)  # (volunteer, year) -> minutes
         self.star_events: list[tuple] = []
 
     def add_postings(self, services, priced, accounts, record_ids, tx_ids) -> None:
@@ -376,6 +377,7 @@ class _Plan:
                 self.postings.append((tx_id, leg.account_id, leg.uom, leg.amount, leg.volunteer_id,
                                       leg.unit_id, p.service_date))
                 self.deltas[leg.account_id] += leg.amount
+            self.year_minutes[(volunteer_id, p.service_date.year)] += p.credited_minutes
 
     def add_stars(self, session, facts, services, priced, accounts, tx_ids, record_ids) -> None:
         """Star events where the hours now give another level (as `pricing.update_star_level`)."""
@@ -416,14 +418,11 @@ def _last_levels(session: Session, volunteers: set[int]) -> dict[int, int]:
 def _minutes_by_year(session: Session, services: Sequence[ApprovedService]) -> dict:
     """Minutes on each volunteer's hours account per calendar year (as `pricing.minutes_in_year`)."""
     found: dict = defaultdict(int)
-    for year in {s.started_at.year for s in services}:
-        for owner, total in _in(session, """
-                SELECT a.owner_id, SUM(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id
-                WHERE a.kind = 'volunteer_minutes' AND a.owner_id IN (:ids)
-                  AND p.occurred_on >= :lo AND p.occurred_on < :hi GROUP BY a.owner_id""",
-                                {s.volunteer_id for s in services},
-                                lo=dt.date(year, 1, 1), hi=dt.date(year + 1, 1, 1)):
-            found[(owner, year)] = int(total)
+    years = ",".join(str(int(year)) for year in {s.started_at.year for s in services})
+    for owner, year, total in _in(session, "SELECT volunteer_id, year, minutes FROM volunteer_year_minutes "
+                                           f"WHERE volunteer_id IN (:ids) AND year IN ({years})",
+                                  {s.volunteer_id for s in services}):
+        found[(owner, year)] = int(total)
     return found
 
 
@@ -449,6 +448,7 @@ def _write(session: Session, plan: _Plan) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("UPDATE accounts SET balance = balance + :amount WHERE id = :id"),
                         [{"id": account, "amount": amount} for account, amount in items])
+        add_year_minutes(session, plan.year_minutes)
         return
     # Lock the rows in account order first (an UPDATE ... FROM takes them in whatever order
     # its join runs, which deadlocks two batches sharing unit accounts), then one UPDATE.
@@ -458,6 +458,7 @@ def _write(session: Session, plan: _Plan) -> None:
                          "FROM unnest(CAST(:ids AS bigint[]), CAST(:amounts AS bigint[])) AS d(id, amount) "
                          "WHERE accounts.id = d.id"),
                     {"ids": [a for a, _ in items], "amounts": [m for _, m in items]})
+    add_year_minutes(session, plan.year_minutes)  # after the balances: the same order as `post`
 
 
 def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:

@@ -2,8 +2,9 @@
 
 `seal_period` closes a period: a hash over the ids and content hashes of the period's
 transactions, chained to the previous checkpoint.  `verify` recomputes every transaction's
-hash from its postings, every balance from the postings, every transaction's balance per
-unit of measure, and the checkpoint chain, and names the first row that does not match.
+hash from its postings, every balance and every volunteer's minutes per year from the
+postings, every transaction's balance per unit of measure, and the checkpoint chain, and
+names the first row that does not match.
 """
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Integer, cast, extract, func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.postings import content_hash
 from ledger.tables import Account, Checkpoint, Posting, Transaction
+from ledger.tables.year_minutes import VolunteerYearMinutes
 
 GENESIS = "0" * 64
 BATCH = 5000
@@ -75,6 +77,7 @@ def verify(session: Session) -> VerifyReport:
     _verify_transactions(session, report)
     _verify_balanced(session, report)
     _verify_balances(session, report)
+    _verify_year_minutes(session, report)
     _verify_checkpoints(session, report)
     return report
 
@@ -195,6 +198,35 @@ def _verify_balances(session: Session, report: VerifyReport) -> None:
     for account, cached, total in rows:
         report.problems.append({"check": "balance", "table": "accounts", "row": account,
                                 "detail": f"cached balance {cached} but postings sum to {total}"})
+
+
+def _verify_year_minutes(session: Session, report: VerifyReport) -> None:
+    """Each `volunteer_year_minutes` row against its year's postings on the hours account.
+
+    A (volunteer, year) with postings but no row counts as a row of 0, and a row with no
+    postings must be 0: both directions are checked.
+    """
+    year = cast(extract("year", Posting.occurred_on), Integer)
+    sums = (select(Account.owner_id.label("volunteer_id"), year.label("year"),
+                   func.sum(Posting.amount).label("total"))
+            .join(Account, Account.id == Posting.account_id).where(Account.kind == "volunteer_minutes")
+            .group_by(Account.owner_id, year).subquery())
+    cached = VolunteerYearMinutes
+    missing_or_wrong = session.execute(
+        select(sums.c.volunteer_id, sums.c.year, func.coalesce(cached.minutes, 0), sums.c.total)
+        .outerjoin(cached, (cached.volunteer_id == sums.c.volunteer_id) & (cached.year == sums.c.year))
+        .where(func.coalesce(cached.minutes, 0) != sums.c.total)
+        .order_by(sums.c.volunteer_id, sums.c.year).limit(20)).all()
+    without_postings = session.execute(
+        select(cached.volunteer_id, cached.year, cached.minutes, 0)
+        .outerjoin(sums, (cached.volunteer_id == sums.c.volunteer_id) & (cached.year == sums.c.year))
+        .where(sums.c.total.is_(None), cached.minutes != 0)
+        .order_by(cached.volunteer_id, cached.year).limit(20)).all()
+    for volunteer_id, on_year, minutes, total in sorted(missing_or_wrong + without_postings)[:20]:
+        report.problems.append({"check": "year_minutes", "table": "volunteer_year_minutes",
+                                "row": volunteer_id, "year": on_year,
+                                "detail": f"volunteer {volunteer_id} has {minutes} minutes cached for "
+                                          f"{on_year} but the postings sum to {total}"})
 
 
 def _verify_checkpoints(session: Session, report: VerifyReport) -> None:

@@ -14,12 +14,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.errors import AlreadyReversed, Conflict, IdempotencyConflict, InsufficientPoints, NotFound
 from ledger.tables import Account, Posting, Transaction
 from ledger.tables.core import utcnow
+from ledger.tables.year_minutes import VolunteerYearMinutes
+
+HOURS_KIND = "volunteer_minutes"  # the account kind whose postings `volunteer_year_minutes` caches
 
 
 @dataclass(frozen=True)
@@ -113,27 +118,58 @@ def post(
                  volunteer_id=leg.volunteer_id, unit_id=leg.unit_id, occurred_on=occurred_on)
             for leg in legs
         ])
-        apply_to_balances(session, legs)
+        owners = apply_to_balances(session, legs)
+        year_minutes: dict[tuple[int, int], int] = defaultdict(int)
+        for leg in legs:
+            kind, owner_id = owners[leg.account_id]
+            if kind == HOURS_KIND:
+                year_minutes[(owner_id, occurred_on.year)] += leg.amount
+        add_year_minutes(session, year_minutes)
     return row
 
 
-def apply_to_balances(session: Session, legs: list[Leg]) -> None:
-    """Add the legs to the cached balances; a volunteer balance below zero is refused."""
+def apply_to_balances(session: Session, legs: list[Leg]) -> dict[int, tuple[str, int]]:
+    """Add the legs to the cached balances; a volunteer balance below zero is refused.
+
+    Returns each account's (kind, owner id), read back by the same UPDATE.
+    """
     totals: dict[int, int] = defaultdict(int)
     for leg in legs:
         totals[leg.account_id] += leg.amount
+    owners: dict[int, tuple[str, int]] = {}
     for account_id in sorted(totals):  # a fixed order: no deadlocks between writers
         amount = totals[account_id]
         stmt = update(Account).where(Account.id == account_id).values(balance=Account.balance + amount)
         if amount < 0:
             stmt = stmt.where((Account.is_non_negative.is_(False)) | (Account.balance + amount >= 0))
         try:
-            result = session.execute(stmt)
+            found = session.execute(stmt.returning(Account.kind, Account.owner_id)).first()
         except IntegrityError as exc:  # the CHECK constraint, the last line of defence
             raise InsufficientPoints("balance would go below zero", field="amount") from exc
-        if result.rowcount != 1:
+        if found is None:
             raise InsufficientPoints("balance would go below zero", field="amount",
                                      account_id=account_id)
+        owners[account_id] = (found[0], int(found[1]))
+    return owners
+
+
+def add_year_minutes(session: Session, deltas: dict[tuple[int, int], int]) -> None:
+    """Add minutes to `volunteer_year_minutes` per (volunteer, year), creating rows as needed.
+
+    Called after the balances are updated, in (volunteer, year) order: a writer holds the
+    volunteer's hours account row by then, so two writers never wait on each other here.
+    """
+    rows = [dict(volunteer_id=volunteer_id, year=year, minutes=minutes)
+            for (volunteer_id, year), minutes in sorted(deltas.items()) if minutes]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), 5000):  # bound variables: under SQLite's limit
+        stmt = upsert(VolunteerYearMinutes).values(rows[start:start + 5000])
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=[VolunteerYearMinutes.volunteer_id, VolunteerYearMinutes.year],
+            set_={"minutes": VolunteerYearMinutes.minutes + stmt.excluded.minutes}))
 
 
 def legs_of(session: Session, transaction_id: int) -> list[Leg]:

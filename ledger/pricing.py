@@ -21,6 +21,7 @@ from ledger.tables import (
     Account, Activity, Membership, Posting, PolicyVersion, ServiceRecord, StarEvent, Transaction, Unit,
     Volunteer,
 )
+from ledger.tables.year_minutes import VolunteerYearMinutes
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
@@ -197,14 +198,16 @@ def current_star_level(session: Session, volunteer_id: int) -> int:
 
 
 def minutes_in_year(session: Session, volunteer_id: int, year: int) -> int:
-    """Minutes on the volunteer's hours account dated within one calendar year."""
+    """Minutes on the volunteer's hours account dated within one calendar year.
+
+    One row of `volunteer_year_minutes`, kept with the postings (`postings.post`, the bulk
+    path) and checked against them by `verify`: the same figure as summing the year's postings.
+    """
     total = session.execute(
-        select(func.coalesce(func.sum(Posting.amount), 0))
-        .join(Account, Account.id == Posting.account_id)
-        .where(Account.kind == "volunteer_minutes", Account.owner_id == volunteer_id,
-               Posting.occurred_on >= dt.date(year, 1, 1), Posting.occurred_on < dt.date(year + 1, 1, 1))
-    ).scalar_one()
-    return int(total)
+        select(VolunteerYearMinutes.minutes)
+        .where(VolunteerYearMinutes.volunteer_id == volunteer_id, VolunteerYearMinutes.year == year)
+    ).scalar_one_or_none()
+    return int(total or 0)
 
 
 def derived_star_level(session: Session, volunteer_id: int, on_date: dt.date) -> tuple[int, int | None]:
