@@ -17,7 +17,7 @@ from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
 from ledger import desks, redemption, reservations, stock
 from ledger.access import require_role
 from ledger.errors import NotFound
-from ledger.tables import JobRun
+from ledger.tables import JobRun, Volunteer
 from ledger.usecase import read
 
 router = APIRouter(tags=["redemption desks"])
@@ -208,7 +208,14 @@ def reserve(desk_id: int, body: RedeemPoints, ctx: CtxDep, user: CurrentUser, ke
 @router.get("/desks/{desk_id}/reservations")
 def list_reservations(desk_id: int, ctx: CtxDep, user: CurrentUser, status_: str | None = Query(None, alias="status"),
                       pickup_on: dt.date | None = None) -> list[dict]:
-    return read(ctx, lambda s: reservations.list_reservations(s, user, desk_id, status_, pickup_on))
+    def run(session):
+        rows = reservations.list_reservations(session, user, desk_id, status_, pickup_on)
+        for row in rows:  # the desk calls the volunteer by name at pickup
+            volunteer = session.get(Volunteer, row["volunteer_id"])
+            row.update(volunteer_name=volunteer.name, volunteer_number=volunteer.number)
+        return rows
+
+    return read(ctx, run)
 
 
 @router.post("/desks/{desk_id}/reservations/{reservation_id}/pickup")
