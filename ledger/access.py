@@ -47,8 +47,17 @@ def require_role(principal: Principal, *roles: str) -> None:
 
 
 def unit_path(session: Session, unit_id: int) -> str | None:
-    """The materialised path of a unit, or None when it does not exist."""
-    return session.execute(select(Unit.path).where(Unit.id == unit_id)).scalar_one_or_none()
+    """The materialised path of a unit, or None when it does not exist.
+
+    Units never move: a path found is remembered for the session (as `pricing.ancestors`).
+    """
+    paths = session.info.setdefault("unit_paths", {})
+    if unit_id not in paths:
+        path = session.execute(select(Unit.path).where(Unit.id == unit_id)).scalar_one_or_none()
+        if path is None:
+            return None
+        paths[unit_id] = path
+    return paths[unit_id]
 
 
 def in_scope(principal: Principal, path: str) -> bool:

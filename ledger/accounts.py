@@ -5,7 +5,7 @@ Volunteer accounts may never go below zero; the database enforces it by a CHECK.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -50,6 +50,18 @@ def account_id(session: Session, kind: str, owner_id: int) -> int:
     return session.execute(
         select(Account.id).where(Account.kind == kind, Account.owner_id == owner_id)
     ).scalar_one()
+
+
+def account_ids(session: Session, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The ids of several (kind, owner) accounts in one query, opening any missing ones."""
+    keys = list(dict.fromkeys(wanted))
+    found = {(kind, int(owner)): int(id_) for kind, owner, id_ in session.execute(
+        select(Account.kind, Account.owner_id, Account.id)
+        .where(tuple_(Account.kind, Account.owner_id).in_(keys))).all()}
+    for kind, owner_id in keys:
+        if (kind, owner_id) not in found:
+            found[(kind, owner_id)] = account_id(session, kind, owner_id)
+    return found
 
 
 def balance(session: Session, kind: str, owner_id: int) -> int:

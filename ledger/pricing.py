@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ledger.accounts import balance
@@ -124,6 +124,29 @@ def credited_minutes_between(session: Session, volunteer_id: int, start: dt.date
     return int(session.execute(query).scalar_one())
 
 
+def credited_minutes_day_and_year(session: Session, volunteer_id: int, day: dt.date,
+                                  exclude_record_id: int | None = None) -> tuple[int, int]:
+    """`credited_minutes_between` for the service day and for its calendar year, in one query."""
+    day_start = dt.datetime.combine(day, dt.time())
+    day_end = day_start + dt.timedelta(days=1)
+    on_day = case(((ServiceRecord.started_at >= day_start) & (ServiceRecord.started_at < day_end),
+                   Posting.amount), else_=0)
+    query = (
+        select(func.coalesce(func.sum(on_day), 0), func.coalesce(func.sum(Posting.amount), 0))
+        .join(Transaction, Transaction.id == Posting.transaction_id)
+        .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.status == "posted",
+               ServiceRecord.started_at >= dt.datetime(day.year, 1, 1),
+               ServiceRecord.started_at < dt.datetime(day.year + 1, 1, 1),
+               Account.kind == "volunteer_minutes", Transaction.kind == "service")
+    )
+    if exclude_record_id is not None:
+        query = query.where(ServiceRecord.id != exclude_record_id)
+    same_day, same_year = session.execute(query).one()
+    return int(same_day), int(same_year)
+
+
 def facts_for(session: Session, record: ServiceRecord, activity: Activity,
               rating: int | None = None, exclude_self: bool = False) -> ServiceFacts:
     """The facts a policy prices a record by (caps count what was already credited).
@@ -132,17 +155,13 @@ def facts_for(session: Session, record: ServiceRecord, activity: Activity,
     that is already posted (a later 评单 rating).
     """
     day = record.started_at.date()
-    day_start = dt.datetime.combine(day, dt.time())
-    year_start = dt.datetime(day.year, 1, 1)
     exclude = record.id if exclude_self else None
+    same_day, same_year = credited_minutes_day_and_year(session, record.volunteer_id, day, exclude)
     return ServiceFacts(
         minutes=record.minutes, service_date=day, category=activity.category,
         tags=frozenset(activity.tags or ()), rating=rating, complaint_upheld=record.complaint_upheld,
         service_kind=record.service_kind,
-        credited_minutes_same_day=credited_minutes_between(
-            session, record.volunteer_id, day_start, day_start + dt.timedelta(days=1), exclude),
-        credited_minutes_same_year=credited_minutes_between(
-            session, record.volunteer_id, year_start, dt.datetime(day.year + 1, 1, 1), exclude),
+        credited_minutes_same_day=same_day, credited_minutes_same_year=same_year,
     )
 
 

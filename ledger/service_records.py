@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ledger import pricing
 from ledger.access import Principal, in_scope, require_role, unit_path
-from ledger.accounts import MINUTES, POINTS, account_id
+from ledger.accounts import MINUTES, POINTS, account_ids
 from ledger.activities import require_activity
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
 from ledger.postings import Leg, post, reverse
@@ -77,9 +77,10 @@ def record_service(session: Session, principal: Principal, command: RecordServic
     require_role(principal, "admin", "unit_admin")
     minutes = check_times(command.started_at, command.ended_at, command.minutes, now_local)
     activity = require_activity(session, principal, command.activity_id)
-    if session.get(Volunteer, command.volunteer_id) is None:
-        raise UnknownVolunteer(f"volunteer {command.volunteer_id} not found", field="volunteer_id")
-    volunteer = lock_volunteer(session, command.volunteer_id)
+    try:
+        volunteer = lock_volunteer(session, command.volunteer_id)
+    except UnknownVolunteer:
+        raise UnknownVolunteer(f"volunteer {command.volunteer_id} not found", field="volunteer_id") from None
     if volunteer.status != "active":
         raise Conflict("the volunteer has left this deployment", field="volunteer_id")
     _refuse_overlap(session, command)
@@ -108,9 +109,13 @@ def _refuse_overlap(session: Session, command: RecordService) -> None:
             f"{clash.ended_at:%H:%M}) of the same volunteer", field="started_at", record_id=clash.id)
 
 
-def require_record(session: Session, principal: Principal, record_id: int) -> ServiceRecord:
-    """A service record whose unit lies in scope (volunteers: their own)."""
-    record = session.get(ServiceRecord, record_id)
+def require_record(session: Session, principal: Principal, record_id: int,
+                   fresh: bool = False) -> ServiceRecord:
+    """A service record whose unit lies in scope (volunteers: their own).
+
+    `fresh`: read from the database even when the session already holds the record.
+    """
+    record = session.get(ServiceRecord, record_id, populate_existing=fresh)
     if record is None:
         raise NotFound(f"service record {record_id} not found", field="record_id")
     if principal.role == "volunteer":
@@ -125,19 +130,33 @@ def require_record(session: Session, principal: Principal, record_id: int) -> Se
 def approve_record(session: Session, principal: Principal, record_id: int) -> ServiceRecord:
     """Approve a pending record (by someone other than its recorder) and post it."""
     require_role(principal, "admin", "unit_admin")
-    record = require_record(session, principal, record_id)
-    lock_volunteer(session, record.volunteer_id)
-    session.refresh(record)
+    volunteer = lock_volunteer_of_record(session, record_id)  # kept: pricing reads it again
+    record = require_record(session, principal, record_id, fresh=True)
     if record.status != "pending":
         raise Conflict(f"only a pending record can be approved; this one is {record.status}",
                        field="status")
     if record.recorded_by == principal.user_id:
         raise Forbidden("a record is approved by someone other than the person who recorded it",
                         field="approved_by")
-    record.approved_by = principal.user_id
     post_record(session, record, actor=principal.username)
+    # set last, with post_record's status and transaction: one UPDATE of the record at commit
+    record.approved_by = principal.user_id
     record.decided_at = dt.datetime.now(dt.timezone.utc)
+    del volunteer
     return record
+
+
+def lock_volunteer_of_record(session: Session, record_id: int) -> Volunteer | None:
+    """Take the row lock of a record's volunteer, found through the record (None: no record).
+
+    The record itself is read after the lock (`require_record(..., fresh=True)`), so a
+    concurrent approval or reversal that committed while we waited is seen.
+    """
+    return session.execute(
+        select(Volunteer).where(Volunteer.id == select(ServiceRecord.volunteer_id)
+                                .where(ServiceRecord.id == record_id).scalar_subquery())
+        .with_for_update()
+    ).scalar_one_or_none()
 
 
 def post_record(session: Session, record: ServiceRecord, *, actor: str) -> Transaction:
@@ -145,14 +164,14 @@ def post_record(session: Session, record: ServiceRecord, *, actor: str) -> Trans
     activity = session.get(Activity, record.activity_id)
     priced = pricing.price_record(session, record, activity)
     volunteer_id, unit_id = record.volunteer_id, record.unit_id
+    ids = account_ids(session, [("volunteer_minutes", volunteer_id), ("unit_minutes_served", unit_id),
+                                ("volunteer_points", volunteer_id),
+                                ("unit_points_issued", priced.funding_unit_id)])
     legs = [
-        Leg(account_id(session, "volunteer_minutes", volunteer_id), MINUTES, priced.credited_minutes,
-            volunteer_id, unit_id),
-        Leg(account_id(session, "unit_minutes_served", unit_id), MINUTES, -priced.credited_minutes,
-            volunteer_id, unit_id),
-        Leg(account_id(session, "volunteer_points", volunteer_id), POINTS, priced.points, volunteer_id,
-            unit_id),
-        Leg(account_id(session, "unit_points_issued", priced.funding_unit_id), POINTS, -priced.points,
+        Leg(ids[("volunteer_minutes", volunteer_id)], MINUTES, priced.credited_minutes, volunteer_id, unit_id),
+        Leg(ids[("unit_minutes_served", unit_id)], MINUTES, -priced.credited_minutes, volunteer_id, unit_id),
+        Leg(ids[("volunteer_points", volunteer_id)], POINTS, priced.points, volunteer_id, unit_id),
+        Leg(ids[("unit_points_issued", priced.funding_unit_id)], POINTS, -priced.points,
             volunteer_id, priced.funding_unit_id),
     ]
     service_date = record.started_at.date()
@@ -160,9 +179,9 @@ def post_record(session: Session, record: ServiceRecord, *, actor: str) -> Trans
               actor=actor, legs=legs, volunteer_id=volunteer_id, unit_id=unit_id,
               policy_version_id=priced.policy_version_id, service_record_id=record.id,
               memo=priced.memo)
+    pricing.update_star_level(session, volunteer_id, service_date, tx.id, reason=f"service record {record.id}")
     record.transaction_id = tx.id
     record.status = "posted"
-    pricing.update_star_level(session, volunteer_id, service_date, tx.id, reason=f"service record {record.id}")
     return tx
 
 
