@@ -66,6 +66,7 @@ def context(url: str, pool: int = 40) -> Context:
 def build(url: str, size: str, seed: int, loaders: int = 2, reuse: bool = False) -> tuple[Context, generate.DataSet]:
     saved = RESULTS / f"dataset-{size}-{url.split(':', 1)[0]}.json"
     if reuse and saved.exists():  # the data set of an earlier run, still in its database
+        upgrade(url)  # newer revisions (e.g. 0010 backfills hours per year) apply to it first
         return context(url), generate.DataSet.from_json(saved.read_text())
     upgrade(url)
     ctx = context(url)
