@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except LedgerError as exc:
         print_json(exc.as_dict())
         return 2
+    except FileNotFoundError as exc:  # a file named on the command line that is not there
+        print_json({"code": "not_found", "message": f"文件不存在 (no such file): {exc.filename}", "field": "file"})
+        return 2
     finally:
         ctx.engine.dispose()
 

@@ -80,3 +80,16 @@ def test_an_operator_imports_approves_verifies_and_seals(tmp_path):
     code, report = ledger(db, "verify")
     assert code == 1 and not report["ok"]
     assert {p["check"] for p in report["problems"]} >= {"transaction_hash", "balanced", "balance"}
+
+
+def test_a_file_that_is_not_there_is_named_in_json_not_a_traceback(tmp_path):
+    db = tmp_path / "cli.sqlite3"
+    assert ledger(db, "upgrade")[0] == 0
+    assert ledger(db, "create-admin", "alice")[0] == 0
+    missing = str(tmp_path / "台账.csv")
+    code, answer = ledger(db, "import", missing, "--as-user", "alice")
+    assert code == 2 and answer == {"code": "not_found", "field": "file",
+                                    "message": f"文件不存在 (no such file): {missing}"}
+    code, answer = ledger(db, "policy", "what-if", str(tmp_path / "draft.toml"), "--unit-id", "1",
+                          "--from", "2026-01-01", "--to", "2026-10-31")
+    assert code == 2 and answer["code"] == "not_found" and answer["field"] == "file"
