@@ -55,3 +55,12 @@ def test_publish_list_in_force_what_if_adjust_and_confirm_from_the_command_line(
 def test_the_expiry_job_covers_this_month_and_the_two_before():
     assert months_due(dt.datetime(2027, 1, 1, 0, 30)) == ["2026-11", "2026-12", "2027-01"]
     assert period_start("2027-01") == dt.date(2027, 1, 1)
+
+
+def test_expire_points_refuses_a_malformed_or_future_period_with_the_field(ctx, db_url, capsys):
+    # A future period would be marked as run and skipped by the scheduler on its day: refused.
+    code, answer = run(capsys, db_url, "expire-points", "--period", "2099-01")
+    assert code == 2 and (answer["code"], answer["field"]) == ("invalid", "period")
+    for bad in ("2026-13", "2026/11", "abc"):
+        code, answer = run(capsys, db_url, "expire-points", "--period", bad)
+        assert code == 2 and (answer["code"], answer["field"]) == ("invalid", "period"), bad

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from api.cli import print_json
 from ledger import adjustments, auth, policies, whatif
 from ledger.access import SYSTEM
-from ledger.errors import NotFound
+from ledger.errors import NotFound, ValidationFailed
 from ledger.tables import User
 from ledger.usecase import read, write_once
 
@@ -111,7 +111,13 @@ def expire(args, settings, ctx) -> int:
     from jobs.expiry import period_start
     from jobs.runner import job_named, run_period
 
-    period_start(args.period)  # refuses a malformed period before anything runs
+    try:  # a malformed or future period is refused before anything runs (or is marked as run)
+        first_day = period_start(args.period)
+    except ValueError:
+        raise ValidationFailed(f"期间格式应为 YYYY-MM (period must be YYYY-MM): {args.period}", "period") from None
+    if first_day > ctx.today():
+        raise ValidationFailed(f"{args.period} 尚未开始 (has not begun): the scheduler runs it on its first day",
+                               "period")
     result = run_period(ctx, job_named("expire_points"), args.period)
     print_json(result if result is not None else {"period": args.period, "already_ran": True})
     return 0
