@@ -13,6 +13,12 @@ from ledger.errors import LedgerError
 log = logging.getLogger("ledger.api")
 
 
+def _error_field(error: dict) -> str:
+    if error.get("type") == "json_invalid":  # loc is ("body", <character offset>): the body is the field
+        return "body"
+    return _field(tuple(error.get("loc", ())))
+
+
 def _field(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
@@ -30,9 +36,9 @@ def install(app: FastAPI) -> None:
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        details = [{"field": _field(tuple(e.get("loc", ()))), "reason": e.get("msg", "")} for e in errors]
-        return JSONResponse({"code": "invalid", "field": _field(tuple(first.get("loc", ()))),
-                             "message": f"{_field(tuple(first.get('loc', ())))}: {first.get('msg')}",
+        details = [{"field": _error_field(e), "reason": e.get("msg", "")} for e in errors]
+        return JSONResponse({"code": "invalid", "field": _error_field(first),
+                             "message": f"{_error_field(first)}: {first.get('msg')}",
                              "details": {"errors": details}}, status_code=422)
 
     @app.exception_handler(OverflowError)

@@ -89,3 +89,13 @@ def test_each_bad_request_names_its_field_and_leaves_the_ledger_unchanged(client
         assert (response.status_code, answer.get("field")) == (status, field), (name, response.text)
         assert answer.get("message"), name  # a reason a person can act on
         assert ledger_state(ctx, volunteer_id) == before, name
+
+
+def test_a_body_that_is_not_json_names_the_body_not_a_character_offset(client, ctx):
+    units = f.tree(ctx)
+    _, recorder = f.user(ctx, "unit_admin", units["station_a"])
+    answer = client.post("/activities", content=b'{"unit_id": 4,', headers={
+        **h(recorder, f"bad-json-{uuid.uuid4()}"), "Content-Type": "application/json"})
+    assert answer.status_code == 422
+    body = answer.json()
+    assert (body["code"], body["field"]) == ("invalid", "body") and "JSON" in body["message"]
