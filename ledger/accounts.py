@@ -5,7 +5,7 @@ Volunteer accounts may never go below zero; the database enforces it by a CHECK.
 """
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import event, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,12 +30,28 @@ KINDS: dict[str, tuple[str, bool]] = {
 }
 
 
+def remember_kind(session: Session, account: int, kind: str) -> None:
+    """Note an account's kind for the rest of the session (kinds never change)."""
+    session.info.setdefault("account_kinds", {})[account] = kind
+
+
+def known_kind(session: Session, account: int) -> str | None:
+    """The kind of an account looked up earlier in this session, if any."""
+    return session.info.get("account_kinds", {}).get(account)
+
+
+def is_counter_kind(kind: str | None) -> bool:
+    """True for the counter-side accounts (units, desks, system) that may go negative."""
+    return kind is not None and KINDS[kind][1]
+
+
 def account_id(session: Session, kind: str, owner_id: int) -> int:
     """The id of the (kind, owner) account, creating it on first use (race-safe)."""
     found = session.execute(
         select(Account.id).where(Account.kind == kind, Account.owner_id == owner_id)
     ).scalar_one_or_none()
     if found is not None:
+        remember_kind(session, found, kind)
         return found
     uom, may_be_negative = KINDS[kind]
     values = dict(kind=kind, owner_id=owner_id, uom=uom, is_non_negative=not may_be_negative,
@@ -47,9 +63,11 @@ def account_id(session: Session, kind: str, owner_id: int) -> int:
             index_elements=["kind", "owner_id"]
         )
     )
-    return session.execute(
+    created = session.execute(
         select(Account.id).where(Account.kind == kind, Account.owner_id == owner_id)
     ).scalar_one()
+    remember_kind(session, created, kind)
+    return created
 
 
 def account_ids(session: Session, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -61,11 +79,41 @@ def account_ids(session: Session, wanted: list[tuple[str, int]]) -> dict[tuple[s
     for kind, owner_id in keys:
         if (kind, owner_id) not in found:
             found[(kind, owner_id)] = account_id(session, kind, owner_id)
+        remember_kind(session, found[(kind, owner_id)], kind)
     return found
+
+
+DEFERRED_BALANCES = "deferred_balances"
+
+
+def defer_balance(session: Session, account: int, amount: int) -> None:
+    """Add to a counter-side balance at the end of this database transaction (before COMMIT)."""
+    pending = session.info.setdefault(DEFERRED_BALANCES, {})
+    pending[account] = pending.get(account, 0) + amount
+
+
+@event.listens_for(Session, "before_commit")
+def apply_deferred_balances(session: Session) -> None:
+    """Write this transaction's deferred balance changes, in account order, just before COMMIT."""
+    pending = session.info.pop(DEFERRED_BALANCES, None)
+    if not pending:
+        return
+    session.flush()
+    for account in sorted(pending):
+        if pending[account]:
+            session.execute(update(Account).where(Account.id == account)
+                            .values(balance=Account.balance + pending[account]))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_deferred_balances(session: Session) -> None:
+    session.info.pop(DEFERRED_BALANCES, None)
 
 
 def balance(session: Session, kind: str, owner_id: int) -> int:
     """The cached balance of an account (0 when it does not exist yet)."""
+    if is_counter_kind(kind):  # its change in this transaction may still be pending
+        apply_deferred_balances(session)
     value = session.execute(
         select(Account.balance).where(Account.kind == kind, Account.owner_id == owner_id)
     ).scalar_one_or_none()
@@ -74,6 +122,8 @@ def balance(session: Session, kind: str, owner_id: int) -> int:
 
 def balances_of(session: Session, owner_id: int, kinds: list[str]) -> dict[str, int]:
     """Cached balances of several accounts of one owner, 0 for those not yet opened."""
+    if any(is_counter_kind(kind) for kind in kinds):
+        apply_deferred_balances(session)
     rows = session.execute(
         select(Account.kind, Account.balance).where(
             Account.owner_id == owner_id, Account.kind.in_(kinds)

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger.accounts import defer_balance, is_counter_kind, known_kind
 from ledger.errors import AlreadyReversed, Conflict, IdempotencyConflict, InsufficientPoints, NotFound
 from ledger.tables import Account, Posting, Transaction
 from ledger.tables.core import utcnow
@@ -121,7 +122,7 @@ def post(
         owners = apply_to_balances(session, legs)
         year_minutes: dict[tuple[int, int], int] = defaultdict(int)
         for leg in legs:
-            kind, owner_id = owners[leg.account_id]
+            kind, owner_id = owners.get(leg.account_id, (None, None))
             if kind == HOURS_KIND:
                 year_minutes[(owner_id, occurred_on.year)] += leg.amount
         add_year_minutes(session, year_minutes)
@@ -131,14 +132,22 @@ def post(
 def apply_to_balances(session: Session, legs: list[Leg]) -> dict[int, tuple[str, int]]:
     """Add the legs to the cached balances; a volunteer balance below zero is refused.
 
-    Returns each account's (kind, owner id), read back by the same UPDATE.
+    Returns each account's (kind, owner id), read back by the same UPDATE.  Counter-side
+    accounts (a unit's, a desk's: every writer in a county touches the same few rows) are
+    updated at the end of the database transaction instead, just before COMMIT
+    (`apply_deferred_balances`): the row lock that serialises those writers is then held for
+    the commit alone, not for the rest of the use case.  Same transaction, same result.
     """
     totals: dict[int, int] = defaultdict(int)
     for leg in legs:
         totals[leg.account_id] += leg.amount
     owners: dict[int, tuple[str, int]] = {}
+    may_defer = not session.in_nested_transaction()
     for account_id in sorted(totals):  # a fixed order: no deadlocks between writers
         amount = totals[account_id]
+        if may_defer and is_counter_kind(known_kind(session, account_id)):
+            defer_balance(session, account_id, amount)
+            continue
         stmt = update(Account).where(Account.id == account_id).values(balance=Account.balance + amount)
         if amount < 0:
             stmt = stmt.where((Account.is_non_negative.is_(False)) | (Account.balance + amount >= 0))
