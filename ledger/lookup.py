@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.access import Principal, require_volunteer
@@ -52,17 +52,13 @@ def volunteer_summary(session: Session, principal: Principal, volunteer_id: int,
 
 def volunteer_history(session: Session, principal: Principal, volunteer_id: int, *, limit: int = 50,
                       before_id: int | None = None) -> dict:
-    """The volunteer's transactions, newest first, with the amounts on their own accounts.
+    """The volunteer's transactions, newest service date first, with the amounts on their own accounts.
 
     Paginated by ledger position: pass the `next_before_id` of one page to get the next.
     """
     require_volunteer(session, principal, volunteer_id)
-    limit = max(1, min(limit, 200))
-    query = select(Transaction).where(Transaction.volunteer_id == volunteer_id)
-    if before_id is not None:
-        query = query.where(Transaction.id < before_id)
-    txs = session.execute(query.order_by(Transaction.id.desc()).limit(limit + 1)).scalars().all()
-    page, more = txs[:limit], len(txs) > limit
+    page, more = newest_first(session, select(Transaction).where(Transaction.volunteer_id == volunteer_id),
+                              before_id, limit)
     amounts = _own_amounts(session, volunteer_id, [tx.id for tx in page])
     titles = _activity_titles(session, [tx.service_record_id for tx in page if tx.service_record_id])
     items = [{
@@ -74,6 +70,23 @@ def volunteer_history(session: Session, principal: Principal, volunteer_id: int,
         **amounts.get(tx.id, {"minutes": 0, "points": 0, "points_held": 0}),
     } for tx in page]
     return {"items": items, "next_before_id": page[-1].id if more and page else None}
+
+
+def newest_first(session: Session, query, before_id: int | None, limit: int) -> tuple[list[Transaction], bool]:
+    """A page of transactions by business date, newest first (then by ledger position).
+
+    `before_id` is the last transaction of the previous page: the page continues after it in
+    that order.  Returns (page, whether more follow).
+    """
+    limit = max(1, min(limit, 200))
+    if before_id is not None:
+        anchor = session.execute(select(Transaction.occurred_on).where(Transaction.id == before_id)).scalar()
+        if anchor is not None:
+            query = query.where(or_(Transaction.occurred_on < anchor,
+                                    and_(Transaction.occurred_on == anchor, Transaction.id < before_id)))
+    txs = session.execute(query.order_by(Transaction.occurred_on.desc(), Transaction.id.desc())
+                          .limit(limit + 1)).scalars().all()
+    return txs[:limit], len(txs) > limit
 
 
 def _own_amounts(session: Session, volunteer_id: int, tx_ids: list[int]) -> dict[int, dict]:

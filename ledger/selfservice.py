@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.access import Principal, require_volunteer
-from ledger.lookup import _activity_titles, _own_amounts, hours_text, volunteer_summary
+from ledger.lookup import _activity_titles, _own_amounts, hours_text, newest_first, volunteer_summary
 from ledger.expiry import point_lots_of
 from ledger.policy import open_lots
 from ledger.tables import Account, Membership, PolicyVersion, Posting, StarEvent, Team, Transaction, Unit
@@ -68,9 +68,8 @@ def summary(session: Session, principal: Principal, volunteer_id: int, today: dt
 def history(session: Session, principal: Principal, volunteer_id: int, *, date_from: dt.date | None = None,
             date_to: dt.date | None = None, kind: str | None = None, limit: int = 20,
             before_id: int | None = None) -> dict:
-    """The volunteer's ledger transactions, newest first, filtered by date range and kind."""
+    """The volunteer's ledger transactions, newest service date first, filtered by date range and kind."""
     require_volunteer(session, principal, volunteer_id)
-    limit = max(1, min(limit, 200))
     query = select(Transaction).where(Transaction.volunteer_id == volunteer_id)
     if date_from is not None:
         query = query.where(Transaction.occurred_on >= date_from)
@@ -78,10 +77,7 @@ def history(session: Session, principal: Principal, volunteer_id: int, *, date_f
         query = query.where(Transaction.occurred_on <= date_to)
     if kind:
         query = query.where(Transaction.kind == kind)
-    if before_id is not None:
-        query = query.where(Transaction.id < before_id)
-    txs = session.execute(query.order_by(Transaction.id.desc()).limit(limit + 1)).scalars().all()
-    page, more = txs[:limit], len(txs) > limit
+    page, more = newest_first(session, query, before_id, limit)
     return {"items": _items(session, volunteer_id, page),
             "next_before_id": page[-1].id if more and page else None,
             "kinds": history_kinds(session, volunteer_id)}
@@ -129,9 +125,6 @@ def redemptions(session: Session, principal: Principal, volunteer_id: int, *, li
     desk_tx = (select(Posting.transaction_id).join(Account, Account.id == Posting.account_id)
                .where(Posting.volunteer_id == volunteer_id, Account.kind.like("desk%")))
     query = select(Transaction).where(Transaction.volunteer_id == volunteer_id, Transaction.id.in_(desk_tx))
-    if before_id is not None:
-        query = query.where(Transaction.id < before_id)
-    txs = session.execute(query.order_by(Transaction.id.desc()).limit(limit + 1)).scalars().all()
-    page, more = txs[:limit], len(txs) > limit
+    page, more = newest_first(session, query, before_id, limit)
     return {"items": _items(session, volunteer_id, page),
             "next_before_id": page[-1].id if more and page else None}

@@ -111,3 +111,19 @@ def test_requests_without_a_valid_token_are_refused(client):
     assert client.get("/units").status_code == 401
     response = client.get("/units", headers=h("lt_not-a-token"))
     assert response.status_code == 401 and response.json()["field"] == "Authorization"
+
+
+def test_history_is_newest_service_date_first_and_pages_in_that_order(client, ctx):
+    units = f.tree(ctx)
+    recorder, _ = f.user(ctx, "unit_admin", units["station_a"])
+    approver, token = f.user(ctx, "unit_admin", units["institute"])
+    volunteer_id = f.volunteer(ctx, units["station_a"])
+    # entered in this order, served on these dates: the page shows 09-30, 05-10, 02-11
+    for day in (dt.date(2026, 5, 10), dt.date(2026, 2, 11), dt.date(2026, 9, 30)):
+        activity_id = f.activity(ctx, units["station_a"], day)
+        f.served(ctx, recorder, approver, volunteer_id, activity_id, dt.datetime.combine(day, dt.time(9)), 60)
+    first = client.get(f"/volunteers/{volunteer_id}/history?limit=2", headers=h(token)).json()
+    assert [item["occurred_on"] for item in first["items"]] == ["2026-09-30", "2026-05-10"]
+    rest = client.get(f"/volunteers/{volunteer_id}/history?limit=2&before_id={first['next_before_id']}",
+                      headers=h(token)).json()
+    assert [item["occurred_on"] for item in rest["items"]] == ["2026-02-11"] and rest["next_before_id"] is None

@@ -205,7 +205,8 @@ class Transaction(Base):
     """One business event in the ledger; append-only (triggers refuse UPDATE/DELETE)."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_volunteer", "volunteer_id", "id"),)
+    __table_args__ = (Index("ix_transactions_volunteer", "volunteer_id", "id"),
+                      Index("ix_transactions_volunteer_date", "volunteer_id", "occurred_on", "id"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(30))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
