@@ -73,7 +73,8 @@ def require_unit(session: Session, principal: Principal, unit_id: int, field: st
     """The unit, when it exists and lies in the principal's scope; else not found."""
     unit = session.get(Unit, unit_id)
     if unit is None or not in_scope(principal, unit.path):
-        raise NotFound(f"unit {unit_id} not found", field=field)
+        raise NotFound(f"单位 {unit_id} 不存在或不在您的管辖范围 (unit {unit_id} not found or outside your scope)",
+                       field=field)
     return unit
 
 
@@ -82,7 +83,8 @@ def require_volunteer(session: Session, principal: Principal, volunteer_id: int,
     """The volunteer, when the principal may see them; else not found."""
     volunteer = session.get(Volunteer, volunteer_id)
     if volunteer is None or not can_see_volunteer(session, principal, volunteer):
-        raise NotFound(f"volunteer {volunteer_id} not found", field=field)
+        raise NotFound(f"志愿者 {volunteer_id} 不存在或不在您的管辖范围 "
+                       f"(volunteer {volunteer_id} not found or outside your scope)", field=field)
     return volunteer
 
 

@@ -30,6 +30,7 @@ from ledger.tables.core import utcnow
 from ledger.volunteers import lock_volunteer
 
 MAX_LINES = 50
+PERIOD_ZH = {"day": "日", "week": "周", "month": "月", "year": "年"}  # limit periods, for messages
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,10 @@ def check_lines(session: Session, desk_id: int, lines: list[Line]) -> list[Check
         if not _whole(line.quantity) or line.quantity <= 0:
             raise ValidationFailed("quantity must be a positive whole number", field=f"{where}.quantity")
         if not _whole(line.price) or line.price != item.price_points:
-            raise PriceChanged(f"the price of {item.name} is now {item.price_points} points, not {line.price}; "
-                               "refresh and confirm with the volunteer", field=f"{where}.price",
+            raise PriceChanged(f"{item.name} 的价格已变为 {item.price_points} 分（不是 {line.price} 分），"
+                               "请刷新后与志愿者确认 "
+                               f"(the price of {item.name} is now {item.price_points} points, "
+                               f"not {line.price}; refresh and confirm with the volunteer)", field=f"{where}.price",
                                item_id=item.id, price_points=item.price_points)
         checked.append(CheckedLine(item, line.quantity, item.price_points))
     return checked
@@ -123,8 +126,10 @@ def check_limits(session: Session, volunteer_id: int, lines: list[CheckedLine], 
         taken = quantity_taken(session, volunteer_id, item.id, start, end)
         if taken + line.quantity > item.limit_quantity:
             raise LimitReached(
-                f"{item.name}: at most {item.limit_quantity} per volunteer per {item.limit_period}; "
-                f"{taken} already taken", field=f"items[{index}].quantity",
+                f"{item.name}：每人每{PERIOD_ZH.get(item.limit_period, item.limit_period)}"
+                f"限兑 {item.limit_quantity} 件，"
+                f"已兑 {taken} 件 ({item.name}: at most {item.limit_quantity} per volunteer per "
+                f"{item.limit_period}; {taken} already taken)", field=f"items[{index}].quantity",
                 limit=item.limit_quantity, taken=taken)
 
 
@@ -132,7 +137,8 @@ def require_spendable(session: Session, volunteer_id: int, points: int) -> None:
     """Refuse when the volunteer's spendable points do not cover `points` (call under lock)."""
     have = balance(session, "volunteer_points", volunteer_id)
     if have < points:
-        raise InsufficientPoints(f"needs {points} points; the volunteer has {have}", field="items",
+        raise InsufficientPoints(f"积分不足：需要 {points} 分，当前 {have} 分 "
+                                 f"(needs {points} points; the volunteer has {have})", field="items",
                                  needed=points, balance=have)
 
 
@@ -233,7 +239,8 @@ def cancel(session: Session, principal: Principal, desk_id: int, number: str, re
     lock_volunteer(session, receipt.volunteer_id)
     session.refresh(receipt)
     if receipt.status == "cancelled":
-        raise AlreadyCancelled(f"receipt {number} was already cancelled ({receipt.cancel_reason})",
+        raise AlreadyCancelled(f"兑换单 {number} 已撤销（{receipt.cancel_reason}） "
+                               f"(receipt {number} was already cancelled: {receipt.cancel_reason})",
                                field="number")
     if receipt.occurred_on != today and principal.role not in ("admin", "unit_admin"):
         raise Forbidden("a redemption of an earlier day is cancelled by a unit admin", field="number")

@@ -54,13 +54,14 @@ def check_times(started_at: dt.datetime, ended_at: dt.datetime, minutes: int | N
                 now_local: dt.datetime) -> int:
     """Validate a service period; returns the minutes to credit (field and reason on error)."""
     if ended_at <= started_at:
-        raise ValidationFailed("ended_at must be after started_at", field="ended_at")
+        raise ValidationFailed("结束时间必须晚于开始时间 (ended_at must be after started_at)", field="ended_at")
     span = int((ended_at - started_at).total_seconds() // 60)
     if span > MAX_MINUTES:
-        raise ValidationFailed("a service record cannot be longer than one day (24 hours)",
+        raise ValidationFailed("一条服务记录不能超过一天（24 小时） "
+                               "(a service record cannot be longer than one day: 24 hours)",
                                field="ended_at")
     if ended_at > now_local + dt.timedelta(minutes=5):
-        raise ValidationFailed("a service cannot end in the future", field="ended_at")
+        raise ValidationFailed("服务结束时间不能晚于现在 (a service cannot end in the future)", field="ended_at")
     if minutes is None:
         return span
     if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0:
@@ -105,8 +106,9 @@ def _refuse_overlap(session: Session, command: RecordService) -> None:
     ).first()
     if clash is not None:
         raise Conflict(
-            f"overlaps service record {clash.id} ({clash.started_at:%Y-%m-%d %H:%M}–"
-            f"{clash.ended_at:%H:%M}) of the same volunteer", field="started_at", record_id=clash.id)
+            f"与该志愿者的服务记录 {clash.id}（{clash.started_at:%Y-%m-%d %H:%M}–{clash.ended_at:%H:%M}）时间重叠 "
+            f"(overlaps service record {clash.id} ({clash.started_at:%Y-%m-%d %H:%M}–"
+            f"{clash.ended_at:%H:%M}) of the same volunteer)", field="started_at", record_id=clash.id)
 
 
 def require_record(session: Session, principal: Principal, record_id: int,
@@ -136,7 +138,8 @@ def approve_record(session: Session, principal: Principal, record_id: int) -> Se
         raise Conflict(f"only a pending record can be approved; this one is {record.status}",
                        field="status")
     if record.recorded_by == principal.user_id:
-        raise Forbidden("a record is approved by someone other than the person who recorded it",
+        raise Forbidden("录入人不能审核自己录入的记录，请由另一位管理员审核 "
+                        "(a record is approved by someone other than the person who recorded it)",
                         field="approved_by")
     post_record(session, record, actor=principal.username)
     # set last, with post_record's status and transaction: one UPDATE of the record at commit

@@ -34,9 +34,10 @@ def move(session: Session, item: DeskItem, *, kind: str, quantity: int, actor: s
         result = session.execute(stmt.returning(DeskItem.stock))
         stock_after = result.scalar_one_or_none()
     except IntegrityError as exc:  # the CHECK, the last line of defence
-        raise InsufficientStock(f"not enough {item.name} in stock", field=field) from exc
+        raise InsufficientStock(f"{item.name} 库存不足 (not enough {item.name} in stock)", field=field) from exc
     if stock_after is None:
-        raise InsufficientStock(f"not enough {item.name} in stock", field=field, item_id=item.id)
+        raise InsufficientStock(f"{item.name} 库存不足 (not enough {item.name} in stock)", field=field,
+                                item_id=item.id)
     movement = StockMovement(desk_id=item.desk_id, item_id=item.id, kind=kind, quantity=quantity,
                              stock_after=stock_after, points=points, reason=reason, actor=actor,
                              occurred_on=occurred_on, receipt_id=receipt_id, reservation_id=reservation_id)
