@@ -321,6 +321,7 @@ fixed("GET", "/desks/{desk_id}/reconciliation/{day}", (200, 200, 404, 200, 403, 
 # --- rankings and targets ------------------------------------------------------------------
 fixed("GET", "/rankings/page", (200,) * 8, "/rankings/page")
 fixed("GET", "/targets/page", (200,) * 8, "/targets/page")
+fixed("GET", "/static/errors-zh.js", (200,) * 8, "/static/errors-zh.js")  # the pages' Chinese error wording
 
 
 @row("POST", "/rankings/definitions", 201, 201, 404, 403, 403, 403, 403, 401)
