@@ -33,7 +33,16 @@ def test_an_operator_redeems_an_item_through_the_desk_page(ctx, live_url, tablet
     page.wait_for_selector("#volunteer:not(.hidden)")
     assert page.inner_text("#v-name") == "王芳" and page.inner_text("#v-points") == "80"
     oil = world.items["食用油"]
-    page.click(f".item[data-item-id='{oil}'] .plus")
+    for _ in range(3):  # 3 × 30 = 90 points, more than her 80: refused, said in Chinese
+        page.click(f".item[data-item-id='{oil}'] .plus")
+    assert page.inner_text("#cart-total") == "90"
+    page.click("#redeem-btn")
+    page.wait_for_selector("#error:has-text('积分不足')")
+    assert page.inner_text("#error .err-zh") == "积分不足：需要 90 分，当前 80 分"
+    assert "needs 90 points" in page.inner_text("#error .err-original")  # the server's words, for support
+    screenshot(page, "desk-page-insufficient-points")
+    page.click(f".item[data-item-id='{oil}'] .minus")
+    page.click(f".item[data-item-id='{oil}'] .minus")
     assert page.inner_text("#cart-total") == "30"
     screenshot(page, "desk-page-cart")
     page.click("#redeem-btn")
