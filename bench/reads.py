@@ -1,11 +1,10 @@
 """Figures 3 and 6: a volunteer's self-lookup (HTTP and in the database); verify."""
 from __future__ import annotations
 
-import datetime as dt
 import random
 import time
 
-from bench.stats import summary, threaded, timed_loop
+from bench.stats import threaded, timed_loop
 from ledger import lookup
 from ledger.access import Principal
 from ledger.integrity import verify

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from bench.stats import threaded
 from ledger.errors import LedgerError
-from ledger.usecase import read, write, write_once
+from ledger.usecase import write, write_once
 from ledger.uow import Context
 
 

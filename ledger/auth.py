@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.access import ROLES, Principal, require_role, require_unit
-from ledger.errors import Conflict, Unauthenticated, ValidationFailed
+from ledger.access import ROLES, SYSTEM, Principal, require_role, require_unit
+from ledger.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from ledger.tables import ApiToken, AuditEntry, Unit, User
 from ledger.tables.core import utcnow
 
@@ -119,3 +119,18 @@ def revoke_token(session: Session, token: str) -> None:
         select(ApiToken).where(ApiToken.token_hash == token_digest(token))).scalar_one_or_none()
     if api_token is not None and api_token.revoked_at is None:
         api_token.revoked_at = utcnow()
+
+
+def user_named(session: Session, username: str, field: str = "as_user") -> User:
+    """The user with this username (for the command line's --as-user)."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user {username!r}", field=field)
+    return user
+
+
+def principal_named(session: Session, username: str | None, field: str = "as_user") -> Principal:
+    """The principal of a named user; the system itself when no name is given."""
+    if not username:
+        return SYSTEM
+    return principal_for_user(session, user_named(session, username, field))

@@ -14,7 +14,6 @@ exists); 409/422 the caller got past authorisation and was refused on the state 
 """
 from __future__ import annotations
 
-import pytest
 
 from api.middleware import iter_api_routes
 from tests.authz_world import ROLES, World, build_world, ed25519_public_key, unique_id_number

@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st

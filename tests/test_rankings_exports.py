@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from ledger import rank_exports, rankings, targets
+from ledger import rank_exports, targets
 from ledger.access import SYSTEM
 from tests import test_rankings as tr
 from tests import test_targets as tt

@@ -7,13 +7,10 @@ from pathlib import Path
 
 from api.cli import print_json
 from ledger import auth, demo, imports
-from sqlalchemy import select
 
 from ledger.access import SYSTEM
-from ledger.errors import NotFound
 from ledger.integrity import seal_period, verify
 from ledger.migrate import upgrade
-from ledger.tables import User
 from ledger.usecase import read, write_once
 
 
@@ -72,13 +69,6 @@ def serve(args, settings, ctx) -> int:
     return 0
 
 
-def _user(session, username: str) -> User:
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None:
-        raise NotFound(f"no user {username!r}", field="username")
-    return user
-
-
 def create_admin(args, settings, ctx) -> int:
     upgrade(settings.database_url)
 
@@ -92,13 +82,13 @@ def create_admin(args, settings, ctx) -> int:
 
 def create_token(args, settings, ctx) -> int:
     print_json({"username": args.username,
-                "token": write_once(ctx, lambda s: auth.issue_token(s, _user(s, args.username), label="cli"))})
+                "token": write_once(ctx, lambda s: auth.issue_token(s, auth.user_named(s, args.username, field="username"), label="cli"))})
     return 0
 
 
 def import_file(args, settings, ctx) -> int:
     def run(session):
-        principal = auth.principal_for_user(session, _user(session, args.as_user))
+        principal = auth.principal_named(session, args.as_user)
         return imports.import_taizhang(session, principal, ctx.secret_key, args.file.read_bytes(),
                                        args.file.name, ctx.local_now()).as_dict()
 
@@ -108,7 +98,7 @@ def import_file(args, settings, ctx) -> int:
 
 def approve(args, settings, ctx) -> int:
     def run(session):
-        principal = auth.principal_for_user(session, _user(session, args.as_user))
+        principal = auth.principal_named(session, args.as_user)
         return imports.approve_batch(session, principal, args.batch)
 
     print_json(write_once(ctx, run))

@@ -4,13 +4,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import select
 
 from api.cli import print_json
 from ledger import adjustments, auth, policies, whatif
 from ledger.access import SYSTEM
-from ledger.errors import NotFound, ValidationFailed
-from ledger.tables import User
+from ledger.errors import ValidationFailed
 from ledger.usecase import read, write_once
 
 
@@ -55,19 +53,10 @@ def register(sub) -> None:
     p.set_defaults(handler=expire)
 
 
-def _principal(session, username: str | None):
-    if not username:
-        return SYSTEM
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None:
-        raise NotFound(f"no user {username!r}", field="username")
-    return auth.principal_for_user(session, user)
-
-
 def publish(args, settings, ctx) -> int:
     command = policies.PublishPolicy(args.unit_id, args.effective_from, args.file.read_text(encoding="utf-8"))
     print_json(write_once(ctx, lambda s: policies.version_public(
-        policies.publish_policy(s, _principal(s, args.as_user), command))))
+        policies.publish_policy(s, auth.principal_named(s, args.as_user), command))))
     return 0
 
 
@@ -97,13 +86,13 @@ def what_if(args, settings, ctx) -> int:
 def adjust(args, settings, ctx) -> int:
     command = adjustments.RunAdjustment(args.unit_id, args.period_from, args.period_to)
     print_json(write_once(ctx, lambda s: adjustments.run_public(
-        s, adjustments.run_adjustment(s, _principal(s, args.as_user), command))))
+        s, adjustments.run_adjustment(s, auth.principal_named(s, args.as_user), command))))
     return 0
 
 
 def confirm(args, settings, ctx) -> int:
     print_json(write_once(ctx, lambda s: adjustments.run_public(
-        s, adjustments.confirm_adjustment(s, _principal(s, args.as_user), args.run_id))))
+        s, adjustments.confirm_adjustment(s, auth.principal_named(s, args.as_user), args.run_id))))
     return 0
 
 

@@ -18,23 +18,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import select
 
 from api.cli import print_json
 from ledger import auth, rank_exports, rankings, targets
-from ledger.access import SYSTEM
 from ledger.errors import NotFound
-from ledger.tables import User
 from ledger.usecase import read, write_once
-
-
-def _principal(session, username: str | None):
-    if not username:
-        return SYSTEM
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None:
-        raise NotFound(f"no user {username!r}", field="as_user")
-    return auth.principal_for_user(session, user)
 
 
 def register(sub) -> None:
@@ -88,15 +76,15 @@ def register(sub) -> None:
 
 def define(args, settings, ctx) -> int:
     document = json.loads(args.file.read_text(encoding="utf-8"))
-    print_json(write_once(ctx, lambda s: rankings.define_ranking(s, _principal(s, args.as_user), document)))
+    print_json(write_once(ctx, lambda s: rankings.define_ranking(s, auth.principal_named(s, args.as_user), document)))
     return 0
 
 
 def list_(args, settings, ctx) -> int:
     if args.code or args.period:
-        print_json(read(ctx, lambda s: rankings.list_runs(s, _principal(s, args.as_user), args.code, args.period)))
+        print_json(read(ctx, lambda s: rankings.list_runs(s, auth.principal_named(s, args.as_user), args.code, args.period)))
     else:
-        print_json(read(ctx, lambda s: rankings.list_definitions(s, _principal(s, args.as_user))))
+        print_json(read(ctx, lambda s: rankings.list_definitions(s, auth.principal_named(s, args.as_user))))
     return 0
 
 
@@ -105,7 +93,7 @@ def run(args, settings, ctx) -> int:
         definition = rankings.latest_definition(session, args.code)
         if definition is None:
             raise NotFound(f"no ranking definition {args.code!r}", field="code")
-        return rankings.run_ranking(session, _principal(session, args.as_user), definition.id, args.period,
+        return rankings.run_ranking(session, auth.principal_named(session, args.as_user), definition.id, args.period,
                                     ctx.today(), position=args.position)
 
     print_json(write_once(ctx, work))
@@ -114,7 +102,7 @@ def run(args, settings, ctx) -> int:
 
 def show(args, settings, ctx) -> int:
     def work(session):
-        principal = _principal(session, args.as_user)
+        principal = auth.principal_named(session, args.as_user)
         found = rankings.run_public(session, rankings.require_run(session, principal, args.run_id))
         found["entries"] = rankings.run_entries(session, principal, args.run_id, only_shortlisted=args.shortlisted)
         return found
@@ -124,18 +112,18 @@ def show(args, settings, ctx) -> int:
 
 
 def reproduce(args, settings, ctx) -> int:
-    result = read(ctx, lambda s: rankings.reproduce(s, _principal(s, args.as_user), args.run_id))
+    result = read(ctx, lambda s: rankings.reproduce(s, auth.principal_named(s, args.as_user), args.run_id))
     print_json(result)
     return 0 if result["matches"] else 1
 
 
 def publish(args, settings, ctx) -> int:
-    print_json(write_once(ctx, lambda s: rankings.publish_run(s, _principal(s, args.as_user), args.run_id)))
+    print_json(write_once(ctx, lambda s: rankings.publish_run(s, auth.principal_named(s, args.as_user), args.run_id)))
     return 0
 
 
 def supersede(args, settings, ctx) -> int:
-    print_json(write_once(ctx, lambda s: rankings.supersede_run(s, _principal(s, args.as_user), args.run_id,
+    print_json(write_once(ctx, lambda s: rankings.supersede_run(s, auth.principal_named(s, args.as_user), args.run_id,
                                                                 args.by_run_id, args.reason)))
     return 0
 
@@ -145,7 +133,7 @@ def export(args, settings, ctx) -> int:
     for path, make in ((args.xlsx, rank_exports.ranking_xlsx), (args.csv, rank_exports.ranking_csv),
                        (args.png, rank_exports.ranking_chart)):
         if path is not None:
-            path.write_bytes(read(ctx, lambda s, make=make: make(s, _principal(s, args.as_user), args.run_id)))
+            path.write_bytes(read(ctx, lambda s, make=make: make(s, auth.principal_named(s, args.as_user), args.run_id)))
             written[path.suffix.lstrip(".")] = str(path)
     print_json({"run_id": args.run_id, "written": written})
     return 0
@@ -153,12 +141,12 @@ def export(args, settings, ctx) -> int:
 
 def report(args, settings, ctx) -> int:
     if args.store:
-        stored = write_once(ctx, lambda s: targets.make_report(s, _principal(s, args.as_user), args.unit_id,
+        stored = write_once(ctx, lambda s: targets.make_report(s, auth.principal_named(s, args.as_user), args.unit_id,
                                                                args.period, ctx.today()))
         figures = stored["figures"]
         print_json(stored)
     else:
-        figures = read(ctx, lambda s: targets.preview(s, _principal(s, args.as_user), args.unit_id, args.period,
+        figures = read(ctx, lambda s: targets.preview(s, auth.principal_named(s, args.as_user), args.unit_id, args.period,
                                                       ctx.today()))
         print_json(figures)
     if args.xlsx:

@@ -5,12 +5,9 @@ import datetime as dt
 import getpass
 from pathlib import Path
 
-from sqlalchemy import select
 
 from api.cli import print_json
 from ledger import auth, deployment_keys, packages, transfers
-from ledger.errors import NotFound
-from ledger.tables import User
 from ledger.usecase import read, write_once
 
 
@@ -51,13 +48,6 @@ def register(sub) -> None:
     p.set_defaults(handler=keys)
 
 
-def _principal(session, username: str):
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None:
-        raise NotFound(f"no user {username!r}", field="as_user")
-    return auth.principal_for_user(session, user)
-
-
 def _data_dir(settings) -> str:
     return str(settings.data_dir)
 
@@ -67,13 +57,13 @@ def transfer(args, settings, ctx) -> int:
                                           effective_on=args.on, leave_team_ids=tuple(args.leave_team),
                                           join_team_ids=tuple(args.join_team), reason=args.reason)
     print_json(write_once(ctx, lambda s: transfers.transfer_volunteer(
-        s, _principal(s, args.as_user), command, today=ctx.today(),
+        s, auth.principal_named(s, args.as_user), command, today=ctx.today(),
         future_limit_days=settings.transfer_future_limit_days)))
     return 0
 
 
 def memberships(args, settings, ctx) -> int:
-    print_json(read(ctx, lambda s: transfers.membership_history(s, _principal(s, args.as_user), args.volunteer_id)))
+    print_json(read(ctx, lambda s: transfers.membership_history(s, auth.principal_named(s, args.as_user), args.volunteer_id)))
     return 0
 
 
@@ -81,7 +71,7 @@ def export_package(args, settings, ctx) -> int:
     command = packages.ExportVolunteer(args.volunteer_id, args.to_deployment_id, args.left_on)
     key = deployment_keys.signing_key(_data_dir(settings))
     result = write_once(ctx, lambda s: packages.export_volunteer(
-        s, _principal(s, args.as_user), command, signing_key=key, deployment_id=ctx.deployment_id,
+        s, auth.principal_named(s, args.as_user), command, signing_key=key, deployment_id=ctx.deployment_id,
         deployment_name=ctx.deployment_name, today=ctx.today(), now=ctx.now()))
     args.out.write_bytes(packages.canonical(result.pop("package")))
     print_json({**result, "written_to": str(args.out)})
@@ -93,7 +83,7 @@ def import_package(args, settings, ctx) -> int:
     command = packages.ImportPackage(package=args.file.read_bytes(), home_unit_id=args.home_unit,
                                      id_number=id_number, arrived_on=args.arrived_on)
     result = write_once(ctx, lambda s: packages.import_package(
-        s, _principal(s, args.as_user), command, secret=ctx.secret_key, deployment_id=ctx.deployment_id,
+        s, auth.principal_named(s, args.as_user), command, secret=ctx.secret_key, deployment_id=ctx.deployment_id,
         today=ctx.today(), future_limit_days=settings.transfer_future_limit_days))
     print_json({k: v for k, v in result.items() if k != "memberships_elsewhere"})
     return 0
@@ -103,10 +93,10 @@ def keys(args, settings, ctx) -> int:
     if args.trust:
         deployment_id, public_key = args.trust
         print_json(write_once(ctx, lambda s: deployment_keys.trust_key(
-            s, _principal(s, args.as_user), deployment_id=deployment_id, name=args.name, public_key=public_key,
+            s, auth.principal_named(s, args.as_user), deployment_id=deployment_id, name=args.name, public_key=public_key,
             own_deployment_id=ctx.deployment_id)))
         return 0
-    trusted = read(ctx, lambda s: deployment_keys.list_trusted(s, _principal(s, args.as_user)))
+    trusted = read(ctx, lambda s: deployment_keys.list_trusted(s, auth.principal_named(s, args.as_user)))
     print_json({"own": deployment_keys.own_key(_data_dir(settings), ctx.deployment_id, ctx.deployment_name),
                 "trusted": trusted})
     return 0
