@@ -46,7 +46,7 @@ def _database_name(ctx: Context) -> str:
     return ctx.engine.url.database
 
 
-def wait_for_open_write(ctx: Context, min_age: str = "150 milliseconds", timeout: float = 30,
+def wait_for_open_write(ctx: Context, min_age: str = "10 milliseconds", timeout: float = 30,
                         while_alive: threading.Thread | None = None) -> bool:
     """Wait until some other session holds a transaction open for `min_age` (a write in progress)."""
     watcher = create_engine(ctx.engine.url, isolation_level="AUTOCOMMIT")
