@@ -1,6 +1,8 @@
 """Self-service subcommands: issue a sign-in code for a volunteer (e.g. a demo volunteer)."""
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import select
 
 from api.cli import print_json
@@ -17,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("number", nargs="?", default=None,
                    help="志愿者编号; omitted: the volunteer with the most hours (handy with the demo data)")
     p.add_argument("--pin", action="store_true", help="a reusable PIN instead of a one-time code")
+    p.add_argument("--base-url", default=None,
+                   help="where the service answers (default http://127.0.0.1:$PORT, PORT defaulting to 8000)")
     p.set_defaults(handler=issue_code)
 
 
@@ -39,5 +43,6 @@ def issue_code(args, settings, ctx) -> int:
     result = write_once(ctx, lambda s: signin.issue_code(
         s, SYSTEM, ctx.secret_key, _volunteer_id(s, args.number), kind="pin" if args.pin else "code",
         now=ctx.now(), limits=limits))
-    print_json({**result, "sign_in_page": f"http://{getattr(args, 'host', '127.0.0.1')}:8000/my"})
+    base = args.base_url or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+    print_json({**result, "sign_in_page": f"{base.rstrip('/')}/my"})
     return 0
