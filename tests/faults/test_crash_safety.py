@@ -67,6 +67,20 @@ def wait_for_open_write(ctx: Context, min_age: str = "10 milliseconds", timeout:
     return False
 
 
+def kill_mid_stream(ctx: Context, server, jobs, first_pass, outcome: dict, stop: threading.Event,
+                    why: str, min_age: str = "10 milliseconds") -> None:
+    """Send `jobs` from 6 threads; once a third are done and a write is open, SIGKILL the server."""
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(first_pass, job) for job in jobs]
+        while outcome["done"] < len(jobs) // 3:
+            time.sleep(0.01)
+        assert wait_for_open_write(ctx, min_age=min_age), why
+        server.kill()  # mid-stream, while a database transaction is open
+        stop.set()
+        for future in futures:
+            future.result()
+
+
 def test_sigkill_in_the_middle_of_a_stream_of_records_then_resend(pg_ctx, tmp_path):
     county = build_county(pg_ctx, volunteers=8)
     jobs = county.plan(records_per_volunteer=6)  # 48 records, 96 writes
@@ -88,15 +102,7 @@ def test_sigkill_in_the_middle_of_a_stream_of_records_then_resend(pg_ctx, tmp_pa
                 outcome["cut"] += 1
 
     try:
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            futures = [pool.submit(first_pass, job) for job in jobs]
-            while outcome["done"] < len(jobs) // 3:
-                time.sleep(0.01)
-            assert wait_for_open_write(pg_ctx), "no write in flight to cut"
-            server.kill()  # mid-stream, while a database transaction is open
-            stop.set()
-            for future in futures:
-                future.result()
+        kill_mid_stream(pg_ctx, server, jobs, first_pass, outcome, stop, "no write in flight to cut")
         assert 0 < outcome["done"] < len(jobs)
         with pg_ctx.uow() as uow:
             half = uow.session.execute(select(func.count()).select_from(ServiceRecord).where(
@@ -269,15 +275,8 @@ def test_sigkill_in_the_middle_of_a_stream_of_redemptions_then_resend(pg_ctx, tm
                 outcome["cut"] += 1
 
     try:
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            futures = [pool.submit(first_pass, job) for job in jobs]
-            while outcome["done"] < len(jobs) // 3:
-                time.sleep(0.01)
-            assert wait_for_open_write(pg_ctx, min_age="20 milliseconds"), "no redemption in flight to cut"
-            server.kill()
-            stop.set()
-            for future in futures:
-                future.result()
+        kill_mid_stream(pg_ctx, server, jobs, first_pass, outcome, stop, "no redemption in flight to cut",
+                        min_age="20 milliseconds")
         assert 0 < outcome["done"] < len(jobs)
 
         server.start()
