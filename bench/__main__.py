@@ -49,8 +49,8 @@ def fresh_pg(database: str) -> str:
     return pg_url(database)
 
 
-def fresh_sqlite(size: str) -> str:
-    path = Path("var") / f"bench-{size}.sqlite3"
+def fresh_sqlite(name: str) -> str:
+    path = Path("var") / f"{name}.sqlite3"
     path.parent.mkdir(exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -63,8 +63,9 @@ def context(url: str, pool: int = 40) -> Context:
                             "sign_in_lockout_minutes": 15, "rate_limit_per_minute": 10**9})
 
 
-def build(url: str, size: str, seed: int, loaders: int = 2, reuse: bool = False) -> tuple[Context, generate.DataSet]:
-    saved = RESULTS / f"dataset-{size}-{url.split(':', 1)[0]}.json"
+def build(url: str, size: str, seed: int, loaders: int = 2, reuse: bool = False,
+          tag: str = "") -> tuple[Context, generate.DataSet]:
+    saved = RESULTS / f"dataset-{size}{tag}-{url.split(':', 1)[0]}.json"
     if reuse and saved.exists():  # the data set of an earlier run, still in its database
         upgrade(url)  # newer revisions (e.g. 0010 backfills hours per year) apply to it first
         return context(url), generate.DataSet.from_json(saved.read_text())
@@ -82,9 +83,10 @@ def build(url: str, size: str, seed: int, loaders: int = 2, reuse: bool = False)
 def run_postgresql(args, results: dict) -> None:
     from bench import reads, reports, writes
 
-    url = pg_url(f"ledger_bench_{args.size}") if args.reuse else fresh_pg(f"ledger_bench_{args.size}")
+    name = f"ledger_bench_{args.size}{args.tag}"
+    url = pg_url(name) if args.reuse else fresh_pg(name)
     log(f"PostgreSQL: the {args.size} data set in {url}")
-    ctx, data = build(url, args.size, args.seed, args.loaders, args.reuse)
+    ctx, data = build(url, args.size, args.seed, args.loaders, args.reuse, args.tag)
     results["data"] = data.load
     figures = results["postgresql"] = {}
     wanted = set(args.figures)
@@ -117,9 +119,10 @@ def run_postgresql(args, results: dict) -> None:
 def run_sqlite(args, results: dict) -> None:
     from bench import reads, writes
 
-    url = f"sqlite:///var/bench-{args.size}.sqlite3" if args.reuse else fresh_sqlite(args.size)
+    name = f"bench-{args.size}{args.tag}"
+    url = f"sqlite:///var/{name}.sqlite3" if args.reuse else fresh_sqlite(name)
     log(f"SQLite: the {args.size} data set in {url}")
-    ctx, data = build(url, args.size, args.seed, reuse=args.reuse)
+    ctx, data = build(url, args.size, args.seed, reuse=args.reuse, tag=args.tag)
     figures = results["sqlite"] = {"data": data.load}
     if "1" in args.figures:
         figures["1"] = writes.bulk_vs_copy(ctx, data.load)
@@ -141,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="parallel bulk loaders on PostgreSQL (1: ids too are the same from run to run)")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the data set an earlier run left in its database (no generation)")
+    parser.add_argument("--tag", default="",
+                        help="suffix of the bench database and data-set names (runs side by side: --tag _a)")
     parser.add_argument("--seconds", type=float, default=None, help="time bound of each timed figure")
     args = parser.parse_args(argv)
     args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(goals.render(results))
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{args.size}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = RESULTS / f"{args.size}{args.tag}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
     print(f"\nwritten to {out}")
     return 0
