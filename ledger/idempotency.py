@@ -2,8 +2,8 @@
 
 The key, a fingerprint of the request and the result are stored in the same database
 transaction as the write itself; the key is claimed first, so of two concurrent requests
-with one key, one does the work and commits, the other waits on the key, hits the unique
-key, rolls back, and returns the stored result.
+with one key, one does the work and commits, the other waits on the key, finds it taken,
+and returns the stored result without doing the work.
 """
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ import hashlib
 import json
 from typing import Any, Callable
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from ledger.errors import IdempotencyConflict, ValidationFailed
 from ledger.tables import IdempotencyKey
+from ledger.tables.core import utcnow
 from ledger.uow import Context, UnitOfWork
 
 
@@ -33,41 +37,43 @@ def run_idempotent(
     request: Any,
     work: Callable[[UnitOfWork], dict],
 ) -> tuple[dict, bool]:
-    """Run `work` once per key; returns (result, replayed). `work` must not commit."""
+    """Run `work` once per key; returns (result, replayed). `work` must not commit.
+
+    One database transaction: claim the key (INSERT ... ON CONFLICT DO NOTHING), do the
+    work, store its result, commit.  When the key is already taken, the claim inserts
+    nothing (on PostgreSQL it first waits for a concurrent holder of the key to finish)
+    and the stored result is returned instead, checked against this request's fingerprint.
+    """
     if not key or len(key) > 200:
         raise ValidationFailed("an Idempotency-Key (1–200 characters) is required for every write",
                                field="Idempotency-Key")
     digest = fingerprint(operation, request)
-    stored = _stored(ctx, key, digest)
-    if stored is not None:
-        return stored, True
-    try:
-        with ctx.uow() as uow:
-            # Claim the key before the work: a concurrent request with the same key waits on
-            # this row (PostgreSQL) or on the write lock (SQLite), then hits the unique key
-            # and returns our stored result instead of running the work a second time.
-            claim = IdempotencyKey(key=key, operation=operation, request_hash=digest, result={})
-            uow.session.add(claim)
-            uow.session.flush()
-            result = work(uow)
-            claim.result = result
-            uow.commit()
-            return result, False
-    except IntegrityError:
-        stored = _stored(ctx, key, digest)
-        if stored is not None:  # a concurrent request with this key won the race
-            return stored, True
-        raise
-
-
-def _stored(ctx: Context, key: str, digest: str) -> dict | None:
     with ctx.uow() as uow:
-        row = uow.session.get(IdempotencyKey, key)
-        if row is None:
-            return None
-        if row.request_hash != digest:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was already used for a different request",
-                field="Idempotency-Key",
-            )
-        return row.result
+        session = uow.session
+        if not _claim(session, key, operation, digest):
+            return _stored(session, key, digest), True
+        result = work(uow)
+        session.execute(update(IdempotencyKey).where(IdempotencyKey.key == key).values(result=result))
+        uow.commit()
+        return result, False
+
+
+def _claim(session: Session, key: str, operation: str, digest: str) -> bool:
+    """Insert the key with an empty result; False when it is already there."""
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (upsert(IdempotencyKey)
+            .values(key=key, operation=operation, request_hash=digest, result={}, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=[IdempotencyKey.key])
+            .returning(IdempotencyKey.key))
+    return session.execute(stmt).first() is not None
+
+
+def _stored(session: Session, key: str, digest: str) -> dict:
+    row = session.execute(select(IdempotencyKey.request_hash, IdempotencyKey.result)
+                          .where(IdempotencyKey.key == key)).one()
+    if row.request_hash != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different request",
+            field="Idempotency-Key",
+        )
+    return row.result
