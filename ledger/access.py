@@ -60,6 +60,11 @@ def unit_path(session: Session, unit_id: int) -> str | None:
     return paths[unit_id]
 
 
+def remember_path(session: Session, unit_id: int, path: str) -> None:
+    """Note a unit's path read with another row, for `unit_path` and `pricing.ancestors`."""
+    session.info.setdefault("unit_paths", {})[unit_id] = path
+
+
 def in_scope(principal: Principal, path: str) -> bool:
     """True when a unit with this path lies in the principal's subtree."""
     if principal.sees_everything:

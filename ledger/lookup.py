@@ -1,20 +1,25 @@
 """A volunteer's figures: hours, points, star level, and their history in the ledger.
 
 Reads come from cached balances (one row each), so a summary costs the same whatever the
-length of the volunteer's history.
+length of the volunteer's history: one statement reads the volunteer, their unit's path (for
+the scope check), balances, minutes this year, star level and the newest policy version; the
+policy in force comes from a per-process cache keyed on that newest version.
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from ledger.access import Principal, require_volunteer
-from ledger.accounts import balances_of
-from ledger.pricing import current_star_level, minutes_in_year, policy_in_force
+from ledger.access import Principal, in_scope, require_volunteer
+from ledger.errors import NotFound
+from ledger.pricing import policy_in_force_cached
 from ledger.stars import minutes_to_next_star
-from ledger.tables import Account, Activity, Posting, ServiceRecord, StarEvent, Transaction
+from ledger.tables import (
+    Account, Activity, PolicyVersion, Posting, ServiceRecord, StarEvent, Transaction, Unit, Volunteer,
+)
+from ledger.tables.year_minutes import VolunteerYearMinutes
 from ledger.volunteers import volunteer_public
 
 VOLUNTEER_ACCOUNTS = ["volunteer_minutes", "volunteer_points", "volunteer_points_held"]
@@ -32,20 +37,62 @@ def hours_text(minutes: int) -> str:
     return f"{sign}{whole}.{hundredths:02d}".rstrip("0")
 
 
+_VOLUNTEER_COLUMNS = ("id", "number", "name", "id_type", "id_masked", "phone_masked", "is_party_member",
+                      "registered_on", "home_unit_id", "status")
+
+
+def _balance(kind: str):
+    return (select(Account.balance).where(Account.kind == kind, Account.owner_id == bindparam("volunteer_id"))
+            .scalar_subquery())
+
+
+# One row: the volunteer, the path of their home unit, the three balances, this year's minutes,
+# the last star level and the newest policy version (the key of the policy cache).  Each part
+# is one index probe, so its cost does not grow with the history.  Built once: SQLAlchemy
+# compiles it once, and psycopg prepares it on a connection after a few uses.
+SUMMARY_ROW = select(
+    *(getattr(Volunteer, name) for name in _VOLUNTEER_COLUMNS),
+    select(Unit.path).where(Unit.id == Volunteer.home_unit_id).scalar_subquery().label("unit_path"),
+    *(_balance(kind).label(kind) for kind in VOLUNTEER_ACCOUNTS),
+    select(VolunteerYearMinutes.minutes).where(VolunteerYearMinutes.volunteer_id == bindparam("volunteer_id"),
+                                               VolunteerYearMinutes.year == bindparam("year"))
+    .scalar_subquery().label("minutes_this_year"),
+    select(StarEvent.level_after).where(StarEvent.volunteer_id == bindparam("volunteer_id"))
+    .order_by(StarEvent.id.desc()).limit(1).scalar_subquery().label("star_level"),
+    select(func.max(PolicyVersion.id)).scalar_subquery().label("newest_policy_id"),
+    select(PolicyVersion.content_hash).order_by(PolicyVersion.id.desc()).limit(1)
+    .scalar_subquery().label("newest_policy_hash"),
+).where(Volunteer.id == bindparam("volunteer_id"))
+
+
+def _may_see(principal: Principal, volunteer_id: int, unit_path: str) -> bool:
+    """`access.can_see_volunteer` with the home unit's path already read."""
+    if principal.role == "volunteer":
+        return principal.volunteer_id == volunteer_id
+    return in_scope(principal, unit_path)
+
+
 def volunteer_summary(session: Session, principal: Principal, volunteer_id: int, today: dt.date) -> dict:
-    """Total hours, hours this year, points (spendable and held), star level and next star."""
-    volunteer = require_volunteer(session, principal, volunteer_id)
-    balances = balances_of(session, volunteer_id, VOLUNTEER_ACCOUNTS)
-    total = balances["volunteer_minutes"]
-    this_year = minutes_in_year(session, volunteer_id, today.year)
-    _version, policy = policy_in_force(session, volunteer.home_unit_id, today)
-    to_next = minutes_to_next_star(policy, total, this_year, volunteer.registered_on, today)
+    """Total hours, hours this year, points (spendable and held), star level and next star.
+
+    One statement (`SUMMARY_ROW`); the policy in force for the star rules comes from the
+    process cache (`pricing.policy_in_force_cached`), read again only when a version is new.
+    """
+    row = session.execute(SUMMARY_ROW, {"volunteer_id": volunteer_id, "year": today.year}).one_or_none()
+    if row is None or not _may_see(principal, volunteer_id, row.unit_path):
+        raise NotFound(f"志愿者 {volunteer_id} 不存在或不在您的管辖范围 "
+                       f"(volunteer {volunteer_id} not found or outside your scope)", field="volunteer_id")
+    volunteer = Volunteer(**{name: getattr(row, name) for name in _VOLUNTEER_COLUMNS})  # transient: shown only
+    total, this_year = int(row.volunteer_minutes or 0), int(row.minutes_this_year or 0)
+    _version_id, policy = policy_in_force_cached(session, row.home_unit_id, today,
+                                                 (row.newest_policy_id, row.newest_policy_hash), row.unit_path)
+    to_next = minutes_to_next_star(policy, total, this_year, row.registered_on, today)
     return {
         "volunteer": volunteer_public(volunteer),
         "minutes_total": total, "hours_total": hours_text(total),
         "minutes_this_year": this_year, "hours_this_year": hours_text(this_year),
-        "points": balances["volunteer_points"], "points_held": balances["volunteer_points_held"],
-        "star_level": current_star_level(session, volunteer_id),
+        "points": int(row.volunteer_points or 0), "points_held": int(row.volunteer_points_held or 0),
+        "star_level": int(row.star_level or 0),
         "minutes_to_next_star": to_next,
     }
 

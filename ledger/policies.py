@@ -92,6 +92,7 @@ def publish_policy(session: Session, principal: Principal, command: PublishPolic
                            detail={"version": number, "effective_from": command.effective_from.isoformat(),
                                    "content_hash": version.content_hash}))
     session.flush()
+    pricing.forget_policies_in_force(session)
     return version
 
 

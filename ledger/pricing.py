@@ -7,6 +7,7 @@ tree, the built-in default policy (`default_policy.toml`) applies and version is
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,15 +73,29 @@ def policy_in_force(session: Session, unit_id: int, on_date: dt.date) -> tuple[P
     The newest version effective on the date of the nearest unit up the tree that has one;
     one query over every ancestor rather than one per level.
     """
+    found = session.info.setdefault(IN_FORCE, {})  # emptied when a version is published
+    if (unit_id, on_date) in found:
+        return found[(unit_id, on_date)]
     chain = ancestors(session, unit_id)
     nearness = {candidate: depth for depth, candidate in enumerate(chain)}
     versions = session.execute(
         select(PolicyVersion).where(PolicyVersion.unit_id.in_(chain), PolicyVersion.effective_from <= on_date)
     ).scalars().all()
     if not versions:
-        return None, default_policy()
-    version = min(versions, key=lambda v: (nearness[v.unit_id], -v.effective_from.toordinal(), -v.version))
-    return version, parse_cached(version.document)
+        answer: tuple[PolicyVersion | None, Policy] = (None, default_policy())
+    else:
+        version = min(versions, key=lambda v: (nearness[v.unit_id], -v.effective_from.toordinal(), -v.version))
+        answer = (version, parse_cached(version.document))
+    found[(unit_id, on_date)] = answer
+    return answer
+
+
+IN_FORCE = "policy_in_force"
+
+
+def forget_policies_in_force(session: Session) -> None:
+    """Drop the session's remembered policies in force (a version was just published)."""
+    session.info.pop(IN_FORCE, None)
 
 
 def funding_unit(session: Session, policy: Policy, record: ServiceRecord, home_unit_id: int) -> int:
@@ -231,19 +246,35 @@ def minutes_in_year(session: Session, volunteer_id: int, year: int) -> int:
 
 def derived_star_level(session: Session, volunteer_id: int, on_date: dt.date) -> tuple[int, int | None]:
     """The star level the hours give today under the home unit's policy, and that version id."""
+    return _derived(session, volunteer_id, on_date, *_star_inputs(session, volunteer_id, on_date.year)[1:])
+
+
+def _derived(session: Session, volunteer_id: int, on_date: dt.date, total: int,
+             this_year: int) -> tuple[int, int | None]:
     volunteer = session.get(Volunteer, volunteer_id)
     version, policy = policy_in_force(session, volunteer.home_unit_id, on_date)
-    level = star_level(policy, balance(session, "volunteer_minutes", volunteer_id),
-                       minutes_in_year(session, volunteer_id, on_date.year),
-                       volunteer.registered_on, on_date)
+    level = star_level(policy, total, this_year, volunteer.registered_on, on_date)
     return level, version.id if version else None
+
+
+def _star_inputs(session: Session, volunteer_id: int, year: int) -> tuple[int, int, int]:
+    """(star level last recorded, minutes on the hours account, minutes in `year`): one statement."""
+    level = (select(StarEvent.level_after).where(StarEvent.volunteer_id == volunteer_id)
+             .order_by(StarEvent.id.desc()).limit(1).scalar_subquery())
+    total = (select(Account.balance).where(Account.kind == "volunteer_minutes", Account.owner_id == volunteer_id)
+             .scalar_subquery())
+    this_year = (select(VolunteerYearMinutes.minutes)
+                 .where(VolunteerYearMinutes.volunteer_id == volunteer_id, VolunteerYearMinutes.year == year)
+                 .scalar_subquery())
+    row = session.execute(select(level, total, this_year)).one()
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
 
 def update_star_level(session: Session, volunteer_id: int, on_date: dt.date, transaction_id: int | None,
                       reason: str) -> StarEvent | None:
     """Record a star change event when the hours now give a different level (up or down)."""
-    before = current_star_level(session, volunteer_id)
-    after, version_id = derived_star_level(session, volunteer_id, on_date)
+    before, total, this_year = _star_inputs(session, volunteer_id, on_date.year)
+    after, version_id = _derived(session, volunteer_id, on_date, total, this_year)
     if after == before:
         return None
     event = StarEvent(volunteer_id=volunteer_id, occurred_on=on_date, level_before=before,
@@ -252,3 +283,38 @@ def update_star_level(session: Session, volunteer_id: int, on_date: dt.date, tra
     session.add(event)
     session.flush()
     return event
+
+
+# Read side: the policy in force remembered in the process, for lookups (summaries).
+# Versions are immutable and never deleted (triggers refuse it), so what is in force for a
+# unit on a date changes only when a version is published: the caller passes the newest
+# version's (id, content hash), read in its own statement, and a new version is a new key.
+# Keyed by engine too, so two databases in one process (tests, bench) never share an entry.
+_IN_FORCE_CACHE: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+_IN_FORCE_CACHE_MAX = 4096
+
+
+def policy_in_force_cached(session: Session, unit_id: int, on_date: dt.date,
+                           newest_version: tuple[int | None, str | None],
+                           unit_path: str | None = None) -> tuple[int | None, Policy]:
+    """`policy_in_force` for reads: (version id or None, policy), remembered per process.
+
+    `newest_version` is (max id, its content hash) of `policy_versions` as the caller just
+    read it; `unit_path`, when the caller has it, saves the query of the unit's ancestors.
+    """
+    engine = session.get_bind()
+    entries = _IN_FORCE_CACHE.get(engine)
+    if entries is None:
+        entries = _IN_FORCE_CACHE.setdefault(engine, {})
+    key = (unit_id, on_date, newest_version)
+    found = entries.get(key)
+    if found is not None:
+        return found
+    if unit_path is not None:
+        session.info.setdefault("unit_paths", {}).setdefault(unit_id, unit_path)
+    version, policy = policy_in_force(session, unit_id, on_date)
+    found = (version.id if version is not None else None, policy)
+    if len(entries) >= _IN_FORCE_CACHE_MAX:  # a day's keys for every unit: rarely reached
+        entries.clear()
+    entries[key] = found
+    return found

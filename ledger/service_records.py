@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import pricing
-from ledger.access import Principal, in_scope, require_role, unit_path
+from ledger.access import Principal, in_scope, remember_path, require_role
 from ledger.accounts import MINUTES, POINTS, account_ids
 from ledger.activities import require_activity
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
 from ledger.postings import Leg, post, reverse
-from ledger.tables import Activity, AuditEntry, ServiceRecord, Transaction, Volunteer
+from ledger.tables import Activity, AuditEntry, ServiceRecord, Transaction, Unit, Volunteer
 from ledger.volunteers import lock_volunteer
 
 MAX_MINUTES = 24 * 60
@@ -117,14 +117,21 @@ def require_record(session: Session, principal: Principal, record_id: int,
 
     `fresh`: read from the database even when the session already holds the record.
     """
-    record = session.get(ServiceRecord, record_id, populate_existing=fresh)
-    if record is None:
+    # the record with its unit's path and its activity, in one statement
+    query = (select(ServiceRecord, Unit.path, Activity).join(Unit, Unit.id == ServiceRecord.unit_id)
+             .join(Activity, Activity.id == ServiceRecord.activity_id).where(ServiceRecord.id == record_id))
+    if fresh:
+        query = query.execution_options(populate_existing=True)
+    row = session.execute(query).first()
+    if row is None:
         raise NotFound(f"service record {record_id} not found", field="record_id")
+    record, path = row[0], row[1]
+    remember_path(session, record.unit_id, path)
     if principal.role == "volunteer":
         if record.volunteer_id != principal.volunteer_id:
             raise NotFound(f"service record {record_id} not found", field="record_id")
         return record
-    if not in_scope(principal, unit_path(session, record.unit_id) or ""):
+    if not in_scope(principal, path):
         raise NotFound(f"service record {record_id} not found", field="record_id")
     return record
 
@@ -155,11 +162,16 @@ def lock_volunteer_of_record(session: Session, record_id: int) -> Volunteer | No
     The record itself is read after the lock (`require_record(..., fresh=True)`), so a
     concurrent approval or reversal that committed while we waited is seen.
     """
-    return session.execute(
-        select(Volunteer).where(Volunteer.id == select(ServiceRecord.volunteer_id)
-                                .where(ServiceRecord.id == record_id).scalar_subquery())
-        .with_for_update()
-    ).scalar_one_or_none()
+    row = session.execute(
+        select(Volunteer, Unit.path).join(Unit, Unit.id == Volunteer.home_unit_id)
+        .where(Volunteer.id == select(ServiceRecord.volunteer_id)
+               .where(ServiceRecord.id == record_id).scalar_subquery())
+        .with_for_update(of=Volunteer)
+    ).first()
+    if row is None:
+        return None
+    remember_path(session, row[0].home_unit_id, row[1])  # pricing reads the home unit's policy
+    return row[0]
 
 
 def post_record(session: Session, record: ServiceRecord, *, actor: str) -> Transaction:
