@@ -117,6 +117,11 @@ def require_record(session: Session, principal: Principal, record_id: int,
 
     `fresh`: read from the database even when the session already holds the record.
     """
+    return _require_record_and_activity(session, principal, record_id, fresh)[0]
+
+
+def _require_record_and_activity(session: Session, principal: Principal, record_id: int,
+                                 fresh: bool = False) -> tuple[ServiceRecord, Activity]:
     # the record with its unit's path and its activity, in one statement
     query = (select(ServiceRecord, Unit.path, Activity).join(Unit, Unit.id == ServiceRecord.unit_id)
              .join(Activity, Activity.id == ServiceRecord.activity_id).where(ServiceRecord.id == record_id))
@@ -130,17 +135,17 @@ def require_record(session: Session, principal: Principal, record_id: int,
     if principal.role == "volunteer":
         if record.volunteer_id != principal.volunteer_id:
             raise NotFound(f"service record {record_id} not found", field="record_id")
-        return record
+        return record, row[2]
     if not in_scope(principal, path):
         raise NotFound(f"service record {record_id} not found", field="record_id")
-    return record
+    return record, row[2]
 
 
 def approve_record(session: Session, principal: Principal, record_id: int) -> ServiceRecord:
     """Approve a pending record (by someone other than its recorder) and post it."""
     require_role(principal, "admin", "unit_admin")
     volunteer = lock_volunteer_of_record(session, record_id)  # kept: pricing reads it again
-    record = require_record(session, principal, record_id, fresh=True)
+    record, activity = _require_record_and_activity(session, principal, record_id, fresh=True)
     if record.status != "pending":
         raise Conflict(f"only a pending record can be approved; this one is {record.status}",
                        field="status")
@@ -148,7 +153,7 @@ def approve_record(session: Session, principal: Principal, record_id: int) -> Se
         raise Forbidden("录入人不能审核自己录入的记录，请由另一位管理员审核 "
                         "(a record is approved by someone other than the person who recorded it)",
                         field="approved_by")
-    post_record(session, record, actor=principal.username)
+    post_record(session, record, actor=principal.username, activity=activity)
     # set last, with post_record's status and transaction: one UPDATE of the record at commit
     record.approved_by = principal.user_id
     record.decided_at = dt.datetime.now(dt.timezone.utc)
@@ -174,9 +179,10 @@ def lock_volunteer_of_record(session: Session, record_id: int) -> Volunteer | No
     return row[0]
 
 
-def post_record(session: Session, record: ServiceRecord, *, actor: str) -> Transaction:
+def post_record(session: Session, record: ServiceRecord, *, actor: str,
+                activity: Activity | None = None) -> Transaction:
     """Post an approved record: hours and points, priced by the policy in force, and stars."""
-    activity = session.get(Activity, record.activity_id)
+    activity = activity or session.get(Activity, record.activity_id)
     priced = pricing.price_record(session, record, activity)
     volunteer_id, unit_id = record.volunteer_id, record.unit_id
     ids = account_ids(session, [("volunteer_minutes", volunteer_id), ("unit_minutes_served", unit_id),
