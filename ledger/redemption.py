@@ -4,7 +4,8 @@
 after the other), checks every line (known item, whole positive quantity, the price shown is
 the price now, the limit per period), takes the stock by conditional UPDATEs, and posts
 volunteer_points → desk_points_redeemed.  The non-negative CHECKs on the volunteer's account
-and on stock are the last line.  A cancellation (撤销) is a reversal that returns the stock:
+and on stock are the last line.  The stock rows are taken just before COMMIT
+(`stock.move_at_commit`), so a popular item is locked for the commit alone.  A cancellation (撤销) is a reversal that returns the stock:
 the same day by the desk, later only by a unit admin or an admin.
 """
 from __future__ import annotations
@@ -16,14 +17,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.access import Principal, require_volunteer
+from ledger.access import Principal, can_see_volunteer, require_volunteer
 from ledger.accounts import POINTS, account_id, balance
 from ledger.desks import require_desk_worker, require_item
 from ledger.errors import (
-    AlreadyCancelled, Forbidden, InsufficientPoints, LimitReached, NotFound, PriceChanged, ValidationFailed,
+    AlreadyCancelled, Forbidden, InsufficientPoints, LimitReached, NotFound, PriceChanged, UnknownVolunteer,
+    ValidationFailed,
 )
 from ledger.postings import Leg, post, reverse
-from ledger.stock import move
+from ledger.stock import move, move_at_commit
 from ledger.tables import AuditEntry, Volunteer
 from ledger.tables.redemption import Desk, DeskItem, Receipt, ReceiptLine, Reservation, ReservationLine
 from ledger.tables.core import utcnow
@@ -133,21 +135,26 @@ def check_limits(session: Session, volunteer_id: int, lines: list[CheckedLine], 
                 limit=item.limit_quantity, taken=taken)
 
 
-def require_spendable(session: Session, volunteer_id: int, points: int) -> None:
-    """Refuse when the volunteer's spendable points do not cover `points` (call under lock)."""
+def require_spendable(session: Session, volunteer_id: int, points: int) -> int:
+    """Refuse when the volunteer's spendable points do not cover `points` (call under lock); the points."""
     have = balance(session, "volunteer_points", volunteer_id)
     if have < points:
         raise InsufficientPoints(f"积分不足：需要 {points} 分，当前 {have} 分 "
                                  f"(needs {points} points; the volunteer has {have})", field="items",
                                  needed=points, balance=have)
+    return have
 
 
 def active_volunteer(session: Session, principal: Principal, volunteer_id: int) -> Volunteer:
     """Lock the volunteer's row; refused when unknown, out of the principal's scope or left."""
     if not _whole(volunteer_id):
         raise ValidationFailed("volunteer_id must be a whole number", field="volunteer_id")
-    require_volunteer(session, principal, volunteer_id)
-    volunteer = lock_volunteer(session, volunteer_id)
+    try:
+        volunteer = lock_volunteer(session, volunteer_id)
+    except UnknownVolunteer:
+        volunteer = None
+    if volunteer is None or not can_see_volunteer(session, principal, volunteer):
+        require_volunteer(session, principal, volunteer_id)  # raises the usual "not found or outside your scope"
     if volunteer.status != "active":
         raise ValidationFailed("the volunteer has left this deployment", field="volunteer_id")
     return volunteer
@@ -157,18 +164,20 @@ def redeem(session: Session, principal: Principal, desk_id: int, volunteer_id: i
            today: dt.date) -> dict:
     """Redeem items for a volunteer at a desk; returns the receipt (number, items, points, balance)."""
     desk = require_desk_worker(session, principal, desk_id)
-    active_volunteer(session, principal, volunteer_id)
+    volunteer = active_volunteer(session, principal, volunteer_id)
     checked = check_lines(session, desk.id, lines)
     check_limits(session, volunteer_id, checked, today)
     total = sum(line.points for line in checked)
-    require_spendable(session, volunteer_id, total)
+    have = require_spendable(session, volunteer_id, total)
     receipt = _new_receipt(session, desk, volunteer_id, principal.username, total, today)
-    for line in sorted(checked, key=lambda c: c.item.id):  # a fixed order: no deadlocks
-        move(session, line.item, kind="redeem", quantity=-line.quantity, actor=principal.username,
-             occurred_on=today, points=line.points, receipt_id=receipt.id,
-             field=f"items[{checked.index(line)}].quantity")
+    for index, line in enumerate(checked):  # taken at COMMIT, in item order (no deadlocks)
+        move_at_commit(session, line.item, kind="redeem", quantity=-line.quantity, actor=principal.username,
+                       occurred_on=today, points=line.points, receipt_id=receipt.id,
+                       field=f"items[{index}].quantity")
     source = account_id(session, "volunteer_points", volunteer_id)
-    return _post_receipt(session, desk, receipt, checked, source, today, principal.username)
+    # the volunteer's row is locked: nothing else spends these points before we commit
+    return _post_receipt(session, desk, receipt, checked, source, today, principal.username,
+                         balance_after=have - total, volunteer=volunteer)
 
 
 def _new_receipt(session: Session, desk: Desk, volunteer_id: int, operator: str, points: int,
@@ -183,7 +192,8 @@ def _new_receipt(session: Session, desk: Desk, volunteer_id: int, operator: str,
 
 
 def _post_receipt(session: Session, desk: Desk, receipt: Receipt, checked: list[CheckedLine],
-                  source_account: int, today: dt.date, actor: str) -> dict:
+                  source_account: int, today: dt.date, actor: str, balance_after: int | None = None,
+                  volunteer: Volunteer | None = None) -> dict:
     """Post the receipt's points from `source_account` to the desk, write its lines; the receipt."""
     volunteer_id = receipt.volunteer_id
     names = "、".join(f"{c.item.name}×{c.quantity}" for c in checked)
@@ -193,21 +203,28 @@ def _post_receipt(session: Session, desk: Desk, receipt: Receipt, checked: list[
                         volunteer_id, desk.unit_id)],
               volunteer_id=volunteer_id, unit_id=desk.unit_id,
               memo=f"{desk.name} 兑换 {receipt.number}: {names}")
-    session.add_all([ReceiptLine(receipt_id=receipt.id, item_id=c.item.id, item_name=c.item.name,
+    receipt_lines = [ReceiptLine(receipt_id=receipt.id, item_id=c.item.id, item_name=c.item.name,
                                  quantity=c.quantity, unit_price=c.unit_price, points=c.points)
-                     for c in checked])
+                     for c in checked]
+    session.add_all(receipt_lines)
     receipt.transaction_id = tx.id
-    receipt.balance_after = balance(session, "volunteer_points", volunteer_id)
+    receipt.balance_after = (balance(session, "volunteer_points", volunteer_id) if balance_after is None
+                             else balance_after)
     session.flush()
-    return receipt_public(session, receipt)
+    return receipt_public(session, receipt, desk=desk, volunteer=volunteer, lines=receipt_lines)
 
 
-def receipt_public(session: Session, receipt: Receipt) -> dict:
-    """A receipt (兑换小票) as shown and printed: number, items, points, balance after."""
-    desk = session.get(Desk, receipt.desk_id)
-    volunteer = session.get(Volunteer, receipt.volunteer_id)
-    lines = session.execute(select(ReceiptLine).where(ReceiptLine.receipt_id == receipt.id)
-                            .order_by(ReceiptLine.id)).scalars()
+def receipt_public(session: Session, receipt: Receipt, *, desk: Desk | None = None,
+                   volunteer: Volunteer | None = None, lines: list[ReceiptLine] | None = None) -> dict:
+    """A receipt (兑换小票) as shown and printed: number, items, points, balance after.
+
+    `desk`, `volunteer`, `lines`: the receipt's own, when the caller holds them already.
+    """
+    desk = desk or session.get(Desk, receipt.desk_id)
+    volunteer = volunteer or session.get(Volunteer, receipt.volunteer_id)
+    if lines is None:
+        lines = session.execute(select(ReceiptLine).where(ReceiptLine.receipt_id == receipt.id)
+                                .order_by(ReceiptLine.id)).scalars().all()
     return {"number": receipt.number, "desk_id": desk.id, "desk_name": desk.name,
             "volunteer_id": volunteer.id, "volunteer_number": volunteer.number,
             "volunteer_name": volunteer.name, "operator": receipt.operator,

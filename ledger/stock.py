@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,55 @@ def move(session: Session, item: DeskItem, *, kind: str, quantity: int, actor: s
     session.flush()
     session.refresh(item, ["stock"])
     return movement
+
+
+DEFERRED_STOCK = "deferred_stock"
+
+
+def move_at_commit(session: Session, item: DeskItem, *, kind: str, quantity: int, actor: str,
+                   occurred_on: dt.date, reason: str = "", points: int = 0, receipt_id: int | None = None,
+                   reservation_id: int | None = None, field: str = "quantity") -> None:
+    """As `move`, but the item's row is changed (and the movement booked) just before COMMIT.
+
+    The same conditional UPDATE, in the same database transaction, so the same guarantee:
+    stock never below zero, and a redemption that would take it there fails as a whole.
+    Only the moment differs: an item every desk client redeems is then locked for the commit
+    alone, not for the rest of the redemption, so redemptions of one item do not queue
+    behind each other's postings.
+    """
+    session.info.setdefault(DEFERRED_STOCK, []).append(dict(
+        desk_id=item.desk_id, item_id=item.id, name=item.name, kind=kind, quantity=quantity, points=points,
+        reason=reason, actor=actor, occurred_on=occurred_on, receipt_id=receipt_id,
+        reservation_id=reservation_id, field=field))
+
+
+@event.listens_for(Session, "before_commit")
+def apply_deferred_stock(session: Session) -> None:
+    """Apply this transaction's deferred stock moves in item order (no deadlocks), then book them."""
+    pending = session.info.pop(DEFERRED_STOCK, None)
+    if not pending:
+        return
+    session.flush()
+    rows = []
+    for m in sorted(pending, key=lambda m: m["item_id"]):
+        stmt = update(DeskItem).where(DeskItem.id == m["item_id"]).values(stock=DeskItem.stock + m["quantity"])
+        if m["quantity"] < 0:
+            stmt = stmt.where(DeskItem.stock + m["quantity"] >= 0)
+        try:
+            stock_after = session.execute(stmt.returning(DeskItem.stock)).scalar_one_or_none()
+        except IntegrityError as exc:
+            raise InsufficientStock(f"{m['name']} 库存不足 (not enough {m['name']} in stock)",
+                                    field=m["field"]) from exc
+        if stock_after is None:
+            raise InsufficientStock(f"{m['name']} 库存不足 (not enough {m['name']} in stock)",
+                                    field=m["field"], item_id=m["item_id"])
+        rows.append({k: v for k, v in m.items() if k not in ("name", "field")} | {"stock_after": stock_after})
+    session.execute(insert(StockMovement), rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_deferred_stock(session: Session) -> None:
+    session.info.pop(DEFERRED_STOCK, None)
 
 
 def movement_public(m: StockMovement) -> dict:
