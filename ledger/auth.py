@@ -86,13 +86,14 @@ def issue_token_by(session: Session, principal: Principal, user: User, label: st
 
 def principal_for_token(session: Session, token: str, now: dt.datetime) -> Principal:
     """The principal a bearer token stands for; refused when unknown, expired or revoked."""
-    row = session.execute(
-        select(User, ApiToken).join(ApiToken, ApiToken.user_id == User.id)
+    row = session.execute(  # the user, the token and the path of the user's unit: one statement
+        select(User, ApiToken, Unit.path).join(ApiToken, ApiToken.user_id == User.id)
+        .outerjoin(Unit, Unit.id == User.unit_id)
         .where(ApiToken.token_hash == token_digest(token))
     ).first()
     if row is None:
         raise Unauthenticated("unknown token", field="Authorization")
-    user, api_token = row
+    user, api_token, path = row
     expires_at = api_token.expires_at
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=dt.timezone.utc)
@@ -101,7 +102,8 @@ def principal_for_token(session: Session, token: str, now: dt.datetime) -> Princ
                               field="Authorization")
     if not user.is_active:
         raise Unauthenticated("this user is disabled", field="Authorization")
-    return principal_for_user(session, user)
+    return Principal(user_id=user.id, username=user.username, role=user.role, unit_id=user.unit_id,
+                     unit_path=path, volunteer_id=user.volunteer_id, desk_id=user.desk_id)
 
 
 def principal_for_user(session: Session, user: User) -> Principal:
