@@ -5,7 +5,7 @@ Volunteer accounts may never go below zero; the database enforces it by a CHECK.
 """
 from __future__ import annotations
 
-from sqlalchemy import event, select, tuple_, update
+from sqlalchemy import bindparam, event, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -84,6 +84,8 @@ def account_ids(session: Session, wanted: list[tuple[str, int]]) -> dict[tuple[s
 
 
 DEFERRED_BALANCES = "deferred_balances"
+_ADD_DEFERRED = (update(Account).where(Account.id == bindparam("account"))
+                 .values(balance=Account.balance + bindparam("amount")))
 
 
 def defer_balance(session: Session, account: int, amount: int) -> None:
@@ -101,8 +103,7 @@ def apply_deferred_balances(session: Session) -> None:
     session.flush()
     for account in sorted(pending):
         if pending[account]:
-            session.execute(update(Account).where(Account.id == account)
-                            .values(balance=Account.balance + pending[account]))
+            session.connection().execute(_ADD_DEFERRED, {"account": account, "amount": pending[account]})
 
 
 @event.listens_for(Session, "after_rollback")

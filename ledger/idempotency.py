@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -53,19 +53,23 @@ def run_idempotent(
         if not _claim(session, key, operation, digest):
             return _stored(session, key, digest), True
         result = work(uow)
-        session.execute(update(IdempotencyKey).where(IdempotencyKey.key == key).values(result=result))
+        session.connection().execute(_SET_RESULT, {"claimed": key, "result": result})
         uow.commit()
         return result, False
 
 
 def _claim(session: Session, key: str, operation: str, digest: str) -> bool:
     """Insert the key with an empty result; False when it is already there."""
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (upsert(IdempotencyKey)
-            .values(key=key, operation=operation, request_hash=digest, result={}, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=[IdempotencyKey.key])
-            .returning(IdempotencyKey.key))
-    return session.execute(stmt).first() is not None
+    stmt = _CLAIM[session.get_bind().dialect.name]
+    return session.connection().execute(stmt, {"key": key, "operation": operation, "request_hash": digest,
+                                               "result": {}, "created_at": utcnow()}).first() is not None
+
+
+_CLAIM = {name: (upsert(IdempotencyKey.__table__).on_conflict_do_nothing(index_elements=["key"])
+                 .returning(IdempotencyKey.__table__.c.key))
+          for name, upsert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+_SET_RESULT = (update(IdempotencyKey.__table__).where(IdempotencyKey.__table__.c.key == bindparam("claimed"))
+               .values(result=bindparam("result")))
 
 
 def _stored(session: Session, key: str, digest: str) -> dict:

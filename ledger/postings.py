@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +26,14 @@ from ledger.tables.core import utcnow
 from ledger.tables.year_minutes import VolunteerYearMinutes
 
 HOURS_KIND = "volunteer_minutes"  # the account kind whose postings `volunteer_year_minutes` caches
+
+# The statements of every posting, built once (building a statement costs more than running it).
+_TX = Transaction.__table__
+_BY_KEY = select(_TX.c.id, _TX.c.content_hash).where(_TX.c.idempotency_key == bindparam("key"))
+_INSERT_POSTINGS = insert(Posting.__table__)
+_ADD = (update(Account).where(Account.id == bindparam("account"))
+        .values(balance=Account.balance + bindparam("amount")).returning(Account.kind, Account.owner_id))
+_TAKE = _ADD.where((Account.is_non_negative.is_(False)) | (Account.balance + bindparam("amount") >= 0))
 
 
 @dataclass(frozen=True)
@@ -101,20 +109,18 @@ def post(
               volunteer_id=volunteer_id, unit_id=unit_id, policy_version_id=policy_version_id,
               reverses_id=reverses_id, service_record_id=service_record_id, memo=memo)
     digest = content_hash(tx, legs)
-    existing = session.execute(
-        select(Transaction).where(Transaction.idempotency_key == key)
-    ).scalar_one_or_none()
+    existing = session.connection().execute(_BY_KEY, {"key": key}).first()
     if existing is not None:
         if existing.content_hash != digest:
             raise IdempotencyConflict(
                 f"transaction key {key!r} was already used for different postings", field="idempotency_key"
             )
-        return existing
+        return session.get(Transaction, existing.id)
     row = Transaction(**tx, content_hash=digest, recorded_at=utcnow())
     session.add(row)
     session.flush()
     if legs:
-        session.execute(insert(Posting), [
+        session.connection().execute(_INSERT_POSTINGS, [
             dict(transaction_id=row.id, account_id=leg.account_id, uom=leg.uom, amount=leg.amount,
                  volunteer_id=leg.volunteer_id, unit_id=leg.unit_id, occurred_on=occurred_on)
             for leg in legs
@@ -148,11 +154,10 @@ def apply_to_balances(session: Session, legs: list[Leg]) -> dict[int, tuple[str,
         if may_defer and is_counter_kind(known_kind(session, account_id)):
             defer_balance(session, account_id, amount)
             continue
-        stmt = update(Account).where(Account.id == account_id).values(balance=Account.balance + amount)
-        if amount < 0:
-            stmt = stmt.where((Account.is_non_negative.is_(False)) | (Account.balance + amount >= 0))
         try:
-            found = session.execute(stmt.returning(Account.kind, Account.owner_id)).first()
+            # Core, not the ORM's bulk UPDATE: no Account objects to keep in step here
+            found = session.connection().execute(_TAKE if amount < 0 else _ADD,
+                                                 {"account": account_id, "amount": amount}).first()
         except IntegrityError as exc:  # the CHECK constraint, the last line of defence
             raise InsufficientPoints("balance would go below zero", field="amount") from exc
         if found is None:
