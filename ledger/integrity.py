@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from dataclasses import dataclass, field
+from queue import Empty, Queue
 
 from sqlalchemy import Integer, cast, extract, func, select, text
 from sqlalchemy.orm import Session
@@ -21,6 +23,8 @@ from ledger.tables.year_minutes import VolunteerYearMinutes
 
 GENESIS = "0" * 64
 BATCH = 5000
+LIMIT = 20  # problems named per check
+WORKERS = 2  # connections verify uses on PostgreSQL (the server's cores it can keep busy)
 
 
 @dataclass
@@ -71,8 +75,14 @@ def seal_period(session: Session, period: str, until: dt.datetime) -> Checkpoint
     return checkpoint
 
 
-def verify(session: Session) -> VerifyReport:
-    """Recompute hashes, balances and the checkpoint chain; report the first differences."""
+def verify(session: Session, *, workers: int = WORKERS) -> VerifyReport:
+    """Recompute hashes, balances and the checkpoint chain; report the first differences.
+
+    On PostgreSQL every check runs inside the database (see `_verify_postgresql`), on up to
+    `workers` connections that share one snapshot; on SQLite the hashes are recomputed here.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return _verify_postgresql(session, workers)
     report = VerifyReport()
     _verify_transactions(session, report)
     _verify_balanced(session, report)
@@ -82,10 +92,10 @@ def verify(session: Session) -> VerifyReport:
     return report
 
 
+# --- SQLite (and any engine): the hashes in Python ------------------------------------------
+
+
 def _verify_transactions(session: Session, report: VerifyReport) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        _verify_transactions_in_sql(session, report)
-        return
     last_id = 0
     while True:
         txs = session.execute(select(Transaction).where(Transaction.id > last_id)
@@ -105,67 +115,12 @@ def _verify_transactions(session: Session, report: VerifyReport) -> None:
             tx_legs = legs.get(tx.id, [])
             report.postings += len(tx_legs)
             expected = content_hash(_tx_dict(tx), tx_legs)
-            if expected != tx.content_hash and len(report.problems) < 20:
-                report.problems.append({"check": "transaction_hash", "table": "transactions",
-                                        "row": tx.id, "detail": "content does not match its hash"})
+            if expected != tx.content_hash and len(report.problems) < LIMIT:
+                report.problems.append(_hash_problem(tx.id))
             wrong_date = [l for l in tx_legs if l["occurred_on"] != tx.occurred_on]
-            if wrong_date and len(report.problems) < 20:
-                report.problems.append({"check": "posting_date", "table": "postings", "row": tx.id,
-                                        "detail": "a posting's date differs from its transaction"})
+            if wrong_date and len(report.problems) < LIMIT:
+                report.problems.append(_date_problem(tx.id))
         last_id = ids[-1]
-
-
-# The canonical JSON of `postings.content_hash`, built by PostgreSQL itself: keys in sorted
-# order, no spaces, to_json() escaping strings exactly as json.dumps(ensure_ascii=False) does,
-# postings sorted as the tuples Python sorts.  Hashing in the database streams the ledger
-# once, in id ranges, with nothing but the offending ids coming back to Python.
-_HASH_SQL = text("""
-WITH legs AS (
-  SELECT transaction_id,
-         string_agg('[' || account_id || ',' || to_json(uom)::text || ',' || amount || ',' ||
-                    coalesce(volunteer_id::text, 'null') || ',' || coalesce(unit_id::text, 'null') || ']', ','
-                    ORDER BY account_id, uom COLLATE "C", amount, volunteer_id, unit_id) AS rows,
-         count(*) AS n, min(occurred_on) AS lo, max(occurred_on) AS hi
-  FROM postings WHERE transaction_id > :after AND transaction_id <= :upto GROUP BY transaction_id),
-checked AS (
-  SELECT t.id, coalesce(l.n, 0) AS n,
-         encode(sha256(convert_to(
-           '{"actor":' || to_json(t.actor)::text || ',"key":' || to_json(t.idempotency_key)::text ||
-           ',"kind":' || to_json(t.kind)::text || ',"memo":' || to_json(coalesce(t.memo, ''))::text ||
-           ',"occurred_on":"' || to_char(t.occurred_on, 'YYYY-MM-DD') || '","policy_version_id":' ||
-           coalesce(t.policy_version_id::text, 'null') || ',"postings":[' || coalesce(l.rows, '') ||
-           '],"reverses_id":' || coalesce(t.reverses_id::text, 'null') || ',"service_record_id":' ||
-           coalesce(t.service_record_id::text, 'null') || ',"unit_id":' || coalesce(t.unit_id::text, 'null') ||
-           ',"volunteer_id":' || coalesce(t.volunteer_id::text, 'null') || '}', 'UTF8')), 'hex')
-           <> t.content_hash AS is_hash_wrong,
-         (l.lo <> t.occurred_on OR l.hi <> t.occurred_on) AS is_date_wrong
-  FROM transactions t LEFT JOIN legs l ON l.transaction_id = t.id
-  WHERE t.id > :after AND t.id <= :upto)
-SELECT count(*), coalesce(sum(n), 0),
-       (array_agg(id ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
-       (array_agg(is_hash_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
-       (array_agg(is_date_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20]
-FROM checked""")
-SQL_RANGE = 200_000
-
-
-def _verify_transactions_in_sql(session: Session, report: VerifyReport) -> None:
-    """PostgreSQL: recompute every content hash in the database, in ranges of transaction ids."""
-    top = session.execute(select(func.coalesce(func.max(Transaction.id), 0))).scalar_one()
-    after = 0
-    while after < top:
-        count, postings, ids, hash_wrong, date_wrong = session.execute(
-            _HASH_SQL, {"after": after, "upto": after + SQL_RANGE}).one()
-        report.transactions += count
-        report.postings += int(postings)
-        for tx_id, is_hash_wrong, is_date_wrong in zip(ids or (), hash_wrong or (), date_wrong or ()):
-            if is_hash_wrong and len(report.problems) < 20:
-                report.problems.append({"check": "transaction_hash", "table": "transactions",
-                                        "row": tx_id, "detail": "content does not match its hash"})
-            if is_date_wrong and len(report.problems) < 20:
-                report.problems.append({"check": "posting_date", "table": "postings", "row": tx_id,
-                                        "detail": "a posting's date differs from its transaction"})
-        after += SQL_RANGE
 
 
 def _tx_dict(tx: Transaction) -> dict:
@@ -179,11 +134,9 @@ def _verify_balanced(session: Session, report: VerifyReport) -> None:
     rows = session.execute(
         select(Posting.transaction_id, Posting.uom, func.sum(Posting.amount))
         .group_by(Posting.transaction_id, Posting.uom).having(func.sum(Posting.amount) != 0)
-        .order_by(Posting.transaction_id).limit(20)
+        .order_by(Posting.transaction_id, Posting.uom).limit(LIMIT)
     ).all()
-    for tx_id, uom, total in rows:
-        report.problems.append({"check": "balanced", "table": "transactions", "row": tx_id,
-                                "detail": f"{uom} postings sum to {total}, not 0"})
+    report.problems.extend(_balanced_problem(tx_id, uom, total) for tx_id, uom, total in rows)
 
 
 def _verify_balances(session: Session, report: VerifyReport) -> None:
@@ -192,12 +145,10 @@ def _verify_balances(session: Session, report: VerifyReport) -> None:
     rows = session.execute(
         select(Account.id, Account.balance, func.coalesce(sums.c.total, 0))
         .outerjoin(sums, sums.c.account_id == Account.id)
-        .where(Account.balance != func.coalesce(sums.c.total, 0)).order_by(Account.id).limit(20)
+        .where(Account.balance != func.coalesce(sums.c.total, 0)).order_by(Account.id).limit(LIMIT)
     ).all()
     report.accounts = session.execute(select(func.count()).select_from(Account)).scalar_one()
-    for account, cached, total in rows:
-        report.problems.append({"check": "balance", "table": "accounts", "row": account,
-                                "detail": f"cached balance {cached} but postings sum to {total}"})
+    report.problems.extend(_balance_problem(*row) for row in rows)
 
 
 def _verify_year_minutes(session: Session, report: VerifyReport) -> None:
@@ -216,31 +167,304 @@ def _verify_year_minutes(session: Session, report: VerifyReport) -> None:
         select(sums.c.volunteer_id, sums.c.year, func.coalesce(cached.minutes, 0), sums.c.total)
         .outerjoin(cached, (cached.volunteer_id == sums.c.volunteer_id) & (cached.year == sums.c.year))
         .where(func.coalesce(cached.minutes, 0) != sums.c.total)
-        .order_by(sums.c.volunteer_id, sums.c.year).limit(20)).all()
+        .order_by(sums.c.volunteer_id, sums.c.year).limit(LIMIT)).all()
     without_postings = session.execute(
         select(cached.volunteer_id, cached.year, cached.minutes, 0)
         .outerjoin(sums, (cached.volunteer_id == sums.c.volunteer_id) & (cached.year == sums.c.year))
         .where(sums.c.total.is_(None), cached.minutes != 0)
-        .order_by(cached.volunteer_id, cached.year).limit(20)).all()
-    for volunteer_id, on_year, minutes, total in sorted(missing_or_wrong + without_postings)[:20]:
-        report.problems.append({"check": "year_minutes", "table": "volunteer_year_minutes",
-                                "row": volunteer_id, "year": on_year,
-                                "detail": f"volunteer {volunteer_id} has {minutes} minutes cached for "
-                                          f"{on_year} but the postings sum to {total}"})
+        .order_by(cached.volunteer_id, cached.year).limit(LIMIT)).all()
+    report.problems.extend(_year_problem(*row) for row in sorted(missing_or_wrong + without_postings)[:LIMIT])
 
 
 def _verify_checkpoints(session: Session, report: VerifyReport) -> None:
     prev_hash, after = GENESIS, 0
     for checkpoint in session.execute(select(Checkpoint).order_by(Checkpoint.id)).scalars():
         report.checkpoints += 1
-        rows = [(int(i), h) for i, h in session.execute(
-            select(Transaction.id, Transaction.content_hash)
-            .where(Transaction.id > after, Transaction.id <= checkpoint.last_tx_id)
-            .order_by(Transaction.id))]
-        expected = chain_hash(prev_hash, rows)
-        if checkpoint.prev_hash != prev_hash or checkpoint.hash != expected or len(rows) != checkpoint.tx_count:
-            report.problems.append({"check": "checkpoint", "table": "checkpoints", "row": checkpoint.id,
-                                    "detail": f"checkpoint {checkpoint.period} does not match the "
-                                              f"transactions it seals"})
+        if not _checkpoint_matches(session, checkpoint, prev_hash, after):
+            report.problems.append(_checkpoint_problem(checkpoint.id, checkpoint.period))
             return
         prev_hash, after = checkpoint.hash, checkpoint.last_tx_id
+
+
+def _checkpoint_matches(conn, checkpoint, prev_hash: str, after: int) -> bool:
+    """Recompute one checkpoint's hash in Python, streaming its transactions' ids and hashes."""
+    digest, count = hashlib.sha256(prev_hash.encode()), 0
+    for tx_id, tx_hash in conn.execute(
+            select(Transaction.id, Transaction.content_hash)
+            .where(Transaction.id > after, Transaction.id <= checkpoint.last_tx_id)
+            .order_by(Transaction.id).execution_options(yield_per=BATCH)):
+        digest.update(f"\n{int(tx_id)}:{tx_hash}".encode())
+        count += 1
+    return (checkpoint.prev_hash == prev_hash and checkpoint.hash == digest.hexdigest()
+            and count == checkpoint.tx_count)
+
+
+# --- the problems, in the words every engine reports ----------------------------------------
+
+
+def _hash_problem(tx_id: int) -> dict:
+    return {"check": "transaction_hash", "table": "transactions", "row": tx_id,
+            "detail": "content does not match its hash"}
+
+
+def _date_problem(tx_id: int) -> dict:
+    return {"check": "posting_date", "table": "postings", "row": tx_id,
+            "detail": "a posting's date differs from its transaction"}
+
+
+def _balanced_problem(tx_id: int, uom: str, total) -> dict:
+    return {"check": "balanced", "table": "transactions", "row": tx_id,
+            "detail": f"{uom} postings sum to {total}, not 0"}
+
+
+def _balance_problem(account: int, cached, total) -> dict:
+    return {"check": "balance", "table": "accounts", "row": account,
+            "detail": f"cached balance {cached} but postings sum to {total}"}
+
+
+def _year_problem(volunteer_id: int, on_year: int, minutes, total) -> dict:
+    return {"check": "year_minutes", "table": "volunteer_year_minutes", "row": volunteer_id,
+            "year": on_year, "detail": f"volunteer {volunteer_id} has {minutes} minutes cached for "
+                                       f"{on_year} but the postings sum to {total}"}
+
+
+def _checkpoint_problem(checkpoint_id: int, period: str) -> dict:
+    return {"check": "checkpoint", "table": "checkpoints", "row": checkpoint_id,
+            "detail": f"checkpoint {period} does not match the transactions it seals"}
+
+
+# --- PostgreSQL: every check in the database, on two connections over one snapshot ----------
+#
+# One pass over the postings per range of transaction ids (merge join of the two primary
+# orders, no sort but the few legs of each transaction) recomputes each content hash, the
+# postings' dates and the balance per unit of measure; the cached balances and the minutes
+# per year are two aggregates over the postings; the checkpoint chain is hashed by the
+# database too.  The work is cut into tasks that `workers` read-only REPEATABLE READ
+# connections, all on the snapshot exported by the caller's transaction, take from a queue:
+# the server uses both cores and only offending ids come back to Python.
+
+# The canonical JSON of `postings.content_hash`, built by PostgreSQL itself: keys in sorted
+# order, no spaces, to_json() escaping strings exactly as json.dumps(ensure_ascii=False) does,
+# postings sorted as the tuples Python sorts.  The subquery is fenced (OFFSET 0) so that the
+# hash is computed once per transaction, not once per reference in the outer aggregates.
+_HASH_SQL = text("""
+SELECT count(*), coalesce(sum(n), 0),
+       (array_agg(id ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
+       (array_agg(is_hash_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
+       (array_agg(is_date_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
+       (array_agg(id ORDER BY id) FILTER (WHERE is_unbalanced))[1:20]
+FROM (
+  SELECT t.id, count(p.transaction_id) AS n,
+         encode(sha256(convert_to(
+           '{"actor":' || to_json(t.actor)::text || ',"key":' || to_json(t.idempotency_key)::text ||
+           ',"kind":' || to_json(t.kind)::text || ',"memo":' || to_json(coalesce(t.memo, ''))::text ||
+           ',"occurred_on":"' || to_char(t.occurred_on, 'YYYY-MM-DD') || '","policy_version_id":' ||
+           coalesce(t.policy_version_id::text, 'null') || ',"postings":[' ||
+           coalesce(string_agg('[' || p.account_id || ',' ||
+                               CASE p.uom WHEN 'MIN' THEN '"MIN"' WHEN 'PTS' THEN '"PTS"'
+                                          ELSE to_json(p.uom)::text END ||
+                               ',' || p.amount || ',' || coalesce(p.volunteer_id::text, 'null') || ',' ||
+                               coalesce(p.unit_id::text, 'null') || ']', ','
+                               ORDER BY p.account_id, p.uom COLLATE "C", p.amount, p.volunteer_id,
+                                        p.unit_id), '') ||
+           '],"reverses_id":' || coalesce(t.reverses_id::text, 'null') || ',"service_record_id":' ||
+           coalesce(t.service_record_id::text, 'null') || ',"unit_id":' || coalesce(t.unit_id::text, 'null') ||
+           ',"volunteer_id":' || coalesce(t.volunteer_id::text, 'null') || '}', 'UTF8')), 'hex')
+           IS DISTINCT FROM t.content_hash AS is_hash_wrong,
+         coalesce(min(p.occurred_on) <> t.occurred_on OR max(p.occurred_on) <> t.occurred_on,
+                  false) AS is_date_wrong,
+         coalesce(sum(p.amount) FILTER (WHERE p.uom = 'MIN') <> 0
+                  OR sum(p.amount) FILTER (WHERE p.uom = 'PTS') <> 0
+                  OR bool_or(p.uom NOT IN ('MIN', 'PTS')), false) AS is_unbalanced
+  FROM transactions t
+  LEFT JOIN postings p ON p.transaction_id = t.id AND p.transaction_id > :after AND p.transaction_id <= :upto
+  WHERE t.id > :after AND t.id <= :upto
+  GROUP BY t.id
+  OFFSET 0) AS checked""")
+
+_BALANCED_SQL = text("""
+SELECT transaction_id, uom, sum(amount) FROM postings WHERE transaction_id = ANY(:ids)
+GROUP BY transaction_id, uom HAVING sum(amount) <> 0 ORDER BY transaction_id, uom LIMIT 20""")
+
+_BALANCES_SQL = text("""
+SELECT a.id, a.balance, coalesce(s.total, 0) FROM accounts a
+LEFT JOIN (SELECT account_id, sum(amount) AS total FROM postings GROUP BY account_id) s ON s.account_id = a.id
+WHERE a.balance <> coalesce(s.total, 0) ORDER BY a.id LIMIT 20""")
+
+# Both directions in one pass: a (volunteer, year) with postings but no row, or a row with
+# no postings that is not 0, or a row that differs.
+_YEAR_MINUTES_SQL = text("""
+SELECT coalesce(s.volunteer_id, m.volunteer_id) AS volunteer_id, coalesce(s.year, m.year) AS year,
+       coalesce(m.minutes, 0), coalesce(s.total, 0)
+FROM (SELECT a.owner_id AS volunteer_id, date_part('year', p.occurred_on)::int AS year, sum(p.amount) AS total
+      FROM postings p JOIN accounts a ON a.id = p.account_id WHERE a.kind = 'volunteer_minutes'
+      GROUP BY 1, 2) s
+FULL JOIN volunteer_year_minutes m ON m.volunteer_id = s.volunteer_id AND m.year = s.year
+WHERE coalesce(m.minutes, 0) <> coalesce(s.total, 0)
+ORDER BY 1, 2 LIMIT 20""")
+
+# Each checkpoint against the previous one's stored hash and last id, which is what the
+# chain check in Python does after each checkpoint that matches: the same sha256 over
+# prev_hash, then "\n<id>:<content_hash>" per transaction in id order.  Checkpoints sealing
+# more than CHAIN_IN_SQL ids (a string_agg of that many lines) are hashed in Python.
+_CHECKPOINTS_SQL = text("""
+WITH c AS (
+  SELECT id, period, prev_hash, hash, tx_count, last_tx_id,
+         lag(hash, 1, :genesis) OVER (ORDER BY id) AS expected_prev,
+         lag(last_tx_id, 1, 0::bigint) OVER (ORDER BY id) AS after
+  FROM checkpoints)
+SELECT c.id, c.period, c.prev_hash, c.hash, c.tx_count, c.last_tx_id, c.expected_prev, c.after,
+       CASE WHEN c.last_tx_id - c.after <= :in_sql THEN
+         c.prev_hash = c.expected_prev AND c.hash = (
+           SELECT encode(sha256(convert_to(c.expected_prev || coalesce(
+                    string_agg(E'\\n' || t.id || ':' || t.content_hash, '' ORDER BY t.id), ''), 'UTF8')), 'hex')
+                  FROM transactions t WHERE t.id > c.after AND t.id <= c.last_tx_id)
+         AND c.tx_count = (SELECT count(*) FROM transactions t WHERE t.id > c.after AND t.id <= c.last_tx_id)
+       END AS matches
+FROM c ORDER BY c.id""")
+CHAIN_IN_SQL = 2_000_000
+
+SQL_RANGE = 200_000  # transaction ids per hashing task at most
+MIN_RANGE = 5_000  # and at least, so that a small ledger is not cut into tiny queries
+RANGES_PER_WORKER = 4  # enough tasks that both connections finish together
+LAST_ID = 2**63 - 1
+
+
+@dataclass
+class _Found:
+    """What one task found: counts, and problems by check (first rows only)."""
+
+    transactions: int = 0
+    postings: int = 0
+    accounts: int = 0
+    checkpoints: int = 0
+    flagged: list[tuple[int, bool, bool]] = field(default_factory=list)  # (tx, hash wrong, date wrong)
+    unbalanced: list[dict] = field(default_factory=list)
+    balances: list[dict] = field(default_factory=list)
+    year_minutes: list[dict] = field(default_factory=list)
+    checkpoint: list[dict] = field(default_factory=list)
+
+
+def _verify_postgresql(session: Session, workers: int) -> VerifyReport:
+    conn = session.connection()
+    top = conn.execute(select(func.coalesce(func.max(Transaction.id), 0))).scalar_one()
+    tasks = [_balances_task, _year_minutes_task, _checkpoints_task]
+    width = min(SQL_RANGE, max(MIN_RANGE, -(-top // max(1, workers * RANGES_PER_WORKER))))
+    starts = list(range(0, top, width)) or [0]
+    # the last range is open: whatever the snapshot holds past `top` is checked too
+    tasks += [_hash_task(after, after + width if after + width < top else LAST_ID) for after in starts]
+    found = _run(conn, tasks, workers if not session.in_nested_transaction() else 1)
+    report = VerifyReport()
+    flagged, unbalanced = [], []
+    for part in found:
+        report.transactions += part.transactions
+        report.postings += part.postings
+        report.accounts += part.accounts
+        report.checkpoints += part.checkpoints
+        flagged += part.flagged
+        unbalanced += part.unbalanced
+    for tx_id, is_hash_wrong, is_date_wrong in sorted(flagged):
+        if is_hash_wrong and len(report.problems) < LIMIT:
+            report.problems.append(_hash_problem(tx_id))
+        if is_date_wrong and len(report.problems) < LIMIT:
+            report.problems.append(_date_problem(tx_id))
+    report.problems += sorted(unbalanced, key=lambda p: (p["row"], p["detail"]))[:LIMIT]
+    for check in ("balances", "year_minutes", "checkpoint"):
+        for part in found:
+            report.problems += getattr(part, check)
+    return report
+
+
+def _run(conn, tasks: list, workers: int) -> list[_Found]:
+    """Run the tasks on `workers` connections over the caller's snapshot, else on the caller's.
+
+    The caller's transaction exports its snapshot; each helper opens a READ ONLY, REPEATABLE
+    READ transaction on it, so every task sees the same ledger the caller sees.  A transaction
+    that has written sees rows no other can: then everything runs on the caller's connection.
+    """
+    written = conn.execute(text("SELECT txid_current_if_assigned() IS NOT NULL")).scalar_one()
+    if workers <= 1 or written or len(tasks) <= 1:
+        jit = conn.execute(text("SELECT current_setting('jit')")).scalar_one()
+        conn.execute(text("SELECT set_config('jit', 'off', true)"))  # compiling costs more than it saves
+        try:
+            return [task(conn) for task in tasks]
+        finally:
+            conn.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
+    snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+    queue: Queue = Queue()
+    for index, task in enumerate(tasks):
+        queue.put((index, task))
+    results: list = [None] * len(tasks)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with conn.engine.connect() as helper:
+                helper = helper.execution_options(isolation_level="REPEATABLE READ")
+                helper.execute(text("SET TRANSACTION READ ONLY"))
+                helper.execute(text("SET TRANSACTION SNAPSHOT '%s'" % snapshot.replace("'", "")))
+                helper.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves here
+                while not errors:
+                    try:
+                        index, task = queue.get_nowait()
+                    except Empty:
+                        break
+                    results[index] = task(helper)
+                helper.rollback()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, name=f"verify-{n}") for n in range(min(workers, len(tasks)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _hash_task(after: int, upto: int):
+    def task(conn) -> _Found:
+        count, postings, ids, hash_wrong, date_wrong, unbalanced = conn.execute(
+            _HASH_SQL, {"after": after, "upto": upto}).one()
+        found = _Found(transactions=count, postings=int(postings),
+                       flagged=list(zip(ids or (), hash_wrong or (), date_wrong or ())))
+        if unbalanced:  # which unit of measure, and by how much, for the first ones
+            found.unbalanced = [_balanced_problem(*row) for row in conn.execute(_BALANCED_SQL, {"ids": unbalanced})]
+        return found
+    return task
+
+
+def _balances_task(conn) -> _Found:
+    rows = conn.execute(_BALANCES_SQL).all()
+    accounts = conn.execute(select(func.count()).select_from(Account)).scalar_one()
+    return _Found(accounts=accounts, balances=[_balance_problem(*row) for row in rows])
+
+
+def _year_minutes_task(conn) -> _Found:
+    return _Found(year_minutes=[_year_problem(*row) for row in conn.execute(_YEAR_MINUTES_SQL)])
+
+
+def _checkpoints_task(conn) -> _Found:
+    found = _Found()
+    for row in conn.execute(_CHECKPOINTS_SQL, {"genesis": GENESIS, "in_sql": CHAIN_IN_SQL}).mappings():
+        found.checkpoints += 1
+        matches = row["matches"]
+        if matches is None:  # too long for one string in the database: stream it here
+            matches = _checkpoint_matches(conn, _Sealed(**{k: row[k] for k in _Sealed.__dataclass_fields__}),
+                                          row["expected_prev"], row["after"])
+        if not matches:
+            found.checkpoint.append(_checkpoint_problem(row["id"], row["period"]))
+            break
+    return found
+
+
+@dataclass
+class _Sealed:
+    id: int
+    period: str
+    prev_hash: str
+    hash: str
+    tx_count: int
+    last_tx_id: int

@@ -1,0 +1,156 @@
+"""`verify` on both engines: the same report whichever way it is computed (the SQL passes on
+PostgreSQL on one connection or several over one snapshot, the Python path on SQLite), the
+first offending rows named in id order across the ranges it cuts the ledger into, the
+checkpoint chain hashed by the database as `chain_hash` hashes it, and nothing written."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from ledger import integrity
+from ledger.accounts import MINUTES, POINTS, account_id
+from ledger.integrity import chain_hash, seal_period, verify
+from ledger.postings import Leg, post
+from tests import factories as f
+
+DAY = dt.date(2026, 3, 2)
+
+
+def _ledger(ctx, count: int = 8) -> tuple[list[int], int]:
+    """`count` transactions of a volunteer's minutes and points, each committed on its own."""
+    units = f.tree(ctx)
+    volunteer = f.volunteer(ctx, units["station_a"])
+    ids = []
+    for n in range(count):
+        with ctx.uow() as uow:
+            s = uow.session
+            tx = post(s, kind="test_integrity", key=f.ref("integrity"), occurred_on=DAY, actor="test",
+                      memo=f"第{n}笔 \"quoted\"\n", volunteer_id=volunteer, legs=[
+                          Leg(account_id(s, "volunteer_minutes", volunteer), MINUTES, 30 + n, volunteer,
+                              units["station_a"]),
+                          Leg(account_id(s, "deployment_minutes", 1), MINUTES, -(30 + n), volunteer, None),
+                          Leg(account_id(s, "volunteer_points", volunteer), POINTS, 3, volunteer,
+                              units["station_a"]),
+                          Leg(account_id(s, "deployment_points", 1), POINTS, -3, volunteer, None)])
+            ids.append(tx.id)
+            uow.commit()
+    return ids, volunteer
+
+
+def _behind_the_ledgers_back(ctx, *statements: tuple[str, dict]) -> None:
+    with ctx.engine.begin() as conn:
+        for table in ("postings", "transactions", "checkpoints"):
+            if ctx.is_sqlite:
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
+            else:  # as superuser
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        for statement, params in statements:
+            conn.execute(text(statement), params)
+
+
+def _report(ctx, **options) -> dict:
+    with ctx.uow() as uow:
+        return verify(uow.session, **options).as_dict()
+
+
+@pytest.fixture
+def one_id_per_range(monkeypatch):
+    """Cut the ledger into ranges of one transaction id: many tasks, some past the data."""
+    monkeypatch.setattr(integrity, "MIN_RANGE", 1)
+    monkeypatch.setattr(integrity, "RANGES_PER_WORKER", 10_000)
+
+
+def test_a_clean_ledger_verifies_and_counts_every_row(fresh_ctx, one_id_per_range):
+    ctx = fresh_ctx
+    ids, _ = _ledger(ctx, 5)
+    report = _report(ctx)
+    assert report["ok"], report["problems"]
+    assert report["transactions"] >= len(ids) and report["postings"] >= 4 * len(ids)
+    assert report == _report(ctx, workers=1)
+
+
+def test_the_first_offending_rows_are_named_in_order_whatever_the_ranges(fresh_ctx, one_id_per_range):
+    ctx = fresh_ctx
+    ids, volunteer = _ledger(ctx, 8)
+    doubled, moved, rewritten = ids[1], ids[4], ids[6]
+    _behind_the_ledgers_back(
+        ctx,
+        ("UPDATE postings SET amount = amount * 2 WHERE transaction_id = :t AND uom = 'MIN' AND amount > 0",
+         {"t": doubled}),
+        ("UPDATE postings SET occurred_on = :d WHERE transaction_id = :t", {"t": moved, "d": DAY + dt.timedelta(days=1)}),
+        ("UPDATE transactions SET memo = 'changed' WHERE id = :t", {"t": rewritten}))
+    report = _report(ctx)
+    named = [(p["check"], p["row"]) for p in report["problems"]]
+    minutes = [p for p in report["problems"] if p["check"] == "balance"]
+    assert named[:4] == [("transaction_hash", doubled), ("posting_date", moved), ("transaction_hash", rewritten),
+                         ("balanced", doubled)]
+    assert report["problems"][3]["detail"] == "MIN postings sum to 31, not 0"
+    assert len(minutes) == 1 and "but postings sum to" in minutes[0]["detail"]
+    assert [p["check"] for p in report["problems"][5:]] == ["year_minutes"]
+    assert report["problems"][5]["row"] == volunteer
+    assert not report["ok"]
+    if not ctx.is_sqlite:  # one connection, two, or many tiny ranges: the same report
+        assert report == _report(ctx, workers=1) == _report(ctx, workers=3)
+
+
+def test_no_more_than_twenty_problems_per_check(fresh_ctx, one_id_per_range):
+    ctx = fresh_ctx
+    ids, _ = _ledger(ctx, 23)
+    _behind_the_ledgers_back(ctx, ("UPDATE transactions SET memo = 'changed' WHERE id >= :t", {"t": ids[0]}))
+    report = _report(ctx)
+    assert [p["row"] for p in report["problems"]] == ids[:20]
+    assert {p["check"] for p in report["problems"]} == {"transaction_hash"}
+
+
+def test_the_checkpoint_chain_is_hashed_as_chain_hash_does(fresh_ctx, monkeypatch):
+    ctx = fresh_ctx
+    ids, _ = _ledger(ctx, 2)
+    periods = []
+    for n in range(3):  # three seals, the last one over nothing new
+        with ctx.uow() as uow:
+            periods.append(seal_period(uow.session, f"p{n}", dt.datetime.now(dt.timezone.utc)
+                                       + dt.timedelta(seconds=1)))
+            uow.commit()
+        if n == 0:
+            ids += _ledger(ctx, 1)[0]
+    assert periods[0].hash == chain_hash(integrity.GENESIS, [(i, _hash_of(ctx, i)) for i in ids[:2]])
+    assert periods[2].tx_count == 0 and periods[2].prev_hash == periods[1].hash
+    assert _report(ctx)["checkpoints"] == 3 and _report(ctx)["ok"]
+    monkeypatch.setattr(integrity, "CHAIN_IN_SQL", 0)  # the chain hashed in Python, streamed
+    assert _report(ctx)["checkpoints"] == 3 and _report(ctx)["ok"]
+    monkeypatch.undo()
+    _behind_the_ledgers_back(ctx, ("UPDATE checkpoints SET tx_count = tx_count + 1 WHERE id = :c",
+                                   {"c": periods[1].id}))
+    report = _report(ctx)
+    assert [(p["check"], p["row"]) for p in report["problems"]] == [("checkpoint", periods[1].id)]
+    assert report["checkpoints"] == 2  # the chain stops at the first seal that does not match
+    monkeypatch.setattr(integrity, "CHAIN_IN_SQL", 0)
+    assert _report(ctx) == report
+
+
+def _hash_of(ctx, tx_id: int) -> str:
+    with ctx.engine.connect() as conn:
+        return conn.execute(text("SELECT content_hash FROM transactions WHERE id = :t"), {"t": tx_id}).scalar_one()
+
+
+def test_verify_sees_what_its_own_transaction_wrote_and_writes_nothing(fresh_ctx):
+    ctx = fresh_ctx
+    _ledger(ctx, 2)
+    with ctx.uow() as uow:
+        seal_period(uow.session, "unsaved", dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1))
+        report = verify(uow.session)  # not committed: only this transaction sees the seal
+        assert report.ok and report.checkpoints == 1
+        if not ctx.is_sqlite:
+            assert _jit(uow.session) == "on"
+    with ctx.uow() as uow:
+        report = verify(uow.session)
+        assert report.ok and report.checkpoints == 0
+        if not ctx.is_sqlite:  # a read: no transaction id was taken, the planner's settings are back
+            assert uow.session.execute(text("SELECT txid_current_if_assigned()")).scalar_one() is None
+            assert _jit(uow.session) == "on"
+
+
+def _jit(session) -> str:
+    return session.execute(text("SELECT current_setting('jit')")).scalar_one()
