@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from ledger.accounts import balance
@@ -139,26 +139,31 @@ def credited_minutes_between(session: Session, volunteer_id: int, start: dt.date
     return int(session.execute(query).scalar_one())
 
 
+def _credited_day_and_year_query():
+    sr, p, t, a = (ServiceRecord.__table__, Posting.__table__, Transaction.__table__, Account.__table__)
+    on_day = case(((sr.c.started_at >= bindparam("day_start")) & (sr.c.started_at < bindparam("day_end")),
+                   p.c.amount), else_=0)
+    return (
+        select(func.coalesce(func.sum(on_day), 0), func.coalesce(func.sum(p.c.amount), 0))
+        .select_from(p.join(t, t.c.id == p.c.transaction_id).join(sr, sr.c.id == t.c.service_record_id)
+                     .join(a, a.c.id == p.c.account_id))
+        .where(sr.c.volunteer_id == bindparam("volunteer"), sr.c.status == "posted",
+               sr.c.started_at >= bindparam("year_start"), sr.c.started_at < bindparam("year_end"),
+               sr.c.id != bindparam("exclude"), a.c.kind == "volunteer_minutes", t.c.kind == "service")
+    )
+
+
+_CREDITED_DAY_AND_YEAR = _credited_day_and_year_query()  # built once: it runs for every posting
+
+
 def credited_minutes_day_and_year(session: Session, volunteer_id: int, day: dt.date,
                                   exclude_record_id: int | None = None) -> tuple[int, int]:
     """`credited_minutes_between` for the service day and for its calendar year, in one query."""
     day_start = dt.datetime.combine(day, dt.time())
-    day_end = day_start + dt.timedelta(days=1)
-    on_day = case(((ServiceRecord.started_at >= day_start) & (ServiceRecord.started_at < day_end),
-                   Posting.amount), else_=0)
-    query = (
-        select(func.coalesce(func.sum(on_day), 0), func.coalesce(func.sum(Posting.amount), 0))
-        .join(Transaction, Transaction.id == Posting.transaction_id)
-        .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
-        .join(Account, Account.id == Posting.account_id)
-        .where(ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.status == "posted",
-               ServiceRecord.started_at >= dt.datetime(day.year, 1, 1),
-               ServiceRecord.started_at < dt.datetime(day.year + 1, 1, 1),
-               Account.kind == "volunteer_minutes", Transaction.kind == "service")
-    )
-    if exclude_record_id is not None:
-        query = query.where(ServiceRecord.id != exclude_record_id)
-    same_day, same_year = session.execute(query).one()
+    same_day, same_year = session.connection().execute(_CREDITED_DAY_AND_YEAR, {
+        "volunteer": volunteer_id, "day_start": day_start, "day_end": day_start + dt.timedelta(days=1),
+        "year_start": dt.datetime(day.year, 1, 1), "year_end": dt.datetime(day.year + 1, 1, 1),
+        "exclude": -1 if exclude_record_id is None else exclude_record_id}).one()
     return int(same_day), int(same_year)
 
 
@@ -257,16 +262,24 @@ def _derived(session: Session, volunteer_id: int, on_date: dt.date, total: int,
     return level, version.id if version else None
 
 
+def _star_inputs_query():
+    se, a, ym = StarEvent.__table__, Account.__table__, VolunteerYearMinutes.__table__
+    level = (select(se.c.level_after).where(se.c.volunteer_id == bindparam("volunteer"))
+             .order_by(se.c.id.desc()).limit(1).scalar_subquery())
+    total = (select(a.c.balance).where(a.c.kind == "volunteer_minutes", a.c.owner_id == bindparam("volunteer"))
+             .scalar_subquery())
+    this_year = (select(ym.c.minutes)
+                 .where(ym.c.volunteer_id == bindparam("volunteer"), ym.c.year == bindparam("year"))
+                 .scalar_subquery())
+    return select(level, total, this_year)
+
+
+_STAR_INPUTS = _star_inputs_query()
+
+
 def _star_inputs(session: Session, volunteer_id: int, year: int) -> tuple[int, int, int]:
     """(star level last recorded, minutes on the hours account, minutes in `year`): one statement."""
-    level = (select(StarEvent.level_after).where(StarEvent.volunteer_id == volunteer_id)
-             .order_by(StarEvent.id.desc()).limit(1).scalar_subquery())
-    total = (select(Account.balance).where(Account.kind == "volunteer_minutes", Account.owner_id == volunteer_id)
-             .scalar_subquery())
-    this_year = (select(VolunteerYearMinutes.minutes)
-                 .where(VolunteerYearMinutes.volunteer_id == volunteer_id, VolunteerYearMinutes.year == year)
-                 .scalar_subquery())
-    row = session.execute(select(level, total, this_year)).one()
+    row = session.connection().execute(_STAR_INPUTS, {"volunteer": volunteer_id, "year": year}).one()
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
 
