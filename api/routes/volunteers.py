@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Any, Callable
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
+from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, bearer_token, run_write
 from ledger import lookup, volunteers
-from ledger.access import in_scope, require_role
+from ledger.access import Principal, in_scope, require_role
+from ledger.auth import principal_for_token
 from ledger.tables import Unit, Volunteer
 from ledger.usecase import read
 
@@ -64,16 +67,34 @@ def get_volunteer(volunteer_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
     return read(ctx, lambda s: volunteers.get_volunteer(s, user, volunteer_id))
 
 
+TokenDep = Annotated[str, Depends(bearer_token)]
+
+
+def _read_as(request: Request, token: str, fn: Callable[[Session, Principal], Any]) -> Any:
+    """Resolve the bearer token and run the read in one unit of work (one transaction).
+
+    The self-lookups are the most frequent requests: checking the token in the read's own
+    transaction saves a second transaction and a thread hop per request over `CurrentUser`
+    (same check: `ledger.auth.principal_for_token`).  The context comes from the app state
+    directly, not through a dependency, for the same reason.
+    """
+    ctx = request.app.state.ctx
+    return read(ctx, lambda s: fn(s, principal_for_token(s, token, ctx.now())))
+
+
 @router.get("/volunteers/{volunteer_id}/balances")
-def balances(volunteer_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
-    return read(ctx, lambda s: lookup.volunteer_summary(s, user, volunteer_id, ctx.today()))
+def balances(volunteer_id: int, request: Request, token: TokenDep) -> dict:
+    """Hours (total, this year), points (spendable, held), star level and the way to the next."""
+    today = request.app.state.ctx.today()
+    return _read_as(request, token, lambda s, user: lookup.volunteer_summary(s, user, volunteer_id, today))
 
 
 @router.get("/volunteers/{volunteer_id}/history")
-def history(volunteer_id: int, ctx: CtxDep, user: CurrentUser, limit: int = Query(50, ge=1, le=200),
+def history(volunteer_id: int, request: Request, token: TokenDep, limit: int = Query(50, ge=1, le=200),
             before_id: int | None = None) -> dict:
-    return read(ctx, lambda s: lookup.volunteer_history(s, user, volunteer_id, limit=limit,
-                                                         before_id=before_id))
+    """The volunteer's transactions, newest service date first; page on with `next_before_id`."""
+    return _read_as(request, token, lambda s, user: lookup.volunteer_history(
+        s, user, volunteer_id, limit=limit, before_id=before_id))
 
 
 @router.get("/volunteers/{volunteer_id}/stars")
