@@ -1,8 +1,13 @@
 """Figures 3 and 6: a volunteer's self-lookup (HTTP and in the database); verify."""
 from __future__ import annotations
 
+import json
 import random
+import shutil
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 from bench.stats import threaded, timed_loop
 from ledger import lookup
@@ -38,6 +43,33 @@ def balance_sql(ctx: Context, volunteers: list[int], *, count: int, seconds: flo
             sql = "SELECT kind, balance FROM accounts WHERE owner_id = %s AND kind = ANY(%s)"
             run = lambda i: cur.execute(sql, (volunteers[i % len(volunteers)], kinds),  # noqa: E731
                                         prepare=True).fetchall()
+        for i in range(200):  # warm the plan and the cache
+            run(i)
+        return timed_loop(run, count=count, seconds=seconds)
+    finally:
+        raw.close()
+
+
+def summary_sql(ctx: Context, volunteers: list[int], *, count: int, seconds: float) -> dict:
+    """The summary read itself: the one statement `lookup.volunteer_summary` runs, prepared, one client.
+
+    Volunteer, unit path, three balances, this year's minutes, star level and the newest policy
+    version in one row; the policy in force itself comes from the process cache, not the database.
+    """
+    compiled = lookup.SUMMARY_ROW.compile(dialect=ctx.engine.dialect)
+    year = ctx.today().year
+    raw = ctx.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        sql = str(compiled)
+        if ctx.is_sqlite:
+            def run(i: int):
+                given = {**compiled.params, "volunteer_id": volunteers[i % len(volunteers)], "year": year}
+                return cur.execute(sql, [given[name] for name in compiled.positiontup]).fetchall()
+        else:
+            def run(i: int):
+                given = {**compiled.params, "volunteer_id": volunteers[i % len(volunteers)], "year": year}
+                return cur.execute(sql, given, prepare=True).fetchall()
         for i in range(200):  # warm the plan and the cache
             run(i)
         return timed_loop(run, count=count, seconds=seconds)
@@ -84,6 +116,73 @@ def http_reads(url: str, data, volunteers: list[int], path: str, *, clients: int
         return threaded(make, threads=clients, count=count, seconds=seconds)
 
 
+WRK_SCRIPT = """
+local targets = {%(targets)s}
+local n = 0
+local pause = %(pause)s
+math.randomseed(%(seed)d)
+
+request = function()
+  n = n + 1
+  local t = targets[((n * 7 + %(seed)d) %% #targets) + 1]
+  return wrk.format("GET", t[1], {["Authorization"] = "Bearer " .. t[2]})
+end
+
+if pause > 0 then
+  -- think time drawn from an exponential distribution: each connection then offers about
+  -- 1/pause requests a second, so `connections` of them approximate an open (Poisson) load
+  delay = function() return -math.log(1 - math.random()) * pause end
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "duration_us": %%d, "errors": %%d, "non2xx": %%d, ' ..
+    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max))
+end
+"""
+
+
+def wrk_reads(base: str, data, volunteers: list[int], path: str, *, connections: int, seconds: float,
+              rate: float | None = None, threads: int = 1) -> dict | None:
+    """GET /volunteers/{id}/<path> from wrk (C, outside Python): None when wrk is not installed.
+
+    Without `rate`: closed loop, each of `connections` sends its next request on the answer.
+    With `rate` (requests/s over all connections): each connection waits a random think time
+    (exponential, mean connections/rate) between answer and next request, so the server sees
+    about `rate` requests a second arriving independently; the latencies are then those at that
+    offered load rather than at saturation.
+    """
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    targets = ", ".join(f'{{"/volunteers/{v}/{path}", "{data.volunteer_tokens[v]}"}}' for v in volunteers)
+    pause_ms = (connections / rate * 1000) if rate else 0
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "reads.lua"
+        script.write_text(WRK_SCRIPT % {"targets": targets, "pause": f"{pause_ms:.3f}", "seed": 42})
+        answer = subprocess.run(
+            [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+             "--timeout", "10s", "-s", str(script), base],
+            capture_output=True, text=True, timeout=seconds + 60)
+    line = next((ln for ln in answer.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk said: {answer.stdout[-300:]} {answer.stderr[-300:]}")
+    raw = json.loads(line[len("WRKJSON "):])
+    seconds_run = raw["duration_us"] / 1e6
+    result = {"count": raw["requests"], "seconds": round(seconds_run, 3),
+              "per_s": round(raw["requests"] / seconds_run, 1) if seconds_run else None,
+              "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000,
+              "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+              "connections": connections, "errors": raw["errors"] + raw["non2xx"], "client": "wrk"}
+    if rate:
+        result["offered_per_s"] = rate
+    return result
+
+
 def self_lookup(ctx: Context, url: str, data, args, http: bool = True) -> dict:
     """Figure 3: balances and the first history page, at the database and over HTTP."""
     rng = random.Random(args.seed)
@@ -99,6 +198,8 @@ def self_lookup(ctx: Context, url: str, data, args, http: bool = True) -> dict:
     result = {"long_history_postings": long_postings, "database": {
         "balance_sql": balance_sql(ctx, everyone, count=50_000, seconds=budget),
         "balance_sql_long_history": balance_sql(ctx, long, count=20_000, seconds=budget),
+        "summary_sql": summary_sql(ctx, everyone, count=50_000, seconds=budget),
+        "summary_sql_long_history": summary_sql(ctx, long, count=20_000, seconds=budget),
         "summary": in_process(ctx, everyone, "summary", count=5_000, seconds=budget),
         "summary_long_history": in_process(ctx, long, "summary", count=200, seconds=budget),
         "history_page": in_process(ctx, everyone, "history", count=5_000, seconds=budget),
