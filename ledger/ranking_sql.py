@@ -1,30 +1,42 @@
 """The ranking itself, in SQL: aggregation of postings at a ledger position, then window functions.
 
-Level 1 sums, per service record (服务记录), the postings of every transaction that names it
-(service, rating bonus, reversal) with transactions.id <= position, on the volunteers' hours
-and points accounts.  The period is the record's service date, so a reversal posted later
-takes the record out of the period it was served in — but only when the reversal is at or
-before the position.  Level 2 groups by subject (volunteer or team), level 3 adds the
-eligibility facts (star level as of the position, membership at the period end), level 4
-ranks with ROW_NUMBER() in each quota group and level 5 applies the quota.  Entries are
-written with INSERT ... SELECT, so the rows never pass through Python.
+Level 0 sums the postings on the volunteers' own hours and points accounts per transaction,
+reading only the postings of the subtree's units from the period's first day on, at
+transactions.id <= position.  Level 1 sums, per service record (服务记录), the transactions
+that name it (service, rating bonus, complaint, adjustment, reversal).  The period is the
+record's service date, so a reversal posted later takes the record out of the period it was
+served in — but only when the reversal is at or before the position.  Level 2 groups by
+subject (volunteer or team), level 3 adds the eligibility facts (star level as of the
+position, membership at the period end, the quota group), level 4 ranks with ROW_NUMBER() in
+each quota group and level 5 applies the quota.  Entries are written with INSERT ... SELECT,
+so the rows never pass through Python.
+
+Reading postings by their own unit is exact: every transaction that names a service record
+books the volunteer's legs on the record's unit (service_records.post_record, ratings,
+adjustments, reversals copy the legs), so postings.unit_id of those legs is the record's
+unit.  The volunteer's own accounts are told from the counter-side ones by excluding the
+(few) accounts of the other kinds, so the accounts table is never hashed whole.
 """
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from decimal import Decimal
 
 from sqlalchemy import (
-    Boolean, and_, case, cast, func, insert, literal, null, or_, select, true, false,
+    BigInteger, Boolean, and_, case, cast, func, insert, literal, null, or_, select, text, true, false,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from ledger.accounts import KINDS as ACCOUNT_KINDS, MINUTES, POINTS
 from ledger.tables import (
     Account, Activity, Membership, Posting, ServiceRecord, StarEvent, Team, Transaction, Unit, Volunteer,
 )
 from ledger.tables.rankings import RankingEntry, RankingRun
 
 KINDS = ("volunteer_minutes", "volunteer_points")
+# every other kind of account (counter-side, held points): few rows, excluded by a hashed NOT IN
+OTHER_KINDS = tuple(kind for kind in ACCOUNT_KINDS if kind not in KINDS)
 
 
 def _root(session: Session, unit_id: int) -> Unit:
@@ -62,20 +74,75 @@ def _service_postings(query, root_path: str, run: RankingRun):
                    ServiceRecord.started_at < _day_after(run.period_end)))
 
 
-def per_record(root_path: str, run: RankingRun):
-    """Level 1: net minutes and points per service record (one pass over the postings).
+@contextmanager
+def no_jit(session: Session):
+    """PostgreSQL without JIT for the statements inside (restored after).
 
-    Grouped by the record's primary key only, so PostgreSQL can hash-aggregate; the other
-    record columns depend on it functionally."""
+    These statements are estimated above jit_above_cost at a county's size, and compiling
+    them took ~0.1 s, more than it saved on every size measured (bench figure 5)."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    before = session.execute(text("SELECT current_setting('jit'), set_config('jit', 'off', true)")).scalar_one()
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT set_config('jit', :value, true)"), {"value": before})
+
+
+def _first_day(run: RankingRun) -> dt.date:
+    """The first service date a run reads: 1 January of its year, or the period start if earlier."""
+    return min(dt.date(run.period_end.year, 1, 1), run.period_start)
+
+
+def counted_postings(root_path: str, run: RankingRun) -> list:
+    """WHERE terms on postings: volunteers' hours and points legs in the subtree, at the position."""
+    return [Posting.occurred_on >= _first_day(run), Posting.transaction_id <= run.ledger_position,
+            Posting.volunteer_id.is_not(None),
+            Posting.unit_id.in_(select(Unit.id).where(Unit.path.startswith(root_path))),
+            Posting.account_id.not_in(select(Account.id).where(Account.kind.in_(OTHER_KINDS)))]
+
+
+def int_sum(value):
+    """SUM kept an integer: PostgreSQL sums bigints into numeric, which is slower at every level above."""
+    return cast(func.sum(value), BigInteger)
+
+
+def per_transaction_sums(root_path: str, run: RankingRun):
+    """Level 0: net minutes and points per transaction, from postings alone (one scan)."""
+    return (select(Posting.transaction_id.label("tx_id"),
+                   int_sum(case((Posting.uom == MINUTES, Posting.amount), else_=0)).label("minutes"),
+                   int_sum(case((Posting.uom == POINTS, Posting.amount), else_=0)).label("points"))
+            .where(*counted_postings(root_path, run))
+            .group_by(Posting.transaction_id)).subquery("tx_sums")
+
+
+def per_record(root_path: str, run: RankingRun):
+    """Level 1: net minutes and points per service record served in the period's year.
+
+    The transactions are summed per record first (a narrow aggregate), then the record's own
+    columns are joined.  `rated` is 1 when the record has a rating and its `rating`
+    transaction is at or before the position (an index lookup, made for rated records only)."""
+    first = _first_day(run)
+    sums = per_transaction_sums(root_path, run)
+    by_record = (select(Transaction.service_record_id.label("record_id"), int_sum(sums.c.minutes).label("minutes"),
+                        int_sum(sums.c.points).label("points"), func.count().label("n_tx"),
+                        func.max(case((Transaction.reverses_id.is_not(None), 1), else_=0)).label("has_reversal"))
+                 .select_from(sums).join(Transaction, Transaction.id == sums.c.tx_id)
+                 .where(Transaction.service_record_id.is_not(None), Transaction.occurred_on >= first)
+                 .group_by(Transaction.service_record_id)).subquery("by_record")
     in_period = case((ServiceRecord.started_at >= dt.datetime.combine(run.period_start, dt.time()), 1), else_=0)
-    query = select(
+    rating_tx = aliased(Transaction, name="rating_tx")
+    first_rating = (select(func.min(rating_tx.id)).where(rating_tx.service_record_id == ServiceRecord.id,
+                                                         rating_tx.kind == "rating").scalar_subquery())
+    rated = case((and_(ServiceRecord.rating.is_not(None), first_rating <= run.ledger_position), 1), else_=0)
+    return select(
         ServiceRecord.id.label("record_id"), ServiceRecord.volunteer_id, ServiceRecord.activity_id,
         ServiceRecord.rating, ServiceRecord.started_at, ServiceRecord.unit_id, in_period.label("in_period"),
-        func.sum(case((Account.kind == "volunteer_minutes", Posting.amount), else_=0)).label("minutes"),
-        func.sum(case((Account.kind == "volunteer_points", Posting.amount), else_=0)).label("points"),
-        func.count(func.distinct(Transaction.id)).label("n_tx"),
-        func.max(case((Transaction.reverses_id.is_not(None), 1), else_=0)).label("has_reversal"))
-    return _service_postings(query, root_path, run).group_by(ServiceRecord.id).subquery("rec")
+        by_record.c.minutes, by_record.c.points, by_record.c.n_tx, by_record.c.has_reversal, rated.label("rated"),
+    ).select_from(by_record).join(ServiceRecord, ServiceRecord.id == by_record.c.record_id).where(
+        ServiceRecord.started_at >= dt.datetime.combine(first, dt.time()),
+        ServiceRecord.started_at < _day_after(run.period_end)).subquery("rec")
 
 
 def _subject_key(doc: dict, rec):
@@ -97,33 +164,31 @@ def per_subject(doc: dict, root_path: str, run: RankingRun):
     in_period = rec.c.in_period == 1
     counted = and_(in_period, rec.c.minutes > 0)
     # a 评单 counts once its `rating` transaction is at or before the position (even a zero bonus)
-    rated = select(Transaction.service_record_id).where(
-        Transaction.kind == "rating", Transaction.id <= run.ledger_position).subquery("rated")
-    is_rated = and_(counted, rated.c.service_record_id.is_not(None), rec.c.rating.is_not(None))
+    is_rated = and_(counted, rec.c.rated == 1)
     query = select(
         subject.label("subject_id"),
-        func.sum(case((in_period, rec.c.minutes), else_=0)).label("minutes"),
-        func.sum(rec.c.minutes).label("year_minutes"),
-        func.sum(case((in_period, rec.c.points), else_=0)).label("points"),
+        int_sum(case((in_period, rec.c.minutes), else_=0)).label("minutes"),
+        int_sum(rec.c.minutes).label("year_minutes"),
+        int_sum(case((in_period, rec.c.points), else_=0)).label("points"),
         func.count(func.distinct(case((counted, rec.c.activity_id), else_=null()))).label("activities"),
-        func.sum(case((is_rated, rec.c.rating), else_=0)).label("rating_sum"),
-        func.sum(case((is_rated, 1), else_=0)).label("rating_count"),
-        func.sum(case((in_period, rec.c.n_tx), else_=0)).label("tx_count"),
+        int_sum(case((is_rated, rec.c.rating), else_=0)).label("rating_sum"),
+        int_sum(case((is_rated, 1), else_=0)).label("rating_count"),
+        int_sum(case((in_period, rec.c.n_tx), else_=0)).label("tx_count"),
         func.max(case((in_period, rec.c.has_reversal), else_=0)).label("has_reversal"),
-    ).select_from(rec).outerjoin(rated, rated.c.service_record_id == rec.c.record_id)
+    ).select_from(rec)
     if join is not None:
         target = Activity if join[0] == "activity" else Membership
         query = query.join(target, join[1]).where(subject.is_not(None))
     return (query.group_by(subject)
-            .having(func.sum(case((in_period, rec.c.n_tx), else_=0)) > 0)).subquery("subj")
+            .having(int_sum(case((in_period, rec.c.n_tx), else_=0)) > 0)).subquery("subj")
 
 
-def _group_unit(root: Unit, unit_id_column):
-    """The quota group of a unit: the child of the root it lies under (the root itself otherwise)."""
+def unit_groups(root: Unit):
+    """unit id -> its quota group: the child of the root it lies under (units of the subtree)."""
     inner, child = Unit.__table__.alias("inner_unit"), Unit.__table__.alias("child_unit")
-    return (select(child.c.id).select_from(inner)
+    return (select(inner.c.id.label("unit_id"), child.c.id.label("group_id")).select_from(inner)
             .join(child, and_(child.c.parent_id == root.id, inner.c.path.startswith(child.c.path)))
-            .where(inner.c.id == unit_id_column).limit(1).scalar_subquery())
+            .where(inner.c.path.startswith(root.path))).subquery("unit_group")
 
 
 def _star_as_of(run: RankingRun):
@@ -150,23 +215,25 @@ def with_facts(session: Session, doc: dict, run: RankingRun):
     rules = doc["eligibility"]
     basis = subj.c.year_minutes if rules["min_hours_basis"] == "year" else subj.c.minutes
     if doc["subject"] == "volunteer":
-        star, home = _star_as_of(run), _home_at_end(root, run)
+        star, home, groups = _star_as_of(run), _home_at_end(root, run), unit_groups(root)
         level = func.coalesce(star.c.level_after, 0)
-        group = func.coalesce(_group_unit(root, func.coalesce(home.c.unit_id, Volunteer.home_unit_id)), root.id)
+        group = func.coalesce(groups.c.group_id, root.id)
         query = (select(subj, Volunteer.name.label("subject_name"), Volunteer.number.label("subject_number"),
                         Volunteer.registered_on.label("registered_on"), level.label("star_level"),
                         group.label("group_unit_id"),
                         (home.c.unit_id.is_(None) if rules["active_membership"] else false()).label("no_home"))
                  .join(Volunteer, Volunteer.id == subj.c.subject_id)
                  .outerjoin(star, star.c.volunteer_id == subj.c.subject_id)
-                 .outerjoin(home, home.c.volunteer_id == subj.c.subject_id))
+                 .outerjoin(home, home.c.volunteer_id == subj.c.subject_id)
+                 .outerjoin(groups, groups.c.unit_id == func.coalesce(home.c.unit_id, Volunteer.home_unit_id)))
     else:
-        level = literal(0)
-        group = func.coalesce(_group_unit(root, Team.unit_id), root.id)
+        level, groups = literal(0), unit_groups(root)
+        group = func.coalesce(groups.c.group_id, root.id)
         query = (select(subj, Team.name.label("subject_name"), Team.code.label("subject_number"),
                         literal(None).label("registered_on"), level.label("star_level"),
                         group.label("group_unit_id"), false().label("no_home"))
-                 .join(Team, Team.id == subj.c.subject_id))
+                 .join(Team, Team.id == subj.c.subject_id)
+                 .outerjoin(groups, groups.c.unit_id == Team.unit_id))
     return query.add_columns(
         (basis < rules["min_minutes"]).label("lacks_hours"),
         (level < rules["min_star_level"]).label("lacks_star"),
@@ -227,7 +294,8 @@ def insert_entries(session: Session, doc: dict, run: RankingRun) -> None:
     """Write the run's entries with one INSERT ... SELECT."""
     body = ranked(session, doc, run).subquery("ranked")
     source = select(literal(run.id).label("run_id"), *[body.c[name] for name in ENTRY_COLUMNS])
-    session.execute(insert(RankingEntry).from_select(["run_id", *ENTRY_COLUMNS], source))
+    with no_jit(session):
+        session.execute(insert(RankingEntry).from_select(["run_id", *ENTRY_COLUMNS], source))
 
 
 def compute_rows(session: Session, doc: dict, run: RankingRun):

@@ -14,13 +14,13 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import BigInteger, Integer, and_, case, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from ledger.access import Principal, require_role, require_unit
 from ledger.errors import NotFound, ValidationFailed
 from ledger.postings import ledger_position
-from ledger.ranking_sql import per_record
+from ledger.ranking_sql import int_sum, no_jit, per_record, unit_groups
 from ledger.rankings import hours_text, period_bounds, require_ended
 from ledger.tables import Activity, AuditEntry, Team, Unit, Volunteer
 from ledger.tables.rankings import TargetReport
@@ -63,13 +63,6 @@ def _months(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
     return months
 
 
-def served_volunteers(root: Unit, window: Window):
-    """Per volunteer: net minutes served in the subtree between the window's dates (a SELECT)."""
-    rec = per_record(root.path, window)
-    return (select(rec.c.volunteer_id, func.sum(rec.c.minutes).label("minutes"))
-            .group_by(rec.c.volunteer_id).having(func.sum(rec.c.minutes) > 0)).subquery("served")
-
-
 def team_figures(session: Session, root: Unit, start: dt.date, ytd_start: dt.date, end: dt.date) -> list[dict]:
     """Concentrated services per team, in the period and year to date, against 12 a year."""
     concentrated = and_(Activity.is_concentrated.is_(True), Activity.held_on >= ytd_start, Activity.held_on <= end)
@@ -106,56 +99,77 @@ def stations_without_activity(session: Session, root: Unit, start: dt.date, end:
 
 
 def _registered(root: Unit, end: dt.date):
-    return (select(Volunteer.id, Volunteer.is_party_member, Unit.path)
+    return (select(Volunteer.id, Volunteer.is_party_member)
             .join(Unit, Unit.id == Volunteer.home_unit_id)
             .where(Unit.path.startswith(root.path), Volunteer.registered_on <= end,
-                   Volunteer.status == "active")).subquery("registered")
+                   Volunteer.status == "active")).cte("registered")
 
 
-def people_figures(session: Session, root: Unit, window: Window) -> dict:
-    """Party-member participation, hours per volunteer and resident participation."""
-    served = served_volunteers(root, window)
+def ledger_figures(session: Session, root: Unit, window: Window) -> dict:
+    """Everything the targets read from the ledger, in one statement over one scan of the postings.
+
+    The level-1 aggregation (minutes per service record, `ranking_sql.per_record`) is summed
+    once per volunteer and child unit of the root (`per_child`); the volunteers who served,
+    their minutes, the party members among the registered and the served per child unit are
+    all read from that.  Rows: ("people", None, registered, party members, party members who
+    served), ("served", None, minutes, volunteers), ("child", child unit id, volunteers, None, None)."""
+    rec = per_record(root.path, window)
+    groups = unit_groups(root)
+    per_child = (select(rec.c.volunteer_id, groups.c.group_id, int_sum(rec.c.minutes).label("minutes"))
+                 .select_from(rec).outerjoin(groups, groups.c.unit_id == rec.c.unit_id)
+                 .group_by(rec.c.volunteer_id, groups.c.group_id)).cte("per_child")
+    served = (select(per_child.c.volunteer_id, int_sum(per_child.c.minutes).label("minutes"))
+              .group_by(per_child.c.volunteer_id).having(int_sum(per_child.c.minutes) > 0)).cte("served")
     registered = _registered(root, window.period_end)
-    row = session.execute(
-        select(func.count(registered.c.id),
-               func.sum(case((registered.c.is_party_member.is_(True), 1), else_=0)),
-               func.sum(case((and_(registered.c.is_party_member.is_(True), served.c.minutes.is_not(None)), 1),
-                             else_=0)))
-        .select_from(registered).outerjoin(served, served.c.volunteer_id == registered.c.id)).one()
-    volunteers, party, party_served = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
-    total_minutes, served_count = session.execute(
-        select(func.coalesce(func.sum(served.c.minutes), 0), func.count(served.c.volunteer_id))).one()
+    is_party = registered.c.is_party_member.is_(True)
+    people = (select(literal("people").label("kind"), cast(null(), Integer).label("unit_id"),
+                     cast(func.count(registered.c.id), BigInteger).label("a"),
+                     cast(func.sum(case((is_party, 1), else_=0)), BigInteger).label("b"),
+                     cast(func.sum(case((and_(is_party, served.c.minutes.is_not(None)), 1), else_=0)),
+                          BigInteger).label("c"))
+              .select_from(registered).outerjoin(served, served.c.volunteer_id == registered.c.id))
+    totals = select(literal("served"), cast(null(), Integer), cast(func.sum(served.c.minutes), BigInteger),
+                    cast(func.count(), BigInteger), cast(null(), BigInteger))
+    children = (select(literal("child"), per_child.c.group_id, cast(func.count(), BigInteger),
+                       cast(null(), BigInteger), cast(null(), BigInteger))
+                .where(per_child.c.group_id.is_not(None), per_child.c.minutes > 0).group_by(per_child.c.group_id))
+    result = {"child": {}}
+    for kind, unit_id, a, b, c in session.execute(union_all(people, totals, children)):
+        if kind == "child":
+            result["child"][unit_id] = int(a)
+        else:
+            result[kind] = (int(a or 0), int(b or 0), int(c or 0))
+    return result
+
+
+def people_figures(figures: dict, window: Window) -> dict:
+    """Party-member participation and hours per volunteer, from `ledger_figures`."""
+    volunteers, party, party_served = figures["people"]
+    total_minutes, served_count, _ = figures["served"]
     months = window.period_end.month
     target_minutes = HOURS_PER_VOLUNTEER_YEAR * 60 * months // 12
-    average = (Decimal(int(total_minutes)) / volunteers / 60).quantize(Decimal("0.01")) if volunteers else None
+    average = (Decimal(total_minutes) / volunteers / 60).quantize(Decimal("0.01")) if volunteers else None
     return {
         "party": {"members": party, "served": party_served, "rate_percent": percent(party_served, party),
                   "target_percent": str(PARTY_SHARE * 100), "is_met": party > 0 and
                   Decimal(party_served) >= PARTY_SHARE * party},
-        "hours": {"volunteers": volunteers, "minutes": int(total_minutes), "hours": hours_text(int(total_minutes)),
+        "hours": {"volunteers": volunteers, "minutes": total_minutes, "hours": hours_text(total_minutes),
                   "average_hours": str(average) if average is not None else None,
                   "target_hours": hours_text(target_minutes), "target_hours_year": HOURS_PER_VOLUNTEER_YEAR,
-                  "is_met": volunteers > 0 and int(total_minutes) >= target_minutes * volunteers},
-        "served_volunteers": int(served_count),
+                  "is_met": volunteers > 0 and total_minutes >= target_minutes * volunteers},
+        "served_volunteers": served_count,
     }
 
 
-def resident_figures(session: Session, root: Unit, window: Window, served_total: int) -> dict:
+def resident_figures(session: Session, root: Unit, figures: dict) -> dict:
     """Distinct volunteers who served, against 13 % of the population, for the root and its children."""
-    rec = per_record(root.path, window)
-    child = Unit.__table__.alias("child_unit")
-    served_unit = Unit.__table__.alias("served_unit")
-    per_child = (select(child.c.id.label("child_id"), rec.c.volunteer_id)
-                 .select_from(rec).join(served_unit, served_unit.c.id == rec.c.unit_id)
-                 .join(child, and_(child.c.parent_id == root.id, served_unit.c.path.startswith(child.c.path)))
-                 .group_by(child.c.id, rec.c.volunteer_id).having(func.sum(rec.c.minutes) > 0)).subquery("per_child")
-    counts = dict(session.execute(select(per_child.c.child_id, func.count()).group_by(per_child.c.child_id)).all())
+    counts = figures["child"]
     children = session.execute(select(Unit).where(Unit.parent_id == root.id).order_by(Unit.id)).scalars().all()
     by_unit = [_resident_row(c.id, c.name, int(counts.get(c.id, 0)), c.population) for c in children]
     population = root.population
     if population is None and children and all(c.population is not None for c in children):
         population = sum(c.population for c in children)
-    return {**_resident_row(root.id, root.name, served_total, population), "by_unit": by_unit}
+    return {**_resident_row(root.id, root.name, figures["served"][1], population), "by_unit": by_unit}
 
 
 def _resident_row(unit_id: int, name: str, served: int, population: int | None) -> dict:
@@ -169,13 +183,15 @@ def compute_targets(session: Session, root: Unit, period: str, position: int) ->
     start, end = period_bounds(period_kind_of(period), period)
     ytd_start = dt.date(end.year, 1, 1)
     window = Window(ytd_start, end, position)
-    people = people_figures(session, root, window)
+    with no_jit(session):
+        figures = ledger_figures(session, root, window)
+    people = people_figures(figures, window)
     return {"unit_id": root.id, "unit_name": root.name, "period": period, "period_start": start.isoformat(),
             "period_end": end.isoformat(), "year_to_date_from": ytd_start.isoformat(), "ledger_position": position,
             "teams": team_figures(session, root, start, ytd_start, end),
             "stations": stations_without_activity(session, root, start, end),
             "party": people["party"], "hours": people["hours"], "served_volunteers": people["served_volunteers"],
-            "residents": resident_figures(session, root, window, people["served_volunteers"])}
+            "residents": resident_figures(session, root, figures)}
 
 
 def due_on(period: str) -> dt.date:
