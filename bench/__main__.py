@@ -107,7 +107,7 @@ def run_postgresql(args, results: dict) -> None:
         figures["2"] = writes.single_writes(ctx, url, data, args)
     if "4" in wanted:
         log("figure 4: concurrent redemptions from 32 clients")
-        figures["4"] = reports.redemptions(ctx, data, args)
+        figures["4"] = reports.redemptions(ctx, data, args, url)
     if "P" in wanted:
         from bench import partitioned
 

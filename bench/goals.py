@@ -58,6 +58,13 @@ def _rows_fig2(rows: list, f: dict | None) -> None:
                  f"{_n(inproc['per_s'], 1)} posted/s (p50 {_n(inproc['p50_ms'], 1)} ms, p99 {_n(inproc['p99_ms'], 1)} ms)"
                  f" vs pgbench {_n(bench.get('tps'))} tps: ratio {f.get('ratio_in_process_to_pgbench', '—')}",
                  ">= 0.5 of pgbench", _ok(f.get("ratio_in_process_to_pgbench", 0) >= 0.5 if "tps" in bench else None)))
+    two = f.get("in_process_2x4")
+    if two:
+        rows.append(("2", "postgresql", "in process, 2 processes x 4 threads (a worker per core) vs pgbench",
+                     f"{_n(two['per_s'], 1)} posted/s (p50 {_n(two['p50_ms'], 1)} ms, p99 {_n(two['p99_ms'], 1)} ms, "
+                     f"errors {two['errors']}) vs pgbench {_n(bench.get('tps'))} tps: ratio "
+                     f"{f.get('ratio_2x4_to_pgbench', '—')}",
+                     ">= 0.5 of pgbench", _ok(f.get("ratio_2x4_to_pgbench", 0) >= 0.5 if "tps" in bench else None)))
 
 
 def _rows_fig3(rows: list, engine: str, f: dict | None) -> None:
@@ -89,6 +96,13 @@ def _rows_fig4(rows: list, f: dict | None) -> None:
                  f"lack of points), p50 {_n(f['p50_ms'], 1)} ms, p99 {_n(f['p99_ms'], 1)} ms; below zero: "
                  f"{f['accounts_below_zero']} accounts, {f['stock_below_zero']} items",
                  ">= 1,000/s, nothing negative", _ok(f["per_s"] >= 1000 and negatives == 0)))
+    two = f.get("two_processes")
+    if two:
+        rows.append(("4", "postgresql", "redemptions, 32 clients as 2 processes x 16 threads",
+                     f"{_n(two['per_s'], 1)} answered/s ({_n(two['posted_per_s'], 1)} posted/s, {two['refused']} refused), "
+                     f"p50 {_n(two['p50_ms'], 1)} ms, p99 {_n(two['p99_ms'], 1)} ms, errors {two['errors']}; below zero "
+                     f"(after both runs): {f['accounts_below_zero']} accounts, {f['stock_below_zero']} items",
+                     ">= 1,000/s, nothing negative", _ok(two["per_s"] >= 1000 and negatives == 0)))
 
 
 def _rows_fig5(rows: list, f: dict | None) -> None:

@@ -27,13 +27,14 @@ def _negatives(ctx: Context) -> dict:
         }
 
 
-def redemptions(ctx: Context, data, args) -> dict:
-    """Figure 4: 32 clients redeem at the desks for many volunteers; a few hot ones on purpose."""
+def _redeem_clients(ctx: Context, data, *, threads: int, count: int, seconds: float, seed: int,
+                    first: int = 0, raw: bool = False) -> dict:
+    """`threads` clients redeeming at the desks for many volunteers; a few hot ones on purpose."""
     from ledger import redemption
     from bench.generate import principal
 
     operator = principal(ctx, "bench-desk-admin")
-    rng = random.Random(args.seed)
+    rng = random.Random(seed)
     with ctx.engine.connect() as conn:
         rich = [r[0] for r in conn.execute(text(
             "SELECT owner_id FROM accounts WHERE kind = 'volunteer_points' AND balance >= 200 "
@@ -41,7 +42,7 @@ def redemptions(ctx: Context, data, args) -> dict:
     rng.shuffle(rich)
     hot = rich[:8]  # most clients hit these: each ends up refused for lack of points, never below zero
     today = ctx.today()
-    run = time.strftime("%H%M%S")
+    run = f"{time.strftime('%H%M%S')}-{first}"
     refused = []
 
     def make(n: int):
@@ -56,10 +57,34 @@ def redemptions(ctx: Context, data, args) -> dict:
                 refused.append(type(exc).__name__)
         return op
 
-    count = 20_000 if args.size == "full" else 4_000
-    result = threaded(make, threads=32, count=count, seconds=args.seconds)
+    result = threaded(make, threads=threads, count=count, seconds=seconds, raw=raw, first=first)
     result["refused"] = len(refused)
-    result["posted_per_s"] = round((result["count"] - len(refused)) / result["seconds"], 1)
+    return result
+
+
+def _redeem_child(n: int, url: str, dataset: str, threads: int, count: int, seconds: float, seed: int) -> dict:
+    from bench.__main__ import context
+    from bench.generate import DataSet
+
+    ctx = context(url, pool=threads + 2)
+    try:
+        return _redeem_clients(ctx, DataSet.from_json(dataset), threads=threads, count=count, seconds=seconds,
+                               seed=seed, first=(n + 1) * 10_000_000, raw=True)
+    finally:
+        ctx.engine.dispose()
+
+
+def redemptions(ctx: Context, data, args, url: str | None = None) -> dict:
+    """Figure 4: 32 clients redeem at the desks, from one process, then from two (16 threads each)."""
+    from bench.parallel import in_processes
+
+    count = 20_000 if args.size == "full" else 4_000
+    result = _redeem_clients(ctx, data, threads=32, count=count, seconds=args.seconds, seed=args.seed)
+    result["posted_per_s"] = round((result["count"] - result["refused"]) / result["seconds"], 1)
+    if url is not None:
+        two = in_processes(_redeem_child, 2, url, data.to_json(), 16, count // 2, args.seconds, args.seed)
+        two["posted_per_s"] = round((two["count"] - two["refused"]) / two["seconds"], 1)
+        result["two_processes"] = two
     result.update(_negatives(ctx))
     return result
 

@@ -36,12 +36,16 @@ def timed_loop(fn: Callable[[int], None], *, count: int, seconds: float) -> dict
 
 
 def threaded(make_worker: Callable[[int], Callable[[int], None]], *, threads: int, count: int,
-             seconds: float) -> dict:
-    """`threads` workers, each calling its fn(i) until the shared count or time runs out."""
+             seconds: float, raw: bool = False, first: int = 0) -> dict:
+    """`threads` workers, each calling its fn(i) until the shared count or time runs out.
+
+    `raw`: the latencies themselves too (to merge with other processes'); `first`: where
+    this process's i starts (processes side by side take disjoint ranges of i).
+    """
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    issued = [0]
+    issued = [first]
     deadline = time.perf_counter() + seconds
 
     def run(n: int) -> None:
@@ -49,7 +53,7 @@ def threaded(make_worker: Callable[[int], Callable[[int], None]], *, threads: in
         mine = []
         while time.perf_counter() < deadline:
             with lock:
-                if issued[0] >= count:
+                if issued[0] >= first + count:
                     break
                 issued[0] += 1
                 i = issued[0]
@@ -73,6 +77,8 @@ def threaded(make_worker: Callable[[int], Callable[[int], None]], *, threads: in
     result = summary(latencies, time.perf_counter() - started)
     result["threads"] = threads
     result["errors"] = len(errors)
+    if raw:
+        result["latencies_ms"] = latencies
     if errors:
         result["first_error"] = errors[0]
     return result

@@ -164,7 +164,8 @@ def http_writes(url: str, ctx: Context, data, *, clients: int, count: int, secon
     return {"records_posted": result, "requests": per_request}
 
 
-def in_process_writes(ctx: Context, data, *, threads: int, count: int, seconds: float) -> dict:
+def in_process_writes(ctx: Context, data, *, threads: int, count: int, seconds: float, hour: int = 14,
+                      raw: bool = False, first: int = 0) -> dict:
     """The same record + approve through the use cases, no HTTP, from `threads` threads."""
     from bench.generate import principal
 
@@ -174,7 +175,7 @@ def in_process_writes(ctx: Context, data, *, threads: int, count: int, seconds: 
 
     def make(n: int):
         def op(i: int) -> None:
-            volunteer, start = _slot(pool, i, 14)
+            volunteer, start = _slot(pool, i, hour)
             command = service_records.RecordService(volunteer_id=volunteer, activity_id=activity, started_at=start,
                                                     ended_at=start + dt.timedelta(minutes=60), confirmed_by="bench")
             made, _ = write(ctx, key=f"p{run}-{i}", operation="record.create", request={"i": i},
@@ -184,7 +185,28 @@ def in_process_writes(ctx: Context, data, *, threads: int, count: int, seconds: 
                   fn=lambda s: service_records.record_public(service_records.approve_record(s, approver, made["id"])))
         return op
 
-    return threaded(make, threads=threads, count=count, seconds=seconds)
+    return threaded(make, threads=threads, count=count, seconds=seconds, raw=raw, first=first)
+
+
+def _writes_child(n: int, url: str, dataset: str, threads: int, count: int, seconds: float) -> dict:
+    """One process of `in_process_writes_processes`: its own engine, its own hour of the day."""
+    from bench.__main__ import context
+    from bench.generate import DataSet
+
+    ctx = context(url, pool=threads + 2)
+    try:
+        return in_process_writes(ctx, DataSet.from_json(dataset), threads=threads, count=count,
+                                 seconds=seconds, hour=16 + n, raw=True)
+    finally:
+        ctx.engine.dispose()
+
+
+def in_process_writes_processes(url: str, data, *, processes: int, threads: int, count: int,
+                                seconds: float) -> dict:
+    """In process, from `processes` processes of `threads` threads each (a worker per core)."""
+    from bench.parallel import in_processes
+
+    return in_processes(_writes_child, processes, url, data.to_json(), threads, count // processes, seconds)
 
 
 def pgbench(admin_url: str, seconds: int = 10) -> dict:
@@ -217,8 +239,11 @@ def single_writes(ctx: Context, url: str, data, args) -> dict:
     count = 20_000 if args.size == "full" else 3_000
     result = {"http_16_clients": http_writes(url, ctx, data, clients=16, count=count, seconds=args.seconds),
               "in_process_8_threads": in_process_writes(ctx, data, threads=8, count=count, seconds=args.seconds),
+              "in_process_2x4": in_process_writes_processes(url, data, processes=2, threads=4, count=count,
+                                                            seconds=args.seconds),
               "pgbench": pgbench(ADMIN_URL, int(args.seconds))}
     if "tps" in result["pgbench"]:
         result["ratio_in_process_to_pgbench"] = round(
             result["in_process_8_threads"]["per_s"] / result["pgbench"]["tps"], 3)
+        result["ratio_2x4_to_pgbench"] = round(result["in_process_2x4"]["per_s"] / result["pgbench"]["tps"], 3)
     return result
