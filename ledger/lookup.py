@@ -84,7 +84,7 @@ def volunteer_summary(session: Session, principal: Principal, volunteer_id: int,
     One statement (`SUMMARY_ROW`); the policy in force for the star rules comes from the
     process cache (`pricing.policy_in_force_cached`), read again only when a version is new.
     """
-    row = session.execute(SUMMARY_ROW, {"volunteer_id": volunteer_id, "year": today.year}).one_or_none()
+    row = session.connection().execute(SUMMARY_ROW, {"volunteer_id": volunteer_id, "year": today.year}).one_or_none()
     if row is None or not _may_see(principal, volunteer_id, row.unit_path):
         raise _not_found(volunteer_id)
     volunteer = Volunteer(**{name: getattr(row, name) for name in _VOLUNTEER_COLUMNS})  # transient: shown only
@@ -163,7 +163,7 @@ def volunteer_history(session: Session, principal: Principal, volunteer_id: int,
         anchor = session.execute(select(Transaction.occurred_on).where(Transaction.id == before_id)).scalar()
         if anchor is not None:
             statement, given = HISTORY_NEXT_PAGE, {**given, "anchor": anchor, "before_id": before_id}
-    rows = session.execute(statement, given).all()
+    rows = session.connection().execute(statement, given).all()
     if not rows:
         require_volunteer(session, principal, volunteer_id)
         return {"items": [], "next_before_id": None}
