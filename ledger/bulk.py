@@ -132,11 +132,10 @@ def keys_checked_by_batch(session: Session) -> bool:
            AND NOT EXISTS (
                 SELECT 1 FROM pg_trigger
                 WHERE NOT tgisinternal AND tgenabled <> 'D' AND (tgtype & 4) <> 0
-                  AND tgrelid IN (SELECT relid FROM pg_partition_tree('service_records')
-                                  UNION ALL SELECT relid FROM pg_partition_tree('transactions')
-                                  UNION ALL SELECT relid FROM pg_partition_tree('postings')
-                                  UNION ALL SELECT relid FROM pg_partition_tree('star_events')))
-    """)).scalar())
+                  AND tgrelid IN (SELECT CAST(t AS regclass) FROM unnest(CAST(:tables AS text[])) AS t
+                                  UNION ALL SELECT p.relid FROM unnest(CAST(:tables AS text[])) AS t,
+                                                                pg_partition_tree(CAST(t AS regclass)) AS p))
+    """), {"tables": list(WRITTEN)}).scalar())
 
 
 def _chunks(values: Iterable, size: int = CHUNK):
@@ -376,13 +375,12 @@ def _price_all(session: Session, facts: _Facts, services: Sequence[ApprovedServi
     Returns (unit, service date, policy version id, credited minutes, points, funding unit,
     memo) per record.
     """
-    day_credited, year_credited = _credited_before(session, services)
     prices: dict[tuple, tuple] = {}
     day_tags: dict[tuple, frozenset] = {}
     settings: dict[tuple, tuple] = {}  # (activity, day) -> what pricing needs of both
     priced: dict[tuple, tuple] = {}  # (activity, day, capped minutes, kind) -> (credited, points, memo)
-    out = []
-    for service, wanted in zip(services, minutes):
+    days, setting_of = [], []
+    for service in services:
         day = service.started_at.date()
         setting = settings.get((service.activity_id, day))
         if setting is None:
@@ -395,6 +393,11 @@ def _price_all(session: Session, facts: _Facts, services: Sequence[ApprovedServi
                 unit_id, version_id, policy, policy.caps.per_day_minutes, policy.caps.per_year_minutes,
                 None if policy.funding == "unit" else facts.ancestors(unit_id)[-1],
                 (id(policy), day_tags[tags_key], category, tags), title, label)
+        days.append(day)
+        setting_of.append(setting)
+    day_credited, year_credited = _credited_before(session, services, minutes, days, setting_of)
+    out = []
+    for service, wanted, day, setting in zip(services, minutes, days, setting_of):
         unit_id, version_id, policy, per_day, per_year, county, price_key, title, label = setting
         volunteer_id = service.volunteer_id
         day_key, year_key = (volunteer_id, day), (volunteer_id, day.year)
@@ -427,29 +430,51 @@ def _price_all(session: Session, facts: _Facts, services: Sequence[ApprovedServi
     return out
 
 
-def _capped(policy: Policy, minutes: int, same_day: int, same_year: int) -> int:
-    caps = policy.caps
-    if caps.per_day_minutes is not None:
-        minutes = min(minutes, max(0, caps.per_day_minutes - same_day))
-    if caps.per_year_minutes is not None:
-        minutes = min(minutes, max(0, caps.per_year_minutes - same_year))
-    return minutes
+def _credited_before(session: Session, services: Sequence[ApprovedService], minutes: list[int],
+                     days: list[dt.date], setting_of: list[tuple]) -> tuple[dict, dict]:
+    """Minutes already credited per (volunteer, day) and (volunteer, year), by service start.
 
-
-def _credited_before(session: Session, services: Sequence[ApprovedService]) -> tuple[dict, dict]:
-    """Minutes already credited per (volunteer, day) and (volunteer, year), by service start."""
-    years = {s.started_at.year for s in services}
+    Exact where a cap may bind; elsewhere a bound that gives the same prices.  A posted
+    record never credited more than its minutes, so the minutes of the volunteer's posted
+    records bound what they credited.  A volunteer none of whose records in the batch can
+    meet a cap even at those bounds, counting every record before it at its full minutes,
+    is priced the same with the bound as with the exact figure (caps only ever take the
+    minimum): only the other volunteers need the exact sums, which join the postings.
+    """
+    years = {day.year for day in days}
     lo, hi = dt.datetime(min(years), 1, 1), dt.datetime(max(years) + 1, 1, 1)
+    volunteers = {s.volunteer_id for s in services}
+    on_day = "CAST(started_at AS date)" if session.get_bind().dialect.name == "postgresql" else "date(started_at)"
     day_credited: dict = defaultdict(int)
     year_credited: dict = defaultdict(int)
+    for volunteer_id, day, total in _in(session, f"""
+            SELECT volunteer_id, {on_day}, SUM(minutes) FROM service_records
+            WHERE volunteer_id IN (:ids) AND status = 'posted' AND started_at >= :lo AND started_at < :hi
+            GROUP BY volunteer_id, {on_day}""", volunteers, lo=lo, hi=hi):
+        day = _date(day)
+        day_credited[(volunteer_id, day)] += int(total)
+        year_credited[(volunteer_id, day.year)] += int(total)
+    day_bound, year_bound = defaultdict(int, day_credited), defaultdict(int, year_credited)
+    risky = set()
+    for service, wanted, day, setting in zip(services, minutes, days, setting_of):
+        day_key, year_key = (service.volunteer_id, day), (service.volunteer_id, day.year)
+        per_day, per_year = setting[3], setting[4]
+        if ((per_day is not None and day_bound[day_key] + wanted > per_day)
+                or (per_year is not None and year_bound[year_key] + wanted > per_year)):
+            risky.add(service.volunteer_id)
+        day_bound[day_key] += wanted
+        year_bound[year_key] += wanted
+    if not risky:
+        return day_credited, year_credited
+    day_credited = defaultdict(int, {k: v for k, v in day_credited.items() if k[0] not in risky})
+    year_credited = defaultdict(int, {k: v for k, v in year_credited.items() if k[0] not in risky})
     for volunteer_id, started_at, amount in _in(session, """
             SELECT sr.volunteer_id, sr.started_at, p.amount FROM service_records sr
             JOIN transactions t ON t.service_record_id = sr.id AND t.kind = 'service'
             JOIN postings p ON p.transaction_id = t.id
             JOIN accounts a ON a.id = p.account_id AND a.kind = 'volunteer_minutes'
             WHERE sr.volunteer_id IN (:ids) AND sr.status = 'posted'
-              AND sr.started_at >= :lo AND sr.started_at < :hi""",
-                                                {s.volunteer_id for s in services}, lo=lo, hi=hi):
+              AND sr.started_at >= :lo AND sr.started_at < :hi""", risky, lo=lo, hi=hi):
         started_at = _datetime(started_at)
         day_credited[(volunteer_id, started_at.date())] += int(amount)
         year_credited[(volunteer_id, started_at.year)] += int(amount)

@@ -220,3 +220,84 @@ def test_concurrent_batches_sharing_unit_accounts_lose_no_minute(ctx):
                                    "AND owner_id IN (:a, :b)"), {"a": units["station_a"], "b": units["station_b"]}
                               ).scalar_one()
     assert served == 40 * 5 * 50
+
+
+def test_a_stored_record_that_credited_less_than_its_minutes_leaves_room_under_the_day_cap(fresh_ctx):
+    """The caps read what stored records credited, not their minutes (the batch only bounds by them)."""
+    world = _world(fresh_ctx)
+    recorder = world["recorder"].user_id
+    long_day = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][0],
+                                    started_at=D(2025, 2, 3, 8, 0), ended_at=D(2025, 2, 3, 18, 0), recorded_by=recorder)
+    evening = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][0],
+                                   started_at=D(2025, 2, 3, 19, 0), ended_at=D(2025, 2, 3, 20, 40), recorded_by=recorder)
+    for batch in ([long_day], [evening]):
+        with fresh_ctx.uow() as uow:
+            bulk.post_approved(uow.session, world["approver"], batch, fresh_ctx.local_now())
+            uow.commit()
+    with fresh_ctx.engine.connect() as conn:
+        memos = conn.execute(text("SELECT memo FROM transactions ORDER BY id")).scalars().all()
+    # 600 minutes credit 480 (the per-activity cap); the day cap (600) then leaves 120: all 100 count
+    assert ": 480 min," in memos[0] and ": 100 min," in memos[1]
+    assert read(fresh_ctx, verify).ok
+
+
+@pytest.mark.parametrize("memo, actor, version", [
+    ("周末课堂: 120 min, 20 pts (policy default, x1)", "approver", None),
+    ('a "quoted"\\ memo\twith\ncontrol \x01 chars and emoji 😀', "审核员 张三", 7),
+    ("", "", 12345678901),
+])
+def test_the_service_hash_is_content_hash_written_out(memo, actor, version):
+    from ledger.postings import Leg, content_hash
+
+    legs = [(905, "PTS", -40, 3, 1), (17, "MIN", 120, 3, 12), (18, "MIN", -120, 3, 12), (904, "PTS", 40, 3, 12)]
+    tx = dict(kind="service", idempotency_key="service:77", occurred_on=dt.date(2025, 3, 5), actor=actor,
+              volunteer_id=3, unit_id=12, policy_version_id=version, reverses_id=None, service_record_id=77, memo=memo)
+    expected = content_hash(tx, [Leg(*leg) for leg in legs])
+    import json
+    assert bulk.service_hash(json.dumps(actor, ensure_ascii=False), 77, "2025-03-05", json.dumps(memo, ensure_ascii=False),
+                             version, legs, 3, 12) == expected
+
+
+def test_a_batch_naming_an_unknown_recorder_is_refused_by_field(fresh_ctx):
+    ctx = fresh_ctx
+    world = _world(ctx)
+    services = _services(world)
+    stranger = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][0],
+                                    started_at=D(2024, 11, 2, 9, 0), ended_at=D(2024, 11, 2, 10, 0),
+                                    recorded_by=10**9)
+    from ledger.errors import NotFound
+    with ctx.uow() as uow:
+        with pytest.raises(NotFound) as refused:
+            bulk.post_approved(uow.session, world["approver"], services + [stranger], ctx.local_now())
+    assert refused.value.field == "recorded_by"
+
+
+def test_keys_are_checked_per_row_again_when_a_trigger_fires_on_insert(ctx):
+    """The per-row checks are left on when turning them off would skip someone's INSERT trigger."""
+    if ctx.is_sqlite:
+        pytest.skip("PostgreSQL's session_replication_role")
+    with ctx.uow() as uow:
+        s = uow.session
+        assert bulk.keys_checked_by_batch(s)  # the test role is a superuser, no INSERT triggers
+        s.execute(text("CREATE FUNCTION pg_temp.noop() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ "
+                       "LANGUAGE plpgsql"))
+        s.execute(text("CREATE TRIGGER postings_audit_test AFTER INSERT ON postings FOR EACH ROW "
+                       "EXECUTE FUNCTION pg_temp.noop()"))
+        assert not bulk.keys_checked_by_batch(s)
+        s.execute(text("SET LOCAL session_replication_role = replica"))
+        assert not bulk.keys_checked_by_batch(s)  # only from the ordinary setting
+    # rolled back: the trigger is gone
+    with ctx.uow() as uow:
+        assert bulk.keys_checked_by_batch(uow.session)
+
+
+def test_the_foreign_keys_stay_in_the_schema_after_a_batch(fresh_ctx):
+    if fresh_ctx.is_sqlite:
+        pytest.skip("PostgreSQL's catalog")
+    _in_bulk(fresh_ctx, _world(fresh_ctx))
+    with fresh_ctx.engine.connect() as conn:
+        keys = conn.execute(text("SELECT conrelid::regclass::text, count(*) FROM pg_constraint WHERE contype = 'f' "
+                                 "AND conrelid::regclass::text IN ('postings', 'transactions', 'service_records') "
+                                 "GROUP BY 1 ORDER BY 1")).all()
+        role = conn.execute(text("SHOW session_replication_role")).scalar_one()
+    assert keys == [("postings", 2), ("service_records", 5), ("transactions", 5)] and role == "origin"
