@@ -186,11 +186,12 @@ def add_year_minutes(session: Session, deltas: dict[tuple[int, int], int]) -> No
             set_={"minutes": VolunteerYearMinutes.minutes + stmt.excluded.minutes}))
 
 
-def legs_of(session: Session, transaction_id: int) -> list[Leg]:
-    """The postings of a transaction, as legs."""
-    rows = session.execute(
-        select(Posting).where(Posting.transaction_id == transaction_id).order_by(Posting.id)
-    ).scalars()
+def legs_of(session: Session, transaction_id: int, occurred_on: dt.date | None = None) -> list[Leg]:
+    """The postings of a transaction, as legs (`occurred_on`, its date: one partition read)."""
+    query = select(Posting).where(Posting.transaction_id == transaction_id)
+    if occurred_on is not None:
+        query = query.where(Posting.occurred_on == occurred_on)
+    rows = session.execute(query.order_by(Posting.id)).scalars()
     return [Leg(p.account_id, p.uom, int(p.amount), p.volunteer_id, p.unit_id) for p in rows]
 
 
@@ -212,7 +213,8 @@ def reverse(
                        field="transaction_id")
     if is_reversed(session, original_id):
         raise AlreadyReversed(f"transaction {original_id} is already reversed", field="transaction_id")
-    legs = [Leg(l.account_id, l.uom, -l.amount, l.volunteer_id, l.unit_id) for l in legs_of(session, original_id)]
+    legs = [Leg(l.account_id, l.uom, -l.amount, l.volunteer_id, l.unit_id)
+            for l in legs_of(session, original_id, original.occurred_on)]
     return post(session, kind=kind, key=f"reverse:{original_id}", occurred_on=occurred_on, actor=actor,
                 legs=legs, volunteer_id=original.volunteer_id, unit_id=original.unit_id,
                 policy_version_id=original.policy_version_id, reverses_id=original_id,

@@ -149,7 +149,9 @@ def _credited_day_and_year_query():
                      .join(a, a.c.id == p.c.account_id))
         .where(sr.c.volunteer_id == bindparam("volunteer"), sr.c.status == "posted",
                sr.c.started_at >= bindparam("year_start"), sr.c.started_at < bindparam("year_end"),
-               sr.c.id != bindparam("exclude"), a.c.kind == "volunteer_minutes", t.c.kind == "service")
+               sr.c.id != bindparam("exclude"), a.c.kind == "volunteer_minutes", t.c.kind == "service",
+               # a service posting is dated by its service day: the year's postings partitions only
+               p.c.occurred_on >= bindparam("year_first"), p.c.occurred_on < bindparam("year_next"))
     )
 
 
@@ -163,7 +165,8 @@ def credited_minutes_day_and_year(session: Session, volunteer_id: int, day: dt.d
     same_day, same_year = session.connection().execute(_CREDITED_DAY_AND_YEAR, {
         "volunteer": volunteer_id, "day_start": day_start, "day_end": day_start + dt.timedelta(days=1),
         "year_start": dt.datetime(day.year, 1, 1), "year_end": dt.datetime(day.year + 1, 1, 1),
-        "exclude": -1 if exclude_record_id is None else exclude_record_id}).one()
+        "exclude": -1 if exclude_record_id is None else exclude_record_id,
+        "year_first": dt.date(day.year, 1, 1), "year_next": dt.date(day.year + 1, 1, 1)}).one()
     return int(same_day), int(same_year)
 
 
