@@ -185,3 +185,11 @@ def test_the_lookups_count_as_token_routes_for_the_rate_limit(client):
     public = [regex.pattern for regex, _methods, _group in public_routes(client.app)]
     assert not [p for p in public if "volunteer_id" in p and ("balances" in p or "/history" in p)]
     assert not [p for p in public if p.startswith("^/volunteers/")]
+
+
+def test_read_lookup_returns_the_answer_and_lets_errors_through(ctx, world):
+    volunteer_id = world["volunteer_id"]
+    got = lookup.read_lookup(ctx, lambda s: lookup.volunteer_summary(s, me(volunteer_id), volunteer_id, TODAY))
+    assert got["minutes_total"] == 405
+    with pytest.raises(NotFound):
+        lookup.read_lookup(ctx, lambda s: lookup.volunteer_summary(s, me(volunteer_id), 987654321, TODAY))
