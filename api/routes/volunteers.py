@@ -76,10 +76,11 @@ def _read_as(request: Request, token: str, fn: Callable[[Session, Principal], An
     The self-lookups are the most frequent requests: checking the token in the read's own
     transaction saves a second transaction and a thread hop per request over `CurrentUser`
     (same check: `ledger.auth.principal_for_token`).  The context comes from the app state
-    directly, not through a dependency, for the same reason.
+    directly, not through a dependency, for the same reason.  The unit of work ends with
+    COMMIT (`lookup.read_lookup`), so the statements stay prepared on the connection.
     """
     ctx = request.app.state.ctx
-    return read(ctx, lambda s: fn(s, principal_for_token(s, token, ctx.now())))
+    return lookup.read_lookup(ctx, lambda s: fn(s, principal_for_token(s, token, ctx.now())))
 
 
 @router.get("/volunteers/{volunteer_id}/balances")
