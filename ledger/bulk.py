@@ -358,9 +358,9 @@ def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
         # BEGIN IMMEDIATE holds SQLite's write lock: nobody else can take these ids
         top = session.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar_one()
         return list(range(top + 1, top + 1 + count))
-    ids = session.execute(text(
-        f"SELECT string_agg(nextval(pg_get_serial_sequence('{table}', 'id'))::text, ',') "
-        "FROM generate_series(1, :n)"), {"n": count}).scalar_one()
+    sequence = session.execute(text(f"SELECT pg_get_serial_sequence('{table}', 'id')")).scalar_one()
+    ids = session.execute(text("SELECT string_agg(nextval(CAST(:seq AS regclass))::text, ',') "
+                               "FROM generate_series(1, :n)"), {"seq": sequence, "n": count}).scalar_one()
     return sorted(map(int, ids.split(",")))
 
 
@@ -513,6 +513,7 @@ class _Plan:
         self.transactions: list[tuple] = []
         self.postings: list[tuple] = []
         self.deltas: dict[int, int] = defaultdict(int)
+        self.counter_accounts: set[int] = set()  # units' accounts posted to (shared with other writers)
         self.year_minutes: dict[tuple[int, int], int] = defaultdict(int)  # (volunteer, year) -> minutes
         self.star_events: list[tuple] = []
 
@@ -553,6 +554,8 @@ class _Plan:
                 add_posting((tx_id, account, uom, amount, leg_volunteer, leg_unit, day))
                 deltas[account] += amount
             year_minutes[(volunteer_id, day.year)] += credited
+        self.counter_accounts.update(u_served[u] for u in u_served)
+        self.counter_accounts.update(u_issued[u] for u in u_issued)
 
     def add_stars(self, session, facts, services, priced, accounts: _Accounts, tx_ids, record_ids) -> None:
         """Star events where the hours now give another level (as `pricing.update_star_level`)."""
@@ -639,11 +642,14 @@ def _write(session: Session, plan: _Plan, by_batch: bool = False) -> None:
                         copy.write_row(row)
         if by_batch:
             cursor.execute("SET LOCAL session_replication_role = origin")
-        # Lock the rows in account order first (an UPDATE ... FROM takes them in whatever order
-        # its join runs, which deadlocks two batches sharing unit accounts), then one UPDATE.
-        # Every account posted to is locked: it also stands for the key check of its postings.
+        # Lock the counter-side rows (units' accounts: other writers share them) in account order
+        # first, as `postings.apply_to_balances` does (an UPDATE ... FROM takes rows in whatever
+        # order its join runs, which deadlocks two batches sharing unit accounts), then one
+        # UPDATE.  The volunteers' own accounts need no such order: every writer of them holds
+        # the volunteer's row first, and this batch holds all of its volunteers' rows.  Every
+        # account posted to is then locked until COMMIT: that stands for its postings' key check.
         cursor.execute("SELECT id FROM accounts WHERE id = ANY(CAST(%s AS integer[])) ORDER BY id "
-                       "FOR NO KEY UPDATE", (_array(sorted(plan.deltas)),))
+                       "FOR NO KEY UPDATE", (_array(sorted(plan.counter_accounts)),))
         if items:
             cursor.execute("UPDATE accounts SET balance = accounts.balance + d.amount "
                            "FROM unnest(CAST(%s AS integer[]), CAST(%s AS bigint[])) AS d(id, amount) "
