@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from ledger.access import Principal
-from ledger.auth import principal_for_token
+from ledger.auth import authenticate
 from ledger.errors import Unauthenticated
-from ledger.usecase import read, write
+from ledger.usecase import write
 from ledger.uow import Context
 
 
@@ -29,7 +29,7 @@ def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str:
 
 def current_user(ctx: CtxDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:
     """The principal behind the bearer token."""
-    return read(ctx, lambda session: principal_for_token(session, token, ctx.now()))
+    return authenticate(ctx.engine, token, ctx.now())
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

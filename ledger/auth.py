@@ -6,7 +6,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ledger.access import ROLES, SYSTEM, Principal, require_role, require_unit
@@ -84,26 +85,40 @@ def issue_token_by(session: Session, principal: Principal, user: User, label: st
     return token
 
 
-def principal_for_token(session: Session, token: str, now: dt.datetime) -> Principal:
+def _token_query():
+    users, tokens, units = User.__table__, ApiToken.__table__, Unit.__table__
+    return (select(users.c.id, users.c.username, users.c.role, users.c.unit_id, users.c.volunteer_id,
+                   users.c.desk_id, users.c.is_active, tokens.c.expires_at, tokens.c.revoked_at, units.c.path)
+            .select_from(tokens.join(users, users.c.id == tokens.c.user_id)
+                         .outerjoin(units, units.c.id == users.c.unit_id))
+            .where(tokens.c.token_hash == bindparam("digest")))
+
+
+_TOKEN = _token_query()  # the user, the token and the path of the user's unit: one statement, built once
+
+
+def principal_for_token(session: Session | Connection, token: str, now: dt.datetime) -> Principal:
     """The principal a bearer token stands for; refused when unknown, expired or revoked."""
-    row = session.execute(  # the user, the token and the path of the user's unit: one statement
-        select(User, ApiToken, Unit.path).join(ApiToken, ApiToken.user_id == User.id)
-        .outerjoin(Unit, Unit.id == User.unit_id)
-        .where(ApiToken.token_hash == token_digest(token))
-    ).first()
+    conn = session.connection() if isinstance(session, Session) else session
+    row = conn.execute(_TOKEN, {"digest": token_digest(token)}).first()
     if row is None:
         raise Unauthenticated("unknown token", field="Authorization")
-    user, api_token, path = row
-    expires_at = api_token.expires_at
+    expires_at = row.expires_at
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=dt.timezone.utc)
-    if api_token.revoked_at is not None or (expires_at is not None and expires_at <= now):
+    if row.revoked_at is not None or (expires_at is not None and expires_at <= now):
         raise Unauthenticated("the token has expired or was revoked; sign in again",
                               field="Authorization")
-    if not user.is_active:
+    if not row.is_active:
         raise Unauthenticated("this user is disabled", field="Authorization")
-    return Principal(user_id=user.id, username=user.username, role=user.role, unit_id=user.unit_id,
-                     unit_path=path, volunteer_id=user.volunteer_id, desk_id=user.desk_id)
+    return Principal(user_id=row.id, username=row.username, role=row.role, unit_id=row.unit_id,
+                     unit_path=row.path, volunteer_id=row.volunteer_id, desk_id=row.desk_id)
+
+
+def authenticate(engine: Engine, token: str, now: dt.datetime) -> Principal:
+    """`principal_for_token` on a connection of its own in autocommit: one statement, one round trip."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return principal_for_token(conn, token, now)
 
 
 def principal_for_user(session: Session, user: User) -> Principal:
