@@ -178,12 +178,26 @@ def add_year_minutes(session: Session, deltas: dict[tuple[int, int], int]) -> No
     if not rows:
         return
     dialect = session.get_bind().dialect.name
+    if len(rows) == 1:  # one posting's year: the statement built once
+        session.connection().execute(_ADD_YEAR_MINUTES[dialect], rows[0])
+        return
     upsert = pg_insert if dialect == "postgresql" else sqlite_insert
     for start in range(0, len(rows), 5000):  # bound variables: under SQLite's limit
         stmt = upsert(VolunteerYearMinutes).values(rows[start:start + 5000])
         session.execute(stmt.on_conflict_do_update(
             index_elements=[VolunteerYearMinutes.volunteer_id, VolunteerYearMinutes.year],
             set_={"minutes": VolunteerYearMinutes.minutes + stmt.excluded.minutes}))
+
+
+def _add_year_minutes_statement(upsert):
+    table = VolunteerYearMinutes.__table__
+    stmt = upsert(table)
+    return stmt.on_conflict_do_update(index_elements=[table.c.volunteer_id, table.c.year],
+                                      set_={"minutes": table.c.minutes + stmt.excluded.minutes})
+
+
+_ADD_YEAR_MINUTES = {"postgresql": _add_year_minutes_statement(pg_insert),
+                     "sqlite": _add_year_minutes_statement(sqlite_insert)}
 
 
 def legs_of(session: Session, transaction_id: int, occurred_on: dt.date | None = None) -> list[Leg]:
