@@ -245,8 +245,11 @@ def _checkpoint_problem(checkpoint_id: int, period: str) -> dict:
 
 # The canonical JSON of `postings.content_hash`, built by PostgreSQL itself: keys in sorted
 # order, no spaces, to_json() escaping strings exactly as json.dumps(ensure_ascii=False) does,
-# postings sorted as the tuples Python sorts.  The subquery is fenced (OFFSET 0) so that the
-# hash is computed once per transaction, not once per reference in the outer aggregates.
+# postings sorted as the tuples Python sorts.  The legs are aggregated per transaction first,
+# from the postings in transaction order (a merge of each partition's transaction_id index),
+# then merged with the transactions in id order: nothing is sorted but each transaction's
+# few legs, and no wide row is copied per posting.  The subquery is fenced (OFFSET 0) so that
+# the hash is computed once per transaction, not once per reference in the outer aggregates.
 _HASH_SQL = text("""
 SELECT count(*), coalesce(sum(n), 0),
        (array_agg(id ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
@@ -254,53 +257,64 @@ SELECT count(*), coalesce(sum(n), 0),
        (array_agg(is_date_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
        (array_agg(id ORDER BY id) FILTER (WHERE is_unbalanced))[1:20]
 FROM (
-  SELECT t.id, count(p.transaction_id) AS n,
+  SELECT t.id, coalesce(l.n, 0) AS n,
          encode(sha256(convert_to(
            '{"actor":' || to_json(t.actor)::text || ',"key":' || to_json(t.idempotency_key)::text ||
            ',"kind":' || to_json(t.kind)::text || ',"memo":' || to_json(coalesce(t.memo, ''))::text ||
            ',"occurred_on":"' || to_char(t.occurred_on, 'YYYY-MM-DD') || '","policy_version_id":' ||
-           coalesce(t.policy_version_id::text, 'null') || ',"postings":[' ||
-           coalesce(string_agg('[' || p.account_id || ',' ||
-                               CASE p.uom WHEN 'MIN' THEN '"MIN"' WHEN 'PTS' THEN '"PTS"'
-                                          ELSE to_json(p.uom)::text END ||
-                               ',' || p.amount || ',' || coalesce(p.volunteer_id::text, 'null') || ',' ||
-                               coalesce(p.unit_id::text, 'null') || ']', ','
-                               ORDER BY p.account_id, p.uom COLLATE "C", p.amount, p.volunteer_id,
-                                        p.unit_id), '') ||
+           coalesce(t.policy_version_id::text, 'null') || ',"postings":[' || coalesce(l.legs, '') ||
            '],"reverses_id":' || coalesce(t.reverses_id::text, 'null') || ',"service_record_id":' ||
            coalesce(t.service_record_id::text, 'null') || ',"unit_id":' || coalesce(t.unit_id::text, 'null') ||
            ',"volunteer_id":' || coalesce(t.volunteer_id::text, 'null') || '}', 'UTF8')), 'hex')
            IS DISTINCT FROM t.content_hash AS is_hash_wrong,
-         coalesce(min(p.occurred_on) <> t.occurred_on OR max(p.occurred_on) <> t.occurred_on,
-                  false) AS is_date_wrong,
-         coalesce(sum(p.amount) FILTER (WHERE p.uom = 'MIN') <> 0
-                  OR sum(p.amount) FILTER (WHERE p.uom = 'PTS') <> 0
-                  OR bool_or(p.uom NOT IN ('MIN', 'PTS')), false) AS is_unbalanced
+         coalesce(l.lo <> t.occurred_on OR l.hi <> t.occurred_on, false) AS is_date_wrong,
+         coalesce(l.unbalanced, false) AS is_unbalanced
   FROM transactions t
-  LEFT JOIN postings p ON p.transaction_id = t.id AND p.transaction_id > :after AND p.transaction_id <= :upto
+  LEFT JOIN (
+    SELECT transaction_id, count(*) AS n, min(occurred_on) AS lo, max(occurred_on) AS hi,
+           string_agg('[' || account_id || ',' ||
+                      CASE uom WHEN 'MIN' THEN '"MIN"' WHEN 'PTS' THEN '"PTS"' ELSE to_json(uom)::text END ||
+                      ',' || amount || ',' || coalesce(volunteer_id::text, 'null') || ',' ||
+                      coalesce(unit_id::text, 'null') || ']', ','
+                      ORDER BY account_id, uom COLLATE "C", amount, volunteer_id, unit_id) AS legs,
+           sum(amount) FILTER (WHERE uom = 'MIN') <> 0 OR sum(amount) FILTER (WHERE uom = 'PTS') <> 0
+             OR bool_or(uom NOT IN ('MIN', 'PTS')) AS unbalanced
+    FROM postings WHERE transaction_id > :after AND transaction_id <= :upto
+    GROUP BY transaction_id) l ON l.transaction_id = t.id
   WHERE t.id > :after AND t.id <= :upto
-  GROUP BY t.id
   OFFSET 0) AS checked""")
+# The plan above, whatever the statistics say: postings is partitioned, and its parent's
+# statistics (autovacuum never analyzes a partitioned table) may be missing, when the planner
+# guesses 200 transactions per range and hashes or sorts wide rows instead, spilling to disk.
+_HASH_PLAN = {"enable_hashjoin": "off", "enable_sort": "off"}
+_AGGREGATE_PLAN = {"enable_hashjoin": "on", "enable_sort": "on"}
+_SETTINGS = ("jit", *_HASH_PLAN)
 
 _BALANCED_SQL = text("""
 SELECT transaction_id, uom, sum(amount) FROM postings WHERE transaction_id = ANY(:ids)
 GROUP BY transaction_id, uom HAVING sum(amount) <> 0 ORDER BY transaction_id, uom LIMIT 20""")
 
+# Fenced (OFFSET 0) so that LIMIT 20 does not lead the planner to walk the postings in
+# account order through every partition's index: one pass, hashed by account.
 _BALANCES_SQL = text("""
-SELECT a.id, a.balance, coalesce(s.total, 0) FROM accounts a
-LEFT JOIN (SELECT account_id, sum(amount) AS total FROM postings GROUP BY account_id) s ON s.account_id = a.id
-WHERE a.balance <> coalesce(s.total, 0) ORDER BY a.id LIMIT 20""")
+SELECT id, balance, total FROM (
+  SELECT a.id, a.balance, coalesce(s.total, 0) AS total FROM accounts a
+  LEFT JOIN (SELECT account_id, sum(amount) AS total FROM postings GROUP BY account_id) s ON s.account_id = a.id
+  WHERE a.balance <> coalesce(s.total, 0) OFFSET 0) AS differ
+ORDER BY id LIMIT 20""")
 
 # Both directions in one pass: a (volunteer, year) with postings but no row, or a row with
 # no postings that is not 0, or a row that differs.
 _YEAR_MINUTES_SQL = text("""
+SELECT * FROM (
 SELECT coalesce(s.volunteer_id, m.volunteer_id) AS volunteer_id, coalesce(s.year, m.year) AS year,
-       coalesce(m.minutes, 0), coalesce(s.total, 0)
+       coalesce(m.minutes, 0) AS minutes, coalesce(s.total, 0) AS total
 FROM (SELECT a.owner_id AS volunteer_id, date_part('year', p.occurred_on)::int AS year, sum(p.amount) AS total
       FROM postings p JOIN accounts a ON a.id = p.account_id WHERE a.kind = 'volunteer_minutes'
       GROUP BY 1, 2) s
 FULL JOIN volunteer_year_minutes m ON m.volunteer_id = s.volunteer_id AND m.year = s.year
 WHERE coalesce(m.minutes, 0) <> coalesce(s.total, 0)
+OFFSET 0) AS differ
 ORDER BY 1, 2 LIMIT 20""")
 
 # Each checkpoint against the previous one's stored hash and last id, which is what the
@@ -384,12 +398,13 @@ def _run(conn, tasks: list, workers: int) -> list[_Found]:
     """
     written = conn.execute(text("SELECT txid_current_if_assigned() IS NOT NULL")).scalar_one()
     if workers <= 1 or written or len(tasks) <= 1:
-        jit = conn.execute(text("SELECT current_setting('jit')")).scalar_one()
-        conn.execute(text("SELECT set_config('jit', 'off', true)"))  # compiling costs more than it saves
+        before = dict(zip(_SETTINGS, conn.execute(text(
+            "SELECT " + ", ".join(f"current_setting('{name}')" for name in _SETTINGS))).one()))
+        _settings(conn, {"jit": "off"})
         try:
             return [task(conn) for task in tasks]
-        finally:
-            conn.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
+        finally:  # the caller's transaction goes on as it was
+            _settings(conn, before)
     snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
     queue: Queue = Queue()
     for index, task in enumerate(tasks):
@@ -403,7 +418,7 @@ def _run(conn, tasks: list, workers: int) -> list[_Found]:
                 helper = helper.execution_options(isolation_level="REPEATABLE READ")
                 helper.execute(text("SET TRANSACTION READ ONLY"))
                 helper.execute(text("SET TRANSACTION SNAPSHOT '%s'" % snapshot.replace("'", "")))
-                helper.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves here
+                _settings(helper, {"jit": "off"})
                 while not errors:
                     try:
                         index, task = queue.get_nowait()
@@ -424,8 +439,17 @@ def _run(conn, tasks: list, workers: int) -> list[_Found]:
     return results
 
 
+def _settings(conn, values: dict[str, str]) -> None:
+    """Set planner settings for the rest of the transaction (JIT off: compiling these
+    statements costs more than it saves)."""
+    conn.execute(text("SELECT " + ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(values)))),
+                 {**{f"n{i}": name for i, name in enumerate(values)},
+                  **{f"v{i}": value for i, value in enumerate(values.values())}})
+
+
 def _hash_task(after: int, upto: int):
     def task(conn) -> _Found:
+        _settings(conn, _HASH_PLAN)
         count, postings, ids, hash_wrong, date_wrong, unbalanced = conn.execute(
             _HASH_SQL, {"after": after, "upto": upto}).one()
         found = _Found(transactions=count, postings=int(postings),
@@ -437,16 +461,19 @@ def _hash_task(after: int, upto: int):
 
 
 def _balances_task(conn) -> _Found:
+    _settings(conn, _AGGREGATE_PLAN)
     rows = conn.execute(_BALANCES_SQL).all()
     accounts = conn.execute(select(func.count()).select_from(Account)).scalar_one()
     return _Found(accounts=accounts, balances=[_balance_problem(*row) for row in rows])
 
 
 def _year_minutes_task(conn) -> _Found:
+    _settings(conn, _AGGREGATE_PLAN)
     return _Found(year_minutes=[_year_problem(*row) for row in conn.execute(_YEAR_MINUTES_SQL)])
 
 
 def _checkpoints_task(conn) -> _Found:
+    _settings(conn, _AGGREGATE_PLAN)
     found = _Found()
     for row in conn.execute(_CHECKPOINTS_SQL, {"genesis": GENESIS, "in_sql": CHAIN_IN_SQL}).mappings():
         found.checkpoints += 1
