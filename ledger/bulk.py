@@ -154,7 +154,9 @@ def _in(session: Session, sql: str, ids: Iterable[int], **params) -> list:
     if not ids:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        query = sql.replace("IN (:ids)", "= ANY(CAST(%(ids)s AS bigint[]))")
+        # integer[] as the columns are: a bigint[] against an integer column is searched
+        # element by element for each row (no hashed lookup for the cross-type operator)
+        query = sql.replace("IN (:ids)", "= ANY(CAST(%(ids)s AS integer[]))")
         for name in params:
             query = query.replace(f":{name}", f"%({name})s")
         with _cursor(session) as cursor:
