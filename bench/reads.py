@@ -18,12 +18,50 @@ from ledger.uow import Context
 
 
 def verify_rate(ctx: Context) -> dict:
-    """Figure 6: verify over the whole ledger, postings per second."""
-    started = time.perf_counter()
-    report = read(ctx, verify)
-    seconds = time.perf_counter() - started
-    return {"ok": report.ok, "transactions": report.transactions, "postings": report.postings,
-            "seconds": round(seconds, 2), "postings_per_s": round(report.postings / seconds)}
+    """Figure 6: verify over the whole ledger, postings per second.
+
+    Run twice, the figure from the faster run: the first run also opens verify's connections
+    (new server processes load the catalog of every partition), and the box is shared.  Both
+    runs are kept, with the load average, and on PostgreSQL on this box the CPU the server
+    processes spent (the cost that does not depend on the load: microseconds per posting).
+    """
+    import os
+
+    from sqlalchemy import text
+
+    def server_cpu() -> float | None:  # seconds of CPU of this database's server processes
+        if ctx.is_sqlite:
+            return None
+        with ctx.engine.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                                ).scalars().all()  # this one too: the pool lends it to verify afterwards
+        total = 0.0
+        try:
+            for pid in pids:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):  # the server is not on this box, or a process went away
+            return None
+        return total
+
+    runs = []
+    for _ in range(2):
+        load, cpu_before = os.getloadavg()[0], server_cpu()
+        started = time.perf_counter()
+        report = read(ctx, verify)
+        seconds = time.perf_counter() - started
+        cpu_after = server_cpu()
+        runs.append({"seconds": round(seconds, 3), "load_average_1m": round(load, 2),
+                     "server_cpu_s": None if cpu_before is None or cpu_after is None
+                     else round(cpu_after - cpu_before, 2)})
+    measured = min(runs, key=lambda run: run["seconds"])
+    result = {"ok": report.ok, "transactions": report.transactions, "postings": report.postings,
+              "seconds": round(measured["seconds"], 2), "postings_per_s": round(report.postings / measured["seconds"]),
+              "figure_from": "the faster of 2 runs", "runs": runs}
+    if measured["server_cpu_s"]:
+        result["server_cpu_us_per_posting"] = round(measured["server_cpu_s"] * 1e6 / max(1, report.postings), 2)
+    return result
 
 
 def _me(volunteer_id: int) -> Principal:
