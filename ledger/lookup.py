@@ -28,19 +28,27 @@ VOLUNTEER_ACCOUNTS = ["volunteer_minutes", "volunteer_points", "volunteer_points
 
 
 def read_lookup(ctx: Context, fn: Callable[[Session], Any]) -> Any:
-    """Run a lookup in its own unit of work, ended by COMMIT rather than ROLLBACK.
+    """Run a lookup (this module's reads, and the token check before them) on its own.
 
-    Nothing is written, so both end the transaction the same way; but psycopg 3 forgets every
-    statement it prepared on the connection at a ROLLBACK (and sends DEALLOCATE ALL), so a
-    read ended that way (`usecase.read`) never reaches its prepared form and PostgreSQL plans
-    its statements anew on every request: 3-20 ms for the history page once postings are
-    partitioned by month.  Ended by COMMIT, the lookup's statements are prepared after five
-    uses on a connection and planned once.
+    On PostgreSQL the connection runs in autocommit: each statement is its own snapshot and
+    nothing else goes over the wire, no BEGIN before nor COMMIT/ROLLBACK after.  A summary is
+    one statement and a history page one (two with the token check), so a lookup is one or
+    two round trips instead of three or four.  It also keeps the statements prepared: psycopg
+    3 forgets every statement it prepared on a connection at a ROLLBACK (and sends DEALLOCATE
+    ALL), so a read ended that way (`usecase.read`) is planned anew on every request: 3-20 ms
+    for the history page once postings are partitioned by month.  On SQLite (where a
+    transaction starts as BEGIN IMMEDIATE) the lookup runs in a unit of work ended by COMMIT.
+    Nothing is written either way.
     """
-    with ctx.uow() as uow:
-        result = fn(uow.session)
-        uow.commit()
-        return result
+    if ctx.is_sqlite:
+        with ctx.uow() as uow:
+            result = fn(uow.session)
+            uow.commit()
+            return result
+    with ctx.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        with Session(bind=connection, autoflush=False, expire_on_commit=False) as session:
+            return fn(session)
 
 
 def hours_text(minutes: int) -> str:

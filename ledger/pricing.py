@@ -318,7 +318,7 @@ def policy_in_force_cached(session: Session, unit_id: int, on_date: dt.date,
     `newest_version` is (max id, its content hash) of `policy_versions` as the caller just
     read it; `unit_path`, when the caller has it, saves the query of the unit's ancestors.
     """
-    engine = session.get_bind()
+    engine = session.get_bind().engine  # the engine also when the session is bound to a connection
     entries = _IN_FORCE_CACHE.get(engine)
     if entries is None:
         entries = _IN_FORCE_CACHE.setdefault(engine, {})

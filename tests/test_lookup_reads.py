@@ -193,3 +193,28 @@ def test_read_lookup_returns_the_answer_and_lets_errors_through(ctx, world):
     assert got["minutes_total"] == 405
     with pytest.raises(NotFound):
         lookup.read_lookup(ctx, lambda s: lookup.volunteer_summary(s, me(volunteer_id), 987654321, TODAY))
+
+
+def test_a_connection_used_by_a_lookup_goes_back_to_the_pool_transactional(ctx, world):
+    """read_lookup runs PostgreSQL reads in autocommit: the next unit of work on the same
+    connection must be a transaction again (its writes undone by a rollback)."""
+    from dataclasses import replace
+
+    from ledger.db import make_engine
+    from ledger.tables import AuditEntry
+
+    engine = make_engine(ctx.engine.url.render_as_string(hide_password=False), pool_size=1)
+    one = replace(ctx, engine=engine)
+    try:
+        volunteer_id = world["volunteer_id"]
+        lookup.read_lookup(one, lambda s: lookup.volunteer_summary(s, me(volunteer_id), volunteer_id, TODAY))
+        marker = f.ref("lookup-pool")
+        with one.uow() as uow:
+            uow.session.add(AuditEntry(actor="test", action="test.pool", target=marker, detail={}))
+            uow.session.flush()
+            if not one.is_sqlite:
+                assert uow.session.connection().connection.driver_connection.autocommit is False
+        with one.uow() as uow:  # the first one was rolled back
+            assert uow.session.execute(select(AuditEntry).where(AuditEntry.target == marker)).first() is None
+    finally:
+        engine.dispose()
