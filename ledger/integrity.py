@@ -394,49 +394,62 @@ def _run(conn, tasks: list, workers: int) -> list[_Found]:
 
     The caller's transaction exports its snapshot; each helper opens a READ ONLY, REPEATABLE
     READ transaction on it, so every task sees the same ledger the caller sees.  A transaction
-    that has written sees rows no other can: then everything runs on the caller's connection.
+    that has written sees rows no other can: then everything runs on the caller's connection,
+    as do the tasks left if no helper could connect (no connection to spare, say).
     """
     written = conn.execute(text("SELECT txid_current_if_assigned() IS NOT NULL")).scalar_one()
-    if workers <= 1 or written or len(tasks) <= 1:
-        before = dict(zip(_SETTINGS, conn.execute(text(
-            "SELECT " + ", ".join(f"current_setting('{name}')" for name in _SETTINGS))).one()))
-        _settings(conn, {"jit": "off"})
-        try:
-            return [task(conn) for task in tasks]
-        finally:  # the caller's transaction goes on as it was
-            _settings(conn, before)
-    snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+    results: list = [None] * len(tasks)
     queue: Queue = Queue()
     for index, task in enumerate(tasks):
         queue.put((index, task))
-    results: list = [None] * len(tasks)
-    errors: list[BaseException] = []
-
-    def work() -> None:
+    if workers > 1 and not written and len(tasks) > 1:
+        snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+        errors: list[BaseException] = []
+        threads = [threading.Thread(target=_helper, args=(conn.engine, snapshot, queue, results, errors),
+                                    name=f"verify-{n}") for n in range(min(workers, len(tasks)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+    if not queue.empty():
+        before = dict(zip(_SETTINGS, conn.execute(text(
+            "SELECT " + ", ".join(f"current_setting('{name}')" for name in _SETTINGS))).one()))
         try:
-            with conn.engine.connect() as helper:
-                helper = helper.execution_options(isolation_level="REPEATABLE READ")
-                helper.execute(text("SET TRANSACTION READ ONLY"))
-                helper.execute(text("SET TRANSACTION SNAPSHOT '%s'" % snapshot.replace("'", "")))
-                _settings(helper, {"jit": "off"})
-                while not errors:
-                    try:
-                        index, task = queue.get_nowait()
-                    except Empty:
-                        break
-                    results[index] = task(helper)
-                helper.rollback()
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, name=f"verify-{n}") for n in range(min(workers, len(tasks)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+            _settings(conn, {"jit": "off"})
+            _drain(conn, queue, results, [])
+        finally:  # the caller's transaction goes on as it was
+            _settings(conn, before)
     return results
+
+
+def _helper(engine, snapshot: str, queue: Queue, results: list, errors: list) -> None:
+    """One helper connection: on the caller's snapshot, read only, take tasks until none are left."""
+    try:
+        helper = engine.connect()
+    except Exception:  # noqa: BLE001 - the tasks stay in the queue for the others or the caller
+        return
+    try:
+        helper = helper.execution_options(isolation_level="REPEATABLE READ")
+        helper.execute(text("SET TRANSACTION READ ONLY"))
+        helper.execute(text("SET TRANSACTION SNAPSHOT '%s'" % snapshot.replace("'", "")))
+        _settings(helper, {"jit": "off"})
+        _drain(helper, queue, results, errors)
+    except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+        errors.append(error)
+    finally:
+        helper.rollback()
+        helper.close()
+
+
+def _drain(conn, queue: Queue, results: list, errors: list) -> None:
+    while not errors:
+        try:
+            index, task = queue.get_nowait()
+        except Empty:
+            return
+        results[index] = task(conn)
 
 
 def _settings(conn, values: dict[str, str]) -> None:

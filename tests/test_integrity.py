@@ -19,21 +19,31 @@ DAY = dt.date(2026, 3, 2)
 
 
 def _ledger(ctx, count: int = 8) -> tuple[list[int], int]:
-    """`count` transactions of a volunteer's minutes and points, each committed on its own."""
+    """`count` transactions of a volunteer's minutes and points, each committed on its own.
+
+    The legs are written in the reverse of their canonical order (accounts opened in one
+    order, posted in the other; two legs on one account), so that the hash only matches
+    when the legs are sorted as `content_hash` sorts them.
+    """
     units = f.tree(ctx)
     volunteer = f.volunteer(ctx, units["station_a"])
+    with ctx.uow() as uow:
+        s = uow.session
+        minutes, away_minutes, points, away_points = (
+            account_id(s, "volunteer_minutes", volunteer), account_id(s, "deployment_minutes", 1),
+            account_id(s, "volunteer_points", volunteer), account_id(s, "deployment_points", 1))
+        uow.commit()
+    assert minutes < points and away_minutes < away_points
     ids = []
     for n in range(count):
         with ctx.uow() as uow:
-            s = uow.session
-            tx = post(s, kind="test_integrity", key=f.ref("integrity"), occurred_on=DAY, actor="test",
+            tx = post(uow.session, kind="test_integrity", key=f.ref("integrity"), occurred_on=DAY, actor="test",
                       memo=f"第{n}笔 \"quoted\"\n", volunteer_id=volunteer, legs=[
-                          Leg(account_id(s, "volunteer_minutes", volunteer), MINUTES, 30 + n, volunteer,
-                              units["station_a"]),
-                          Leg(account_id(s, "deployment_minutes", 1), MINUTES, -(30 + n), volunteer, None),
-                          Leg(account_id(s, "volunteer_points", volunteer), POINTS, 3, volunteer,
-                              units["station_a"]),
-                          Leg(account_id(s, "deployment_points", 1), POINTS, -3, volunteer, None)])
+                          Leg(away_points, POINTS, -3, volunteer, None),
+                          Leg(points, POINTS, 3, volunteer, units["station_a"]),
+                          Leg(away_minutes, MINUTES, -(30 + n), volunteer, None),
+                          Leg(minutes, MINUTES, 20, volunteer, units["station_a"]),
+                          Leg(minutes, MINUTES, 10 + n, volunteer, units["station_b"])])
             ids.append(tx.id)
             uow.commit()
     return ids, volunteer
@@ -67,8 +77,19 @@ def test_a_clean_ledger_verifies_and_counts_every_row(fresh_ctx, one_id_per_rang
     ids, _ = _ledger(ctx, 5)
     report = _report(ctx)
     assert report["ok"], report["problems"]
-    assert report["transactions"] >= len(ids) and report["postings"] >= 4 * len(ids)
+    assert report["transactions"] >= len(ids) and report["postings"] >= 5 * len(ids)
     assert report == _report(ctx, workers=1)
+
+
+def test_the_caller_s_connection_does_the_work_when_no_helper_can_connect(fresh_ctx, one_id_per_range,
+                                                                          monkeypatch):
+    ctx = fresh_ctx
+    ids, _ = _ledger(ctx, 3)
+    _behind_the_ledgers_back(ctx, ("UPDATE transactions SET memo = 'changed' WHERE id = :t", {"t": ids[1]}))
+    expected = _report(ctx)
+    monkeypatch.setattr(integrity, "_helper", lambda *args: None)  # as if every connect failed
+    assert _report(ctx) == expected
+    assert [p["row"] for p in expected["problems"]] == [ids[1]]
 
 
 def test_the_first_offending_rows_are_named_in_order_whatever_the_ranges(fresh_ctx, one_id_per_range):
