@@ -74,20 +74,29 @@ def _service_postings(query, root_path: str, run: RankingRun):
                    ServiceRecord.started_at < _day_after(run.period_end)))
 
 
-@contextmanager
-def no_jit(session: Session):
-    """PostgreSQL without JIT for the statements inside (restored after).
+# Settings for the report statements, PostgreSQL only, restored after each statement:
+# - no JIT: these statements are estimated above jit_above_cost at a county's size and compiling
+#   them took ~0.1 s, more than it saved at every size measured (bench figure 5);
+# - work_mem for one statement's hashes and sorts: at 4 MB (the stock setting) the per-record
+#   and per-volunteer aggregates of a county spill to disk (external merge, hash batches).
+REPORT_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 
-    These statements are estimated above jit_above_cost at a county's size, and compiling
-    them took ~0.1 s, more than it saved on every size measured (bench figure 5)."""
+
+@contextmanager
+def report_settings(session: Session):
+    """REPORT_SETTINGS for the statements inside (SET LOCAL, put back as they were after)."""
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
-    before = session.execute(text("SELECT current_setting('jit'), set_config('jit', 'off', true)")).scalar_one()
+    names = list(REPORT_SETTINGS)
+    before = session.execute(text(
+        "SELECT " + ", ".join(f"current_setting('{name}'), set_config('{name}', :{name}, true)" for name in names)),
+        REPORT_SETTINGS).one()
     try:
         yield
     finally:
-        session.execute(text("SELECT set_config('jit', :value, true)"), {"value": before})
+        session.execute(text("SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in names)),
+                        {name: before[2 * i] for i, name in enumerate(names)})
 
 
 def _first_day(run: RankingRun) -> dt.date:
@@ -294,7 +303,7 @@ def insert_entries(session: Session, doc: dict, run: RankingRun) -> None:
     """Write the run's entries with one INSERT ... SELECT."""
     body = ranked(session, doc, run).subquery("ranked")
     source = select(literal(run.id).label("run_id"), *[body.c[name] for name in ENTRY_COLUMNS])
-    with no_jit(session):
+    with report_settings(session):
         session.execute(insert(RankingEntry).from_select(["run_id", *ENTRY_COLUMNS], source))
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ledger.access import Principal, require_role, require_unit
 from ledger.errors import NotFound, ValidationFailed
 from ledger.postings import ledger_position
-from ledger.ranking_sql import int_sum, no_jit, per_record, unit_groups
+from ledger.ranking_sql import int_sum, per_record, report_settings, unit_groups
 from ledger.rankings import hours_text, period_bounds, require_ended
 from ledger.tables import Activity, AuditEntry, Team, Unit, Volunteer
 from ledger.tables.rankings import TargetReport
@@ -183,7 +183,7 @@ def compute_targets(session: Session, root: Unit, period: str, position: int) ->
     start, end = period_bounds(period_kind_of(period), period)
     ytd_start = dt.date(end.year, 1, 1)
     window = Window(ytd_start, end, position)
-    with no_jit(session):
+    with report_settings(session):
         figures = ledger_figures(session, root, window)
     people = people_figures(figures, window)
     return {"unit_id": root.id, "unit_name": root.name, "period": period, "period_start": start.isoformat(),
