@@ -373,3 +373,23 @@ def test_team_ranking_by_membership(ctx):
     rows = by_subject(entries(ctx, run(ctx, definition["id"])["id"]))
     assert (rows[t1["id"]]["rank"], rows[t1["id"]]["minutes"], rows[t1["id"]]["tx_count"]) == (1, 180, 2)
     assert (rows[t2["id"]]["rank"], rows[t2["id"]]["minutes"], rows[t2["id"]]["is_shortlisted"]) == (2, 90, False)
+
+
+def test_snapshot_hash_is_the_same_whoever_renders_it_for_names_that_need_escaping(ctx):
+    """On PostgreSQL the stored hash is rendered in SQL (json_build_array), `reproduce` renders
+    the recomputed rows with json.dumps: names with quotes, backslashes, control characters and
+    characters outside the BMP must give the same bytes (on SQLite both are Python)."""
+    units = f.tree(ctx)
+    recorder, _ = f.user(ctx, "unit_admin", units["institute"])
+    approver, _ = f.user(ctx, "admin")
+    names = ['"引号"', "反\\斜杠", "换\n行\t制表", "控制\x01\x1f字符", "表情😀", "<b>&amp;</b>", "é\u2028x"]
+    activity = f.activity(ctx, units["station_a"], dt.date(2025, 5, 12))
+    for minutes, name in enumerate(names, start=1):
+        volunteer = person(ctx, units["station_a"], name=name)
+        f.served(ctx, recorder, approver, volunteer, activity, dt.datetime(2025, 5, 12, 8), 60 + minutes)
+    result = run(ctx, define(ctx, units, eligibility={}, quota={"top_n": 3})["id"])
+    assert result["candidates"] == len(names)
+    with ctx.uow() as uow:
+        assert rankings.entries_hash(uow.session, result["id"]) == result["entries_hash"]
+        assert rankings.reproduce(uow.session, SYSTEM, result["id"])["matches"]
+    assert sorted(row["subject_name"] for row in entries(ctx, result["id"])) == sorted(names)
