@@ -434,7 +434,8 @@ def _helper(engine, snapshot: str, queue: Queue, results: list, errors: list) ->
         helper = helper.execution_options(isolation_level="REPEATABLE READ")
         helper.execute(text("SET TRANSACTION READ ONLY"))
         helper.execute(text("SET TRANSACTION SNAPSHOT '%s'" % snapshot.replace("'", "")))
-        _settings(helper, {"jit": "off"})
+        # the helpers already keep the cores busy: no parallel workers of their own
+        _settings(helper, {"jit": "off", "max_parallel_workers_per_gather": "0"})
         _drain(helper, queue, results, errors)
     except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
         errors.append(error)
