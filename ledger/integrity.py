@@ -329,13 +329,14 @@ WITH c AS (
   FROM checkpoints)
 SELECT c.id, c.period, c.prev_hash, c.hash, c.tx_count, c.last_tx_id, c.expected_prev, c.after,
        CASE WHEN c.last_tx_id - c.after <= :in_sql THEN
-         c.prev_hash = c.expected_prev AND c.hash = (
-           SELECT encode(sha256(convert_to(c.expected_prev || coalesce(
-                    string_agg(E'\\n' || t.id || ':' || t.content_hash, '' ORDER BY t.id), ''), 'UTF8')), 'hex')
-                  FROM transactions t WHERE t.id > c.after AND t.id <= c.last_tx_id)
-         AND c.tx_count = (SELECT count(*) FROM transactions t WHERE t.id > c.after AND t.id <= c.last_tx_id)
-       END AS matches
-FROM c ORDER BY c.id""")
+         c.prev_hash = c.expected_prev AND c.hash = s.digest AND c.tx_count = s.n END AS matches
+FROM c LEFT JOIN LATERAL (
+  SELECT encode(sha256(convert_to(c.expected_prev || coalesce(
+           string_agg(E'\\n' || t.id || ':' || t.content_hash, '' ORDER BY t.id), ''), 'UTF8')), 'hex') AS digest,
+         count(*) AS n
+  FROM transactions t
+  WHERE t.id > c.after AND t.id <= c.last_tx_id AND c.last_tx_id - c.after <= :in_sql) AS s ON true
+ORDER BY c.id""")
 CHAIN_IN_SQL = 2_000_000
 
 SQL_RANGE = 200_000  # transaction ids per hashing task at most
