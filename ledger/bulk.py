@@ -191,6 +191,8 @@ class _Facts:
         self.versions: dict[int, list[tuple]] = defaultdict(list)  # unit -> [(from, version, id, doc)]
         self._in_force: dict[tuple[int, dt.date], tuple] = {}
         self._ancestors: dict[int, list[int]] = {}
+        self._homes: dict[int, list[tuple]] | None = None  # volunteer -> [(from, to, unit)], newest first
+        self._home_on: dict[tuple[int, dt.date], int] = {}
 
     @classmethod
     def load(cls, session: Session, principal: Principal, services: Sequence[ApprovedService],
@@ -238,6 +240,27 @@ class _Facts:
         missing = ids - set(self.volunteers)
         if missing:
             raise UnknownVolunteer(f"volunteer {min(missing)} not found", field="volunteer_id")
+
+    def home_unit_on(self, session: Session, volunteer_id: int, on_date: dt.date) -> int:
+        """The volunteer's home unit on a date, else the current one (as `pricing.home_unit_on`)."""
+        found = self._home_on.get((volunteer_id, on_date))
+        if found is not None:
+            return found
+        if self._homes is None:  # read once, and only when a policy funds points by home unit
+            self._homes = defaultdict(list)
+            for volunteer, unit, valid_from, valid_to in _in(
+                    session, "SELECT volunteer_id, unit_id, valid_from, valid_to FROM memberships "
+                             "WHERE volunteer_id IN (:ids) AND is_home", self.volunteers):
+                self._homes[volunteer].append((_date(valid_from), _date(valid_to) if valid_to else None, unit))
+            for periods in self._homes.values():
+                periods.sort(key=lambda period: period[0], reverse=True)
+        found = self.volunteers[volunteer_id][0]
+        for valid_from, valid_to, unit in self._homes.get(volunteer_id, ()):
+            if valid_from <= on_date and (valid_to is None or valid_to > on_date):
+                found = unit
+                break
+        self._home_on[(volunteer_id, on_date)] = found
+        return found
 
     def ancestors(self, unit_id: int) -> list[int]:
         """The unit and every unit above it, nearest first (as `pricing.ancestors`)."""
@@ -427,7 +450,7 @@ def _price_all(session: Session, facts: _Facts, services: Sequence[ApprovedServi
         if credited:
             day_credited[day_key] += credited
             year_credited[year_key] += credited
-        funding = facts.volunteers[volunteer_id][0] if county is None else county
+        funding = facts.home_unit_on(session, volunteer_id, day) if county is None else county
         out.append((unit_id, day, version_id, credited, points, funding, memo))
     return out
 

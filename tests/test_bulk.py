@@ -62,8 +62,8 @@ def _world(ctx: Context) -> dict:
     return {"units": units, "recorder": principals[0], "approver": principals[1], "vols": vols, "acts": acts}
 
 
-def _one_by_one(ctx: Context, world: dict) -> None:
-    for v, a, start, minutes, kind in SERVICES:
+def _one_by_one(ctx: Context, world: dict, services: list[tuple] = SERVICES) -> None:
+    for v, a, start, minutes, kind in services:
         with ctx.uow() as uow:
             record = service_records.record_service(uow.session, world["recorder"], service_records.RecordService(
                 volunteer_id=world["vols"][v], activity_id=world["acts"][a], started_at=start,
@@ -75,16 +75,16 @@ def _one_by_one(ctx: Context, world: dict) -> None:
             uow.commit()
 
 
-def _services(world: dict) -> list[bulk.ApprovedService]:
+def _services(world: dict, services: list[tuple] = SERVICES) -> list[bulk.ApprovedService]:
     return [bulk.ApprovedService(volunteer_id=world["vols"][v], activity_id=world["acts"][a], started_at=start,
                                  ended_at=start + dt.timedelta(minutes=minutes), service_kind=kind,
                                  recorded_by=world["recorder"].user_id, source="api")
-            for v, a, start, minutes, kind in SERVICES]
+            for v, a, start, minutes, kind in services]
 
 
-def _in_bulk(ctx: Context, world: dict) -> bulk.BulkResult:
+def _in_bulk(ctx: Context, world: dict, services: list[tuple] = SERVICES) -> bulk.BulkResult:
     with ctx.uow() as uow:
-        result = bulk.post_approved(uow.session, world["approver"], _services(world), ctx.local_now())
+        result = bulk.post_approved(uow.session, world["approver"], _services(world, services), ctx.local_now())
         uow.commit()
     return result
 
@@ -301,3 +301,30 @@ def test_the_foreign_keys_stay_in_the_schema_after_a_batch(fresh_ctx):
                                  "GROUP BY 1 ORDER BY 1")).all()
         role = conn.execute(text("SHOW session_replication_role")).scalar_one()
     assert keys == [("postings", 2), ("service_records", 5), ("transactions", 5)] and role == "origin"
+
+
+def test_points_funded_by_the_home_unit_are_funded_by_the_home_unit_on_the_service_date(twins):
+    """A volunteer who moved after the service: the old home unit funds it, in bulk as one by one."""
+    one, many = twins
+    worlds = [_world(one), _world(many)]
+    services = [(2, 2, D(2025, 5, 20, 9, 0), 120, None), (2, 2, D(2025, 6, 3, 9, 0), 60, None)]
+    for ctx, world in zip((one, many), worlds):
+        moved_on, volunteer = dt.date(2025, 5, 25), world["vols"][2]
+        with ctx.engine.begin() as conn:  # station_b until 25 May, then station_a
+            conn.execute(text("UPDATE memberships SET valid_to = :d WHERE volunteer_id = :v AND is_home"),
+                         {"d": moved_on, "v": volunteer})
+            conn.execute(text("INSERT INTO memberships (volunteer_id, unit_id, is_home, role, valid_from, created_at) "
+                              "VALUES (:v, :u, :h, '志愿者', :d, :now)"),
+                         {"v": volunteer, "u": world["units"]["station_a"], "h": True, "d": moved_on,
+                          "now": dt.datetime.now(dt.timezone.utc)})
+            conn.execute(text("UPDATE volunteers SET home_unit_id = :u WHERE id = :v"),
+                         {"u": world["units"]["station_a"], "v": volunteer})
+    _one_by_one(one, worlds[0], services)
+    _in_bulk(many, worlds[1], services)
+    expected, got = _snapshot(one), _snapshot(many)
+    for name in SNAPSHOT:
+        assert got[name] == expected[name], name
+    # station_b's policy funds points by home unit: 20 May by station_b, 3 June by station_a
+    funders = {row[5] for row in got["postings"] if row[2] == "PTS" and row[3] < 0}
+    assert funders == {worlds[1]["units"]["station_a"], worlds[1]["units"]["station_b"]}
+    assert read(many, verify).ok
