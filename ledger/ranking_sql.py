@@ -24,8 +24,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger, Boolean, and_, case, cast, func, insert, literal, null, or_, select, text, true, false,
+    BigInteger, Boolean, Text, and_, case, cast, func, insert, literal, null, or_, select, text, true, false,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
 from ledger.accounts import KINDS as ACCOUNT_KINDS, MINUTES, POINTS
@@ -299,12 +300,28 @@ ENTRY_COLUMNS = ("subject_id", "subject_name", "subject_number", "group_unit_id"
                  "rank", "is_shortlisted")
 
 
-def insert_entries(session: Session, doc: dict, run: RankingRun) -> None:
-    """Write the run's entries with one INSERT ... SELECT."""
+def insert_entries(session: Session, doc: dict, run: RankingRun) -> tuple[int, int, int, str] | None:
+    """Write the run's entries with one INSERT ... SELECT.
+
+    On PostgreSQL the same statement returns (candidates, eligible, shortlisted, entries hash)
+    over the rows it wrote (a data-modifying CTE): the hash lines are rendered by
+    json_build_array, byte for byte what `rankings.entries_hash` renders with json.dumps.
+    Elsewhere it returns None and the caller seals the run from the stored entries."""
     body = ranked(session, doc, run).subquery("ranked")
     source = select(literal(run.id).label("run_id"), *[body.c[name] for name in ENTRY_COLUMNS])
+    statement = insert(RankingEntry).from_select(["run_id", *ENTRY_COLUMNS], source)
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(statement)
+        return None
+    written = statement.returning(*[RankingEntry.__table__.c[name] for name in ENTRY_COLUMNS]).cte("written")
+    line = cast(func.json_build_array(*[written.c[name] for name in ENTRY_COLUMNS]), Text) + "\n"
+    lines = func.string_agg(line, aggregate_order_by(literal(""), written.c.subject_id))
+    seal = select(func.count(), func.count().filter(written.c.is_eligible.is_(True)),
+                  func.count().filter(written.c.is_shortlisted.is_(True)),
+                  func.encode(func.sha256(func.convert_to(func.coalesce(lines, ""), "UTF8")), "hex"))
     with report_settings(session):
-        session.execute(insert(RankingEntry).from_select(["run_id", *ENTRY_COLUMNS], source))
+        candidates, eligible, shortlisted, digest = session.execute(seal).one()
+    return int(candidates), int(eligible), int(shortlisted), digest
 
 
 def compute_rows(session: Session, doc: dict, run: RankingRun):

@@ -19,7 +19,7 @@ import hashlib
 import json
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.access import Principal, in_scope, require_role, unit_path
@@ -71,9 +71,11 @@ def run_ranking(session: Session, principal: Principal, definition_id: int, peri
                      candidates=0, eligible=0, shortlisted=0, entries_hash="", created_by=principal.username)
     session.add(run)
     session.flush()
-    ranking_sql.insert_entries(session, definition.document, run)
+    sealed = ranking_sql.insert_entries(session, definition.document, run)
+    if sealed is None:  # SQLite: counted in SQL, hashed in Python over the stored entries
+        sealed = (*ranking_sql.entry_counts(session, run.id), entries_hash(session, run.id))
     # the run row is sealed once, here: the database refuses any change after entries_hash is set
-    run.candidates, run.eligible, run.shortlisted, run.entries_hash = _seal(session, run.id)
+    run.candidates, run.eligible, run.shortlisted, run.entries_hash = sealed
     session.flush()
     session.add(AuditEntry(actor=principal.username, action="ranking.run", target=f"ranking_run:{run.id}",
                            detail={"definition_id": definition.id, "period": period, "position": position}))
@@ -86,33 +88,12 @@ ENTRY_FIGURES = ("subject_id", "subject_name", "subject_number", "group_unit_id"
                  "rank", "is_shortlisted")
 
 
-# one line of the snapshot hash, rendered by PostgreSQL exactly as json.dumps(..., ensure_ascii=False)
-# renders it in `entries_hash`: ", " between items, strings escaped the same way, true/false/null
-_PG_SEAL = text(f"""
-    SELECT count(*), count(*) FILTER (WHERE is_eligible), count(*) FILTER (WHERE is_shortlisted),
-           encode(sha256(convert_to(coalesce(string_agg(json_build_array({", ".join(ENTRY_FIGURES)})::text || E'\\n',
-                                                        '' ORDER BY subject_id), ''), 'UTF8')), 'hex')
-    FROM ranking_entries WHERE run_id = :run_id""")
-
-
-def _seal(session: Session, run_id: int) -> tuple[int, int, int, str]:
-    """(candidates, eligible, shortlisted, entries hash) of a run's stored entries.
-
-    On PostgreSQL one statement over the entries; elsewhere the counts in SQL and the hash
-    streamed through Python.  Both give the same hash (`entries_hash`)."""
-    from ledger import ranking_sql
-
-    if session.get_bind().dialect.name == "postgresql":
-        candidates, eligible, shortlisted, digest = session.execute(_PG_SEAL, {"run_id": run_id}).one()
-        return int(candidates), int(eligible), int(shortlisted), digest
-    return (*ranking_sql.entry_counts(session, run_id), entries_hash(session, run_id))
-
-
 def entries_hash(session: Session, run_id: int, rows=None) -> str:
     """SHA-256 over a run's entries in a fixed order (streamed, never all in memory).
 
     Each entry is one line, json.dumps of its ENTRY_FIGURES (ensure_ascii=False) and a
-    newline, in subject order; `_PG_SEAL` renders the same bytes in the database."""
+    newline, in subject order; on PostgreSQL `ranking_sql.insert_entries` renders the same
+    bytes in the database when it writes the entries."""
     digest = hashlib.sha256()
     if rows is None:
         columns = [getattr(RankingEntry, name) for name in ENTRY_FIGURES]
