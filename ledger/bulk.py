@@ -323,6 +323,10 @@ def _datetime(value) -> dt.datetime:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+# A priced record, as a tuple (thousands a batch): these are its fields' positions.
+UNIT, DAY, VERSION, CREDITED, POINTS_, FUNDING, MEMO = range(7)
+
+
 class _Accounts:
     """The batch's accounts: id per owner for each of the four kinds, and balances before it."""
 
@@ -336,14 +340,19 @@ class _Accounts:
 
 def _accounts(session: Session, services: Sequence[ApprovedService], priced: list[tuple]) -> _Accounts:
     """The accounts the batch posts to, opening missing ones in first-use order (as one by one)."""
-    wanted: dict[tuple[str, int], None] = {}
-    for s, p in zip(services, priced):
-        wanted[("volunteer_minutes", s.volunteer_id)] = None
-        wanted[("unit_minutes_served", p[0])] = None
-        wanted[("volunteer_points", s.volunteer_id)] = None
-        wanted[("unit_points_issued", p[5])] = None
-    found = _read_accounts(session, wanted)
-    missing = [k for k in wanted if k not in found]
+    volunteers = {s.volunteer_id for s in services}
+    by_kind = {"volunteer_minutes": volunteers, "unit_minutes_served": {p[UNIT] for p in priced},
+               "volunteer_points": volunteers, "unit_points_issued": {p[FUNDING] for p in priced}}
+    found = _read_accounts(session, ((kind, owner) for kind, owners in by_kind.items() for owner in owners))
+    missing = []
+    if len(found) < sum(len(owners) for owners in by_kind.values()):
+        wanted: dict[tuple[str, int], None] = {}  # first use: the order one by one opens them in
+        for s, p in zip(services, priced):
+            wanted[("volunteer_minutes", s.volunteer_id)] = None
+            wanted[("unit_minutes_served", p[UNIT])] = None
+            wanted[("volunteer_points", s.volunteer_id)] = None
+            wanted[("unit_points_issued", p[FUNDING])] = None
+        missing = [k for k in wanted if k not in found]
     if missing:
         now = utcnow()
         if session.get_bind().dialect.name == "postgresql":
@@ -387,10 +396,6 @@ def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
     ids = session.execute(text("SELECT string_agg(nextval(CAST(:seq AS regclass))::text, ',') "
                                "FROM generate_series(1, :n)"), {"seq": sequence, "n": count}).scalar_one()
     return sorted(map(int, ids.split(",")))
-
-
-# A priced record, as a tuple (thousands a batch): these are its fields' positions.
-UNIT, DAY, VERSION, CREDITED, POINTS_, FUNDING, MEMO = range(7)
 
 
 def _price_all(session: Session, facts: _Facts, services: Sequence[ApprovedService],
