@@ -35,10 +35,10 @@ test-quick: $(STAMP)
 soak: $(STAMP) postgres
 	LEDGER_SOAK_SECONDS=$${SOAK_SECONDS:-120} $(BIN)/pytest -q -s -p no:cacheprovider --timeout 600 tests/test_soak.py
 
-bench: $(STAMP) postgres
+bench: $(STAMP) system postgres
 	$(BIN)/python -m bench --size small
 
-bench-full: $(STAMP) postgres
+bench-full: $(STAMP) system postgres
 	$(BIN)/python -m bench --size full
 
 clean:

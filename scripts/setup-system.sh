@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # System packages the tests need: Debian's chromium (browser tests), CJK fonts (pages and
-# PDF certificates), poppler-utils (PDF to PNG in tests), curl (the README tour test).
+# PDF certificates), poppler-utils (PDF to PNG in tests), curl (the README tour test), wrk (the
+# HTTP load of `python -m bench`; pgbench comes with the PostgreSQL server package).
 # Installs only what is missing.
 set -euo pipefail
 need=()
-for pkg in chromium fonts-noto-cjk fonts-wqy-zenhei poppler-utils curl; do
+for pkg in chromium fonts-noto-cjk fonts-wqy-zenhei poppler-utils curl wrk; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
