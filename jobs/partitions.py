@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from jobs.runner import Job
 from ledger.partitions import (  # noqa: F401 - the job's vocabulary, used by its callers
-    MONTHS_AHEAD, TABLES, ensure_partitions, is_partitioned, month_start, partition_name,
+    MONTHS_AHEAD, TABLES, ensure_partitions, is_partitioned, month_start, partition_name, refresh_statistics,
 )
 from ledger.uow import Context
 
@@ -32,7 +32,8 @@ def create_ahead(ctx: Context, session: Session, period: str) -> dict:
     if not any(is_partitioned(session, table, schema) for table in TABLES):
         return {"period": period, "partitioned": False, "created": []}
     made = ensure_partitions(session, month, month_start(month, MONTHS_AHEAD), schema)
-    return {"period": period, "partitioned": True, "created": made}
+    analyzed = refresh_statistics(session, schema)
+    return {"period": period, "partitioned": True, "created": made, "analyzed": analyzed}
 
 
 JOBS = [Job(name="create_partitions", cron={"day": 1, "hour": 1, "minute": 0}, periods_due=months_due,

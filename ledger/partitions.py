@@ -112,3 +112,16 @@ def prepare_months(engine: Engine, months: Iterable[dt.date]) -> list[str]:
         made = ensure_months(conn, months)
         conn.commit()
         return made
+
+
+def refresh_statistics(session: Session | Connection, schema: str = "public") -> list[str]:
+    """ANALYZE the partitioned tables themselves (autovacuum analyzes only their partitions,
+    so without this the planner guesses the parent's row counts); returns the tables analyzed."""
+    if not _NAME.match(schema):
+        raise ValueError("the schema name is a plain identifier")
+    done = []
+    for table in TABLES:
+        if is_partitioned(session, table, schema):
+            session.execute(text(f'ANALYZE "{schema}"."{table}"'))
+            done.append(f"{schema}.{table}")
+    return done
