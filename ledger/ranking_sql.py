@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger, Boolean, Text, and_, case, cast, func, insert, literal, null, or_, select, text, true, false,
+    BigInteger, Boolean, Integer, Text, and_, any_, case, cast, func, insert, literal, null, or_, select, text,
+    true, false,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
 from ledger.accounts import KINDS as ACCOUNT_KINDS, MINUTES, POINTS
@@ -105,12 +107,54 @@ def _first_day(run: RankingRun) -> dt.date:
     return min(dt.date(run.period_end.year, 1, 1), run.period_start)
 
 
-def counted_postings(root_path: str, run: RankingRun) -> list:
+@dataclass(frozen=True)
+class Subtree:
+    """A unit subtree as the statements filter on it: by path, and on PostgreSQL by the list of
+    its unit ids, bound as one array (`unit_id = ANY(...)` filters the postings as they are read;
+    `IN (SELECT ...)` became a semi-join the planner put after the join to transactions)."""
+
+    path: str
+    unit_ids: tuple[int, ...] | None = None
+
+    def contains(self, column):
+        if self.unit_ids is None:
+            return column.in_(select(Unit.id).where(Unit.path.startswith(self.path)))
+        return column == any_(literal(list(self.unit_ids), ARRAY(Integer)))
+
+
+def subtree(session: Session, root_path: str) -> Subtree:
+    """The subtree under a path, with its unit ids on PostgreSQL."""
+    if session.get_bind().dialect.name != "postgresql":
+        return Subtree(root_path)
+    return Subtree(root_path, tuple(session.execute(
+        select(Unit.id).where(Unit.path.startswith(root_path)).order_by(Unit.id)).scalars()))
+
+
+def counted_postings(units: Subtree, run: RankingRun) -> list:
     """WHERE terms on postings: volunteers' hours and points legs in the subtree, at the position."""
     return [Posting.occurred_on >= _first_day(run), Posting.transaction_id <= run.ledger_position,
-            Posting.volunteer_id.is_not(None),
-            Posting.unit_id.in_(select(Unit.id).where(Unit.path.startswith(root_path))),
+            Posting.volunteer_id.is_not(None), units.contains(Posting.unit_id),
             Posting.account_id.not_in(select(Account.id).where(Account.kind.in_(OTHER_KINDS)))]
+
+
+def served_minutes(units: Subtree, run: RankingRun):
+    """The served-minutes postings (volunteer_id, unit_id, amount) of the records served from the
+    run's first day to its period end, at the position — per posting, no per-record grouping
+    (what the targets report needs).
+
+    A transaction that names a service record is dated on the record's service date (service,
+    rating, complaint, adjustment), except a reversal, dated when it was posted: for a reversal
+    alone the record's start is looked up (by primary key, in a CASE branch no other row takes)."""
+    first = dt.datetime.combine(_first_day(run), dt.time())
+    started = select(ServiceRecord.started_at).where(ServiceRecord.id == Transaction.service_record_id)
+    in_window = case((Transaction.reverses_id.is_(None), Posting.occurred_on <= run.period_end),
+                     else_=and_(started.scalar_subquery() >= first,
+                                started.scalar_subquery() < _day_after(run.period_end)))
+    return (select(Posting.volunteer_id, Posting.unit_id, Posting.amount.label("minutes"))
+            .join(Transaction, Transaction.id == Posting.transaction_id)
+            .where(*counted_postings(units, run), Posting.uom == MINUTES,
+                   Transaction.service_record_id.is_not(None), Transaction.occurred_on >= first.date(),
+                   in_window)).subquery("served_minutes")
 
 
 def int_sum(value):
@@ -118,28 +162,30 @@ def int_sum(value):
     return cast(func.sum(value), BigInteger)
 
 
-def per_transaction_sums(root_path: str, run: RankingRun):
+def per_transaction_sums(units: Subtree, run: RankingRun):
     """Level 0: net minutes and points per transaction, from postings alone (one scan)."""
     return (select(Posting.transaction_id.label("tx_id"),
                    int_sum(case((Posting.uom == MINUTES, Posting.amount), else_=0)).label("minutes"),
                    int_sum(case((Posting.uom == POINTS, Posting.amount), else_=0)).label("points"))
-            .where(*counted_postings(root_path, run))
+            .where(*counted_postings(units, run))
             .group_by(Posting.transaction_id)).subquery("tx_sums")
 
 
-def per_record(root_path: str, run: RankingRun):
+def per_record(units: Subtree, run: RankingRun):
     """Level 1: net minutes and points per service record served in the period's year.
 
     The transactions are summed per record first (a narrow aggregate), then the record's own
-    columns are joined.  `rated` is 1 when the record has a rating and its `rating`
+    columns are joined.  Transactions and records are filtered by unit too (a transaction that
+    names a record carries the record's unit), which keeps both hash tables to the subtree.  `rated` is 1 when the record has a rating and its `rating`
     transaction is at or before the position (an index lookup, made for rated records only)."""
     first = _first_day(run)
-    sums = per_transaction_sums(root_path, run)
+    sums = per_transaction_sums(units, run)
     by_record = (select(Transaction.service_record_id.label("record_id"), int_sum(sums.c.minutes).label("minutes"),
                         int_sum(sums.c.points).label("points"), func.count().label("n_tx"),
                         func.max(case((Transaction.reverses_id.is_not(None), 1), else_=0)).label("has_reversal"))
                  .select_from(sums).join(Transaction, Transaction.id == sums.c.tx_id)
-                 .where(Transaction.service_record_id.is_not(None), Transaction.occurred_on >= first)
+                 .where(Transaction.service_record_id.is_not(None), Transaction.occurred_on >= first,
+                        units.contains(Transaction.unit_id))
                  .group_by(Transaction.service_record_id)).subquery("by_record")
     in_period = case((ServiceRecord.started_at >= dt.datetime.combine(run.period_start, dt.time()), 1), else_=0)
     rating_tx = aliased(Transaction, name="rating_tx")
@@ -151,7 +197,7 @@ def per_record(root_path: str, run: RankingRun):
         ServiceRecord.rating, ServiceRecord.started_at, ServiceRecord.unit_id, in_period.label("in_period"),
         by_record.c.minutes, by_record.c.points, by_record.c.n_tx, by_record.c.has_reversal, rated.label("rated"),
     ).select_from(by_record).join(ServiceRecord, ServiceRecord.id == by_record.c.record_id).where(
-        ServiceRecord.started_at >= dt.datetime.combine(first, dt.time()),
+        units.contains(ServiceRecord.unit_id), ServiceRecord.started_at >= dt.datetime.combine(first, dt.time()),
         ServiceRecord.started_at < _day_after(run.period_end)).subquery("rec")
 
 
@@ -167,9 +213,9 @@ def _subject_key(doc: dict, rec):
     return Membership.team_id, ("membership", valid)
 
 
-def per_subject(doc: dict, root_path: str, run: RankingRun):
+def per_subject(doc: dict, units: Subtree, run: RankingRun):
     """Level 2: the figures of each subject that has a transaction in the period."""
-    rec = per_record(root_path, run)
+    rec = per_record(units, run)
     subject, join = _subject_key(doc, rec)
     in_period = rec.c.in_period == 1
     counted = and_(in_period, rec.c.minutes > 0)
@@ -221,7 +267,7 @@ def _home_at_end(root: Unit, run: RankingRun):
 def with_facts(session: Session, doc: dict, run: RankingRun):
     """Level 3: names, quota group, star level and the eligibility flags."""
     root = _root(session, doc["unit_id"])
-    subj = per_subject(doc, root.path, run)
+    subj = per_subject(doc, subtree(session, root.path), run)
     rules = doc["eligibility"]
     basis = subj.c.year_minutes if rules["min_hours_basis"] == "year" else subj.c.minutes
     if doc["subject"] == "volunteer":

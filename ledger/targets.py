@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ledger.access import Principal, require_role, require_unit
 from ledger.errors import NotFound, ValidationFailed
 from ledger.postings import ledger_position
-from ledger.ranking_sql import int_sum, per_record, report_settings, unit_groups
+from ledger.ranking_sql import int_sum, report_settings, served_minutes, subtree, unit_groups
 from ledger.rankings import hours_text, period_bounds, require_ended
 from ledger.tables import Activity, AuditEntry, Team, Unit, Volunteer
 from ledger.tables.rankings import TargetReport
@@ -108,16 +108,16 @@ def _registered(root: Unit, end: dt.date):
 def ledger_figures(session: Session, root: Unit, window: Window) -> dict:
     """Everything the targets read from the ledger, in one statement over one scan of the postings.
 
-    The level-1 aggregation (minutes per service record, `ranking_sql.per_record`) is summed
-    once per volunteer and child unit of the root (`per_child`); the volunteers who served,
+    The served minutes (`ranking_sql.served_minutes`: the postings, no per-record step) are
+    summed once per volunteer and child unit of the root (`per_child`); the volunteers who served,
     their minutes, the party members among the registered and the served per child unit are
     all read from that.  Rows: ("people", None, registered, party members, party members who
     served), ("served", None, minutes, volunteers), ("child", child unit id, volunteers, None, None)."""
-    rec = per_record(root.path, window)
-    groups = unit_groups(root)
-    per_child = (select(rec.c.volunteer_id, groups.c.group_id, int_sum(rec.c.minutes).label("minutes"))
-                 .select_from(rec).outerjoin(groups, groups.c.unit_id == rec.c.unit_id)
-                 .group_by(rec.c.volunteer_id, groups.c.group_id)).cte("per_child")
+    served_postings, groups = served_minutes(subtree(session, root.path), window), unit_groups(root)
+    per_child = (select(served_postings.c.volunteer_id, groups.c.group_id,
+                        int_sum(served_postings.c.minutes).label("minutes"))
+                 .select_from(served_postings).outerjoin(groups, groups.c.unit_id == served_postings.c.unit_id)
+                 .group_by(served_postings.c.volunteer_id, groups.c.group_id)).cte("per_child")
     served = (select(per_child.c.volunteer_id, int_sum(per_child.c.minutes).label("minutes"))
               .group_by(per_child.c.volunteer_id).having(int_sum(per_child.c.minutes) > 0)).cte("served")
     registered = _registered(root, window.period_end)
