@@ -96,3 +96,40 @@ def test_targets_of_a_period_not_ended_are_refused(ctx):
         with pytest.raises(ValidationFailed) as caught:
             targets.make_report(uow.session, SYSTEM, units["center"], "2026-Q4", TODAY)
     assert caught.value.field == "period"
+
+
+def test_reversals_count_by_the_service_date_of_their_record(ctx):
+    """A reversal is dated the day it is posted; it counts where its record was served.
+
+    n2 (B) served 240 min on 2024-12-16, reversed on 2025-04-20: the year-to-date window of
+    2025-Q2 holds the reversal's postings but not the record, so nothing changes (a reversal
+    read by its own date would take 240 min off).  p2 (A) served 180 min on 2025-06-09,
+    reversed on 2025-08-01, after Q2 but before the report: that record nets 0 and p2 has
+    not served.  Everything else as in `build`: 1020 min, party 2 of 3 served."""
+    from ledger import service_records
+
+    units, t1, _ = build(ctx)
+    recorder, _ = f.user(ctx, "unit_admin", units["institute"])
+    approver, _ = f.user(ctx, "admin")
+    with ctx.uow() as uow:
+        from ledger.tables import Volunteer
+        from sqlalchemy import select
+        rows = uow.session.execute(select(Volunteer.id, Volunteer.home_unit_id, Volunteer.is_party_member)
+                                   .where(Volunteer.home_unit_id.in_([units["station_a"], units["station_b"]]))
+                                   .order_by(Volunteer.id)).all()
+    n2 = [v for v, home, party in rows if home == units["station_b"] and not party][0]
+    p2 = [v for v, home, party in rows if home == units["station_a"] and party][1]
+    old = f.served(ctx, recorder, approver, n2, f.activity(ctx, units["station_b"], dt.date(2024, 12, 16)),
+                   dt.datetime(2024, 12, 16, 9), 240)
+    late = f.served(ctx, recorder, approver, p2, f.activity(ctx, units["station_a"], dt.date(2025, 6, 9)),
+                    dt.datetime(2025, 6, 9, 9), 180)
+    for record_id, day in ((old, dt.date(2025, 4, 20)), (late, dt.date(2025, 8, 1))):
+        with ctx.uow() as uow:
+            service_records.reverse_record(uow.session, approver, record_id, "录入错误", day)
+            uow.commit()
+    with ctx.uow() as uow:
+        figures = targets.preview(uow.session, SYSTEM, units["institute"], "2025-Q2", TODAY)
+    assert (figures["hours"]["minutes"], figures["served_volunteers"]) == (1020, 3)
+    assert (figures["party"]["members"], figures["party"]["served"]) == (3, 2)
+    by_unit = {r["unit_id"]: r["served"] for r in figures["residents"]["by_unit"]}
+    assert (by_unit[units["station_a"]], by_unit[units["station_b"]]) == (2, 1)
