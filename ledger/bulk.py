@@ -37,6 +37,7 @@ from ledger.access import Principal, in_scope, require_role
 from ledger.accounts import KINDS, MINUTES, POINTS
 from ledger.db import Base
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
+from ledger.partitions import prepare_months
 from ledger.policy import Policy, ServiceFacts
 from ledger.postings import add_year_minutes
 from ledger.service_records import check_times
@@ -87,6 +88,8 @@ def post_approved(session: Session, principal: Principal, services: Sequence[App
     services = list(services)
     minutes = [_checked_minutes(i, s, principal, now_local) for i, s in enumerate(services)]
     postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:  # the months of the batch get their partitions first (a short transaction of its own)
+        prepare_months(session.get_bind(), {s.started_at.date() for s in services})
     by_batch = postgres and keys_checked_by_batch(session)
     facts = _Facts.load(session, principal, services, lock=by_batch)
     _refuse_overlaps(session, services)

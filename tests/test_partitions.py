@@ -132,3 +132,34 @@ def test_the_job_creates_the_months_ahead_once_and_rows_land_in_their_month(ctx,
     with pytest.raises(DBAPIError, match="append-only"):
         with ctx.engine.begin() as conn:
             conn.execute(text(f"UPDATE {schema}.postings SET amount = amount + 1"))
+
+
+def test_a_bulk_batch_makes_the_partitions_of_its_months_first(ctx):
+    """Back-dated records loaded in bulk (a 台账 of old years) land in monthly partitions made
+    for them before the batch, not in the DEFAULT one; a second batch in a transaction that
+    already wrote postings does not wait on itself (its rows go to the DEFAULT partition)."""
+    if ctx.is_sqlite:
+        pytest.skip("declarative partitioning is PostgreSQL's")
+    from ledger import bulk
+    from tests import factories as f
+
+    units = f.tree(ctx)
+    recorder, _ = f.user(ctx, "unit_admin", units["station_a"])
+    approving, _ = f.user(ctx, "admin")
+    year = 1900 + secrets.randbelow(90)  # months no other test uses
+    volunteer = f.volunteer(ctx, units["station_a"], registered_on=dt.date(year - 1, 1, 1))
+    activity = f.activity(ctx, units["station_a"], dt.date(year, 3, 1))
+
+    def batch(month: int) -> list:
+        start = dt.datetime(year, month, 3, 9)
+        return [bulk.ApprovedService(volunteer, activity, start, start + dt.timedelta(minutes=60), recorder.user_id)]
+
+    with ctx.uow() as uow:
+        bulk.post_approved(uow.session, approving, batch(3), ctx.local_now())
+        bulk.post_approved(uow.session, approving, batch(4), ctx.local_now())  # waits 2 s at most
+        uow.commit()
+    with ctx.engine.connect() as conn:
+        where = dict(conn.execute(text(
+            "SELECT extract(month FROM occurred_on)::int, string_agg(DISTINCT tableoid::regclass::text, ',') "
+            "FROM postings WHERE volunteer_id = :v GROUP BY 1"), {"v": volunteer}).all())
+    assert where == {3: partition_name("postings", dt.date(year, 3, 1)), 4: "postings_default"}

@@ -13,7 +13,7 @@ Pages already full keep their rows until they are rewritten (VACUUM FULL, or CLU
 new rows, and pages emptied by vacuum, get the room.  On SQLite this revision does nothing.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-23
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
