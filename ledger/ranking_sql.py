@@ -254,24 +254,25 @@ def _star_as_of(run: RankingRun):
     return select(numbered.c.volunteer_id, numbered.c.level_after).where(numbered.c.rn == 1).subquery("star")
 
 
-def _home_at_end(root: Unit, run: RankingRun):
-    home_unit = Unit.__table__.alias("home_unit")
+def _home_at_end(units: Subtree, run: RankingRun):
+    """The home unit in the subtree of each volunteer at the period end (the subtree's
+    memberships only: on PostgreSQL read through the memberships' unit index)."""
     return (select(Membership.volunteer_id, func.min(Membership.unit_id).label("unit_id"))
-            .join(home_unit, home_unit.c.id == Membership.unit_id)
             .where(Membership.is_home.is_(True), Membership.valid_from <= run.period_end,
                    or_(Membership.valid_to.is_(None), Membership.valid_to > run.period_end),
-                   home_unit.c.path.startswith(root.path))
+                   units.contains(Membership.unit_id))
             .group_by(Membership.volunteer_id)).subquery("home")
 
 
 def with_facts(session: Session, doc: dict, run: RankingRun):
     """Level 3: names, quota group, star level and the eligibility flags."""
     root = _root(session, doc["unit_id"])
-    subj = per_subject(doc, subtree(session, root.path), run)
+    units = subtree(session, root.path)
+    subj = per_subject(doc, units, run)
     rules = doc["eligibility"]
     basis = subj.c.year_minutes if rules["min_hours_basis"] == "year" else subj.c.minutes
     if doc["subject"] == "volunteer":
-        star, home, groups = _star_as_of(run), _home_at_end(root, run), unit_groups(root)
+        star, home, groups = _star_as_of(run), _home_at_end(units, run), unit_groups(root)
         level = func.coalesce(star.c.level_after, 0)
         group = func.coalesce(groups.c.group_id, root.id)
         query = (select(subj, Volunteer.name.label("subject_name"), Volunteer.number.label("subject_number"),

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ledger.access import Principal, require_role, require_unit
 from ledger.errors import NotFound, ValidationFailed
 from ledger.postings import ledger_position
-from ledger.ranking_sql import int_sum, report_settings, served_minutes, subtree, unit_groups
+from ledger.ranking_sql import Subtree, int_sum, report_settings, served_minutes, subtree, unit_groups
 from ledger.rankings import hours_text, period_bounds, require_ended
 from ledger.tables import Activity, AuditEntry, Team, Unit, Volunteer
 from ledger.tables.rankings import TargetReport
@@ -98,10 +98,9 @@ def stations_without_activity(session: Session, root: Unit, start: dt.date, end:
     return result
 
 
-def _registered(root: Unit, end: dt.date):
+def _registered(units: Subtree, end: dt.date):
     return (select(Volunteer.id, Volunteer.is_party_member)
-            .join(Unit, Unit.id == Volunteer.home_unit_id)
-            .where(Unit.path.startswith(root.path), Volunteer.registered_on <= end,
+            .where(units.contains(Volunteer.home_unit_id), Volunteer.registered_on <= end,
                    Volunteer.status == "active")).cte("registered")
 
 
@@ -113,14 +112,15 @@ def ledger_figures(session: Session, root: Unit, window: Window) -> dict:
     their minutes, the party members among the registered and the served per child unit are
     all read from that.  Rows: ("people", None, registered, party members, party members who
     served), ("served", None, minutes, volunteers), ("child", child unit id, volunteers, None, None)."""
-    served_postings, groups = served_minutes(subtree(session, root.path), window), unit_groups(root)
+    units = subtree(session, root.path)
+    served_postings, groups = served_minutes(units, window), unit_groups(root)
     per_child = (select(served_postings.c.volunteer_id, groups.c.group_id,
                         int_sum(served_postings.c.minutes).label("minutes"))
                  .select_from(served_postings).outerjoin(groups, groups.c.unit_id == served_postings.c.unit_id)
                  .group_by(served_postings.c.volunteer_id, groups.c.group_id)).cte("per_child")
     served = (select(per_child.c.volunteer_id, int_sum(per_child.c.minutes).label("minutes"))
               .group_by(per_child.c.volunteer_id).having(int_sum(per_child.c.minutes) > 0)).cte("served")
-    registered = _registered(root, window.period_end)
+    registered = _registered(units, window.period_end)
     is_party = registered.c.is_party_member.is_(True)
     people = (select(literal("people").label("kind"), cast(null(), Integer).label("unit_id"),
                      cast(func.count(registered.c.id), BigInteger).label("a"),
