@@ -154,7 +154,7 @@ def served_minutes(units: Subtree, run: RankingRun):
             .join(Transaction, Transaction.id == Posting.transaction_id)
             .where(*counted_postings(units, run), Posting.uom == MINUTES,
                    Transaction.service_record_id.is_not(None), Transaction.occurred_on >= first.date(),
-                   in_window)).subquery("served_minutes")
+                   units.contains(Transaction.unit_id), in_window)).subquery("served_minutes")
 
 
 def int_sum(value):
