@@ -104,8 +104,9 @@ def _measured(fn):
 # The county's volunteer legs (the volunteers' own hours and points accounts) of the year: the
 # postings a ranking reads, with the ranking's own filter (`ranking_sql.counted_postings`: the
 # subtree's units as one array, which lets PostgreSQL read the county through the unit index;
-# `unit_id IN (SELECT ...)` took twice as long at medium size), summed per volunteer and nothing more.  (The bench data set has no postings of the year but service
-# ones, so no join to transactions is needed to keep to service postings.)
+# `unit_id IN (SELECT ...)` took twice as long at medium size), summed per volunteer and nothing
+# more.  (The bench data set has no postings of the year but service ones, so no join to
+# transactions is needed to keep to service postings.)
 BARE_GROUP_BY = """
     SELECT count(*) FROM (
       SELECT volunteer_id, sum(CASE WHEN uom = 'MIN' THEN amount ELSE 0 END),
@@ -228,7 +229,8 @@ def _child(url: str, what: str, *args: str) -> dict:
     _, traced = _measured(report(define()))
     fastest_cpu = min(cpu, key=sum) if None not in cpu else None
     result = {"seconds": round(min(times), 3), "all_seconds": [round(t, 3) for t in times],
-              "server_cpu_seconds": fastest_cpu and fastest_cpu[0], "client_cpu_seconds": fastest_cpu and fastest_cpu[1],
+              "server_cpu_seconds": fastest_cpu and fastest_cpu[0],
+              "client_cpu_seconds": fastest_cpu and fastest_cpu[1],
               "python_peak_mib": traced["python_peak_mib"],
               "process_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
     if what == "ranking":

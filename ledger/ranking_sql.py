@@ -176,8 +176,9 @@ def per_record(units: Subtree, run: RankingRun):
 
     The transactions are summed per record first (a narrow aggregate), then the record's own
     columns are joined.  Transactions and records are filtered by unit too (a transaction that
-    names a record carries the record's unit), which keeps both hash tables to the subtree.  `rated` is 1 when the record has a rating and its `rating`
-    transaction is at or before the position (an index lookup, made for rated records only)."""
+    names a record carries the record's unit), which keeps both hash tables to the subtree.
+    `rated` is 1 when the record has a rating and its `rating` transaction is at or before the
+    position (an index lookup, made for rated records only)."""
     first = _first_day(run)
     sums = per_transaction_sums(units, run)
     by_record = (select(Transaction.service_record_id.label("record_id"), int_sum(sums.c.minutes).label("minutes"),

@@ -204,8 +204,9 @@ def reproduce(session: Session, principal: Principal, run_id: int) -> dict:
 
     run = require_run(session, principal, run_id)
     definition = session.get(RankingDefinition, run.definition_id)
-    rows = ranking_sql.compute_rows(session, definition.document, run)
-    recomputed = entries_hash(session, run.id, rows=rows)
+    with ranking_sql.report_settings(session):
+        rows = ranking_sql.compute_rows(session, definition.document, run)
+        recomputed = entries_hash(session, run.id, rows=rows)
     return {"run_id": run.id, "stored_hash": run.entries_hash, "recomputed_hash": recomputed,
             "matches": recomputed == run.entries_hash}
 
