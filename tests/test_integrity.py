@@ -161,16 +161,19 @@ def test_verify_sees_what_its_own_transaction_wrote_and_writes_nothing(fresh_ctx
     _ledger(ctx, 2)
     with ctx.uow() as uow:
         seal_period(uow.session, "unsaved", dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1))
+        if not ctx.is_sqlite:  # the app's connections run without JIT; turned on here to see it restored
+            uow.session.execute(text("SET LOCAL jit = on"))
         report = verify(uow.session)  # not committed: only this transaction sees the seal
         assert report.ok and report.checkpoints == 1
         if not ctx.is_sqlite:
             assert _jit(uow.session) == "on"
     with ctx.uow() as uow:
+        before = None if ctx.is_sqlite else _jit(uow.session)
         report = verify(uow.session)
         assert report.ok and report.checkpoints == 0
         if not ctx.is_sqlite:  # a read: no transaction id was taken, the planner's settings are back
             assert uow.session.execute(text("SELECT txid_current_if_assigned()")).scalar_one() is None
-            assert _jit(uow.session) == "on"
+            assert _jit(uow.session) == before == "off"  # as the app's connections have it
 
 
 def _jit(session) -> str:
