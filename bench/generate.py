@@ -21,6 +21,7 @@ from sqlalchemy import text
 from ledger import auth, bulk, desks, org, policies, stock
 from ledger.access import SYSTEM
 from ledger.auth import principal_for_user
+from ledger.partitions import prepare_months
 from ledger.pricing import default_policy_text
 from ledger.tables import User
 from ledger.uow import Context
@@ -318,6 +319,9 @@ def generate(ctx: Context, size_name: str, seed: int = 42, progress=None, loader
     data.load["setup_s"] = round(time.perf_counter() - started, 1)
     plan = _service_plan(size, rng, data, homes, activities, recorder.user_id)
     workers = 1 if ctx.is_sqlite else loaders
+    # the months of the data set get their partitions before the loaders start (the bulk path
+    # would make each batch's months itself, but then under the other loader's open batch)
+    prepare_months(ctx.engine, {s.started_at.date() for s in plan})
     records, postings, seconds = _post(ctx, approver, plan, size.batch, progress, workers)
     data.load.update(records=records, postings=postings, seconds=round(seconds, 2),
                      batch=size.batch, loaders=workers, records_per_s=round(records / seconds),

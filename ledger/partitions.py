@@ -106,7 +106,10 @@ def prepare_months(engine: Engine, months: Iterable[dt.date]) -> list[str]:
     if engine.dialect.name != "postgresql":
         return []
     with engine.connect() as conn:
-        if not is_partitioned(conn, "postings"):
+        missing = [m for m in sorted({month_start(m) for m in months})
+                   if conn.execute(text("SELECT to_regclass(:n)"),
+                                   {"n": partition_name("postings", m)}).scalar() is None]
+        if not missing or not is_partitioned(conn, "postings"):
             conn.rollback()
             return []
         # never wait long: if the caller's own transaction already wrote postings, it holds a
@@ -114,7 +117,7 @@ def prepare_months(engine: Engine, months: Iterable[dt.date]) -> list[str]:
         conn.execute(text("SET LOCAL lock_timeout = '2s'"))
         try:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('ledger_partitions'))"))
-            made = ensure_months(conn, months)
+            made = ensure_months(conn, missing)
         except OperationalError:  # lock_timeout: correct either way, it only prunes less
             conn.rollback()
             return []
