@@ -39,7 +39,7 @@ bench: $(STAMP) system postgres
 	$(BIN)/python -m bench --size small
 
 bench-full: $(STAMP) system postgres
-	$(BIN)/python -m bench --size full
+	$(BIN)/python -m bench --size full --engine postgresql
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache
