@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, bearer_token, run_write
+from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write, token_from_header
 from api.middleware import DEFAULT_LIMIT, SlidingWindow
 from ledger import auth, certificates, selfservice, signin
 from ledger.certificate_pdf import render_certificate
@@ -84,7 +84,7 @@ def sign_in(body: SignIn, request: Request, ctx: CtxDep) -> dict:
 
 @router.post("/selfservice/sign-out")
 def sign_out(request: Request, ctx: CtxDep, user: CurrentUser) -> dict:
-    token = bearer_token(request.headers.get("authorization"))
+    token = token_from_header(request.headers.get("authorization"))
     write_once(ctx, lambda s: auth.revoke_token(s, token))
     return {"signed_out": True}
 
