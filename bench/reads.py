@@ -1,15 +1,11 @@
 """Figures 3 and 6: a volunteer's self-lookup (HTTP and in the database); verify."""
 from __future__ import annotations
 
-import json
 import random
 import shutil
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
-from bench.stats import threaded, timed_loop
+from bench.stats import run_wrk, threaded, timed_loop, wrk_summary
 from ledger import lookup
 from ledger.access import Principal
 from ledger.integrity import verify
@@ -200,28 +196,14 @@ def wrk_reads(base: str, data, volunteers: list[int], path: str, *, connections:
     about `rate` requests a second arriving independently; the latencies are then those at that
     offered load rather than at saturation.
     """
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        return None
     targets = ", ".join(f'{{"/volunteers/{v}/{path}", "{data.volunteer_tokens[v]}"}}' for v in volunteers)
     pause_ms = (connections / rate * 1000) if rate else 0
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "reads.lua"
-        script.write_text(WRK_SCRIPT % {"targets": targets, "pause": f"{pause_ms:.3f}", "seed": 42})
-        answer = subprocess.run(
-            [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-             "--timeout", "10s", "-s", str(script), base],
-            capture_output=True, text=True, timeout=seconds + 60)
-    line = next((ln for ln in answer.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk said: {answer.stdout[-300:]} {answer.stderr[-300:]}")
-    raw = json.loads(line[len("WRKJSON "):])
-    seconds_run = raw["duration_us"] / 1e6
-    result = {"count": raw["requests"], "seconds": round(seconds_run, 3),
-              "per_s": round(raw["requests"] / seconds_run, 1) if seconds_run else None,
-              "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000,
-              "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
-              "connections": connections, "errors": raw["errors"] + raw["non2xx"], "client": "wrk"}
+    raw = run_wrk(base, WRK_SCRIPT % {"targets": targets, "pause": f"{pause_ms:.3f}", "seed": 42},
+                  threads=threads, connections=connections, seconds=seconds)
+    if raw is None:
+        return None
+    result = {**wrk_summary(raw), "connections": connections, "errors": raw["errors"] + raw["non2xx"],
+              "client": "wrk"}
     if rate:
         result["offered_per_s"] = rate
     return result

@@ -1,9 +1,14 @@
 """Timing helpers: latencies in milliseconds, median and p99, and the result table."""
 from __future__ import annotations
 
+import json
 import math
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -93,3 +98,33 @@ def table(rows: list[tuple]) -> str:
         if n == 0:
             lines.append("  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def run_wrk(base: str, script: str, *, threads: int, connections: int, seconds: float,
+            timeout: str = "10s") -> dict | None:
+    """Run wrk with a Lua script whose `done` writes one `WRKJSON {...}` line; that JSON, with
+    `seconds` (the run's length) added.  None when wrk is not installed."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "load.lua"
+        path.write_text(script)
+        answer = subprocess.run([wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+                                 "--timeout", timeout, "-s", str(path), base],
+                                capture_output=True, text=True, timeout=seconds + 90)
+    line = next((ln for ln in answer.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk said: {answer.stdout[-300:]} {answer.stderr[-300:]}")
+    raw = json.loads(line[len("WRKJSON "):])
+    raw["seconds"] = raw["duration_us"] / 1e6
+    return raw
+
+
+def wrk_summary(raw: dict, count: str = "requests") -> dict:
+    """Count, throughput and latency percentiles (ms) of a `run_wrk` result."""
+    seconds = raw["seconds"]
+    return {"count": raw[count], "seconds": round(seconds, 3),
+            "per_s": round(raw[count] / seconds, 1) if seconds else None,
+            "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000,
+            "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000}

@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import text
 
-from bench.stats import summary, threaded
+from bench.stats import run_wrk, summary, threaded, wrk_summary
 from ledger import service_records
 from ledger.usecase import write
 from ledger.uow import Context
@@ -248,34 +248,15 @@ def wrk_writes(base: str, data, pool: list[int], activity: int, *, connections: 
                hour: int = 11) -> dict | None:
     """Record + approve over HTTP from wrk (C): `connections` connections, one per wrk thread,
     each recording a service and then approving it.  None when wrk is not installed."""
-    import json
-    import tempfile
-    from pathlib import Path
-
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        return None
     script = WRK_WRITES % {"volunteers": ",".join(str(v) for v in pool[:20_000]), "hour": hour,
                            "threads": connections, "shift": SHIFT, "activity": activity,
                            "recorder": data.tokens["recorder"], "approver": data.tokens["approver"],
                            "run": time.strftime("%H%M%S")}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "writes.lua"
-        path.write_text(script)
-        answer = subprocess.run([wrk, "-t", str(connections), "-c", str(connections),
-                                 "-d", f"{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(path), base],
-                                capture_output=True, text=True, timeout=seconds + 90)
-    line = next((ln for ln in answer.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk said: {answer.stdout[-300:]} {answer.stderr[-300:]}")
-    raw = json.loads(line[len("WRKJSON "):])
-    run_s = raw["duration_us"] / 1e6
-    requests = {"count": raw["requests"], "seconds": round(run_s, 3), "per_s": round(raw["requests"] / run_s, 1),
-                "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-                "max_ms": raw["max_us"] / 1000}
-    posted = {"count": raw["posted"], "seconds": round(run_s, 3), "per_s": round(raw["posted"] / run_s, 1),
-              "errors": raw["errors"] + raw["refused"], "threads": connections}
-    return {"records_posted": posted, "requests": requests, "client": "wrk, one connection per thread"}
+    raw = run_wrk(base, script, threads=connections, connections=connections, seconds=seconds, timeout="30s")
+    if raw is None:
+        return None
+    posted = {**wrk_summary(raw, count="posted"), "errors": raw["errors"] + raw["refused"], "threads": connections}
+    return {"records_posted": posted, "requests": wrk_summary(raw), "client": "wrk, one connection per thread"}
 
 
 def http_writes(url: str, ctx: Context, data, *, clients: int, count: int, seconds: float) -> dict:
