@@ -26,7 +26,7 @@ from ledger.uow import Context
 ADMIN_URL = os.environ.get("LEDGER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 RESULTS = Path(__file__).with_name("results")
 SECRET = b"bench-secret-key"
-FIGURES = ("1", "2", "3", "4", "5", "6")  # and P on request: the variant with transactions partitioned too
+FIGURES = ("1", "2", "3", "4", "5", "6")
 
 
 def log(message: str) -> None:
@@ -108,11 +108,6 @@ def run_postgresql(args, results: dict) -> None:
     if "4" in wanted:
         log("figure 4: concurrent redemptions from 32 clients")
         figures["4"] = reports.redemptions(ctx, data, args, url)
-    if "P" in wanted:
-        from bench import partitioned
-
-        log("partitioning: the partitioned variant of postings and transactions")
-        figures["P"] = partitioned.measure(ctx, url, data)
     ctx.engine.dispose()
 
 
@@ -139,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--engine", choices=("postgresql", "sqlite", "both"), default="both")
     parser.add_argument("--figures", default=",".join(FIGURES),
-                        help="comma-separated subset of 1,2,3,4,5,6,P (P: copy the ledger into the variant where "
-                             "transactions are partitioned too, and compare the hot queries)")
+                        help="comma-separated subset of 1,2,3,4,5,6")
     parser.add_argument("--loaders", type=int, default=2,
                         help="parallel bulk loaders on PostgreSQL (1: ids too are the same from run to run)")
     parser.add_argument("--reuse", action="store_true",

@@ -154,10 +154,4 @@ def render(results: dict) -> str:
              f"{_get(results, 'data', 'long_records', default=0):,} of one volunteer; "
              f"load average at start {results.get('loadavg_start')}, at end {results.get('loadavg_end')}",
              table(rows)]
-    part = pg.get("P")
-    if part:
-        lines.append("\npartitioned variant (schema 'partitioned', monthly range partitions on occurred_on): "
-                     f"{part['partitions_created']} partitions created ahead; copy {_n(part['copied']['postings_per_s_with_transactions'])} postings/s")
-        lines.append(table([("query", "plain ms", "partitioned ms")] +
-                           [(k, v["plain_ms"], v["partitioned_ms"]) for k, v in part["queries"].items()]))
     return "\n".join(lines)

@@ -3,8 +3,8 @@
 Where `transactions` and `postings` are partitioned by business date (`occurred_on`, range),
 a row whose month has no partition would be refused; this job creates each month's partition
 `months_ahead` months before it is needed, on the 1st of every month, and catches up at start.
-`postings` is partitioned on PostgreSQL (revision 0013); `transactions` is not yet
-(docs/scaling.md).  On SQLite it does nothing and says so.  The work itself is
+Both are partitioned on PostgreSQL (`postings` by revision 0013, `transactions` by 0015).
+On SQLite it does nothing and says so.  The work itself is
 `ledger.partitions`.
 """
 from __future__ import annotations

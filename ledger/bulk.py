@@ -45,7 +45,7 @@ from ledger.stars import star_level
 from ledger.tables.core import utcnow
 
 CHUNK = 5000  # ids per IN (...) list: under SQLite's limit on bound variables
-WRITTEN = ("service_records", "transactions", "postings", "star_events")
+WRITTEN = ("service_records", "transactions", "transaction_keys", "postings", "star_events")
 
 
 @dataclass(frozen=True)
@@ -504,7 +504,7 @@ def _credited_before(session: Session, services: Sequence[ApprovedService], minu
     for volunteer_id, started_at, amount in _in(session, """
             SELECT sr.volunteer_id, sr.started_at, p.amount FROM service_records sr
             JOIN transactions t ON t.service_record_id = sr.id AND t.kind = 'service'
-            JOIN postings p ON p.transaction_id = t.id
+            JOIN postings p ON p.transaction_id = t.id AND p.occurred_on = t.occurred_on
             JOIN accounts a ON a.id = p.account_id AND a.kind = 'volunteer_minutes'
             WHERE sr.volunteer_id IN (:ids) AND sr.status = 'posted'
               AND sr.started_at >= :lo AND sr.started_at < :hi""", risky, lo=lo, hi=hi):
@@ -544,6 +544,7 @@ class _Plan:
         self.actor, self.now = actor, now
         self.records: list[tuple] = []
         self.transactions: list[tuple] = []
+        self.keys: list[tuple] = []  # transaction_keys: one row per transaction
         self.postings: list[tuple] = []
         self.deltas: dict[int, int] = defaultdict(int)
         self.counter_accounts: set[int] = set()  # units' accounts posted to (shared with other writers)
@@ -559,7 +560,7 @@ class _Plan:
         v_minutes, u_served = accounts.ids["volunteer_minutes"], accounts.ids["unit_minutes_served"]
         v_points, u_issued = accounts.ids["volunteer_points"], accounts.ids["unit_points_issued"]
         transactions, postings, deltas = self.transactions, self.postings, self.deltas
-        add_transaction, add_posting = transactions.append, postings.append
+        add_transaction, add_posting, add_key = transactions.append, postings.append, self.keys.append
         year_minutes = self.year_minutes
         for service, p, record_id, tx_id in zip(services, priced, record_ids, tx_ids):
             volunteer_id = service.volunteer_id
@@ -583,6 +584,7 @@ class _Plan:
             digest = service_hash(actor_json, record_id, day_iso, m_json, version_id, legs, volunteer_id, unit_id)
             add_transaction((tx_id, "service", f"service:{record_id}", day, now, actor, volunteer_id,
                              unit_id, version_id, None, record_id, memo, digest))
+            add_key((tx_id, f"service:{record_id}", day, None))
             for account, uom, amount, leg_volunteer, leg_unit in legs:
                 add_posting((tx_id, account, uom, amount, leg_volunteer, leg_unit, day))
                 deltas[account] += amount
@@ -644,6 +646,7 @@ RECORD_COLUMNS = ("id", "volunteer_id", "activity_id", "unit_id", "started_at", 
                   "complaint_upheld", "transaction_id", "source", "created_at")
 TX_COLUMNS = ("id", "kind", "idempotency_key", "occurred_on", "recorded_at", "actor", "volunteer_id",
               "unit_id", "policy_version_id", "reverses_id", "service_record_id", "memo", "content_hash")
+KEY_COLUMNS = ("transaction_id", "idempotency_key", "occurred_on", "reverses_id")
 POSTING_COLUMNS = ("transaction_id", "account_id", "uom", "amount", "volunteer_id", "unit_id", "occurred_on")
 STAR_COLUMNS = ("volunteer_id", "occurred_on", "level_before", "level_after", "transaction_id",
                 "policy_version_id", "reason", "created_at")
@@ -652,7 +655,7 @@ STAR_COLUMNS = ("volunteer_id", "occurred_on", "level_before", "level_after", "t
 def _write(session: Session, plan: _Plan, by_batch: bool = False) -> None:
     """Write the plan: records, transactions, postings, star events, then balances."""
     tables = (("service_records", RECORD_COLUMNS, plan.records), ("transactions", TX_COLUMNS, plan.transactions),
-              ("postings", POSTING_COLUMNS, plan.postings), ("star_events", STAR_COLUMNS, plan.star_events))
+              ("transaction_keys", KEY_COLUMNS, plan.keys), ("postings", POSTING_COLUMNS, plan.postings), ("star_events", STAR_COLUMNS, plan.star_events))
     items = sorted((account, amount) for account, amount in plan.deltas.items() if amount)
     if session.get_bind().dialect.name == "sqlite":
         for table, columns, rows in tables:

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from ledger.access import Principal, require_role, require_volunteer
 from ledger.errors import NotFound, ValidationFailed
 from ledger.lookup import hours_text
-from ledger.tables import Account, Activity, AuditEntry, Posting, ServiceRecord, Transaction, Unit, User
+from ledger.tables import (Account, Activity, AuditEntry, Posting, ServiceRecord, Transaction, TransactionKey, Unit,
+                           User)
 from ledger.tables.selfservice import Certificate
 
 MAX_PERIOD_DAYS = 366 * 10
@@ -56,11 +57,11 @@ def mask_name(name: str) -> str:
 
 def services_in_period(session: Session, volunteer_id: int, date_from: dt.date, date_to: dt.date) -> list[dict]:
     """Posted, unreversed service in the period: date, activity, category, unit, credited minutes."""
-    reversed_ids = select(Transaction.reverses_id).where(Transaction.reverses_id.is_not(None))
+    reversed_ids = select(TransactionKey.reverses_id).where(TransactionKey.reverses_id.is_not(None))
     rows = session.execute(
         select(Transaction.occurred_on, Activity.title, Activity.category, Unit.name, Posting.amount,
                ServiceRecord.id)
-        .join(Posting, Posting.transaction_id == Transaction.id)
+        .join(Posting, (Posting.transaction_id == Transaction.id) & (Posting.occurred_on == Transaction.occurred_on))
         .join(Account, Account.id == Posting.account_id)
         .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
         .join(Activity, Activity.id == ServiceRecord.activity_id)

@@ -24,7 +24,7 @@ from ledger import pricing
 from ledger.accounts import POINTS, account_id, balance
 from ledger.policy import PointLot, Policy, expiring_points
 from ledger.postings import Leg, post
-from ledger.tables import Account, Posting, Transaction, Volunteer
+from ledger.tables import Account, Posting, Transaction, TransactionKey, Volunteer
 from ledger.volunteers import lock_volunteer
 
 EARNING_KINDS = frozenset({"service", "rating", "complaint", "adjustment"})
@@ -32,13 +32,16 @@ EARNING_KINDS = frozenset({"service", "rating", "complaint", "adjustment"})
 
 def point_lots_of(session: Session, volunteer_id: int) -> tuple[list[PointLot], int]:
     """The volunteer's earned lots by expiry date, and the total ever taken out."""
-    original = aliased(Transaction)
+    original, original_key = aliased(Transaction), aliased(TransactionKey)
     rows = session.execute(
         select(Posting.amount, Transaction.kind, Transaction.occurred_on, Transaction.policy_version_id,
                original.kind, original.occurred_on)
-        .join(Transaction, Transaction.id == Posting.transaction_id)
+        .join(Transaction, (Transaction.id == Posting.transaction_id)
+              & (Transaction.occurred_on == Posting.occurred_on))
         .join(Account, Account.id == Posting.account_id)
-        .outerjoin(original, original.id == Transaction.reverses_id)
+        .outerjoin(original_key, original_key.transaction_id == Transaction.reverses_id)
+        .outerjoin(original, (original.id == original_key.transaction_id)
+                   & (original.occurred_on == original_key.occurred_on))
         .where(Account.kind == "volunteer_points", Account.owner_id == volunteer_id)
     ).all()
     policies: dict[int | None, Policy] = {}
@@ -76,7 +79,7 @@ def expire_points(session: Session, as_of: dt.date, period: str, actor: str = "s
     expired, total = 0, 0
     for volunteer_id in volunteer_ids:
         key = f"expiry:{period}:{volunteer_id}"
-        if session.execute(select(Transaction.id).where(Transaction.idempotency_key == key)).first():
+        if session.execute(select(TransactionKey.transaction_id).where(TransactionKey.idempotency_key == key)).first():
             continue  # this period already expired this volunteer's points
         lock_volunteer(session, volunteer_id)
         points = expirable_points(session, volunteer_id, as_of)

@@ -18,7 +18,8 @@ from ledger.errors import NotFound
 from ledger.pricing import policy_in_force_cached
 from ledger.stars import minutes_to_next_star
 from ledger.tables import (
-    Account, Activity, PolicyVersion, Posting, ServiceRecord, StarEvent, Transaction, Unit, Volunteer,
+    Account, Activity, PolicyVersion, Posting, ServiceRecord, StarEvent, Transaction, TransactionKey, Unit,
+    Volunteer,
 )
 from ledger.tables.year_minutes import VolunteerYearMinutes
 from ledger.uow import Context
@@ -198,7 +199,8 @@ def volunteer_history(session: Session, principal: Principal, volunteer_id: int,
     given = {"volunteer_id": volunteer_id, "page_size": limit + 1}
     statement = HISTORY_FIRST_PAGE
     if before_id is not None:
-        anchor = session.execute(select(Transaction.occurred_on).where(Transaction.id == before_id)).scalar()
+        anchor = session.execute(select(TransactionKey.occurred_on)
+                                 .where(TransactionKey.transaction_id == before_id)).scalar()
         if anchor is not None:
             statement, given = HISTORY_NEXT_PAGE, {**given, "anchor": anchor, "before_id": before_id}
     rows = session.connection().execute(statement, given).all()
@@ -227,7 +229,8 @@ def newest_first(session: Session, query, before_id: int | None, limit: int) -> 
     """
     limit = max(1, min(limit, 200))
     if before_id is not None:
-        anchor = session.execute(select(Transaction.occurred_on).where(Transaction.id == before_id)).scalar()
+        anchor = session.execute(select(TransactionKey.occurred_on)
+                                 .where(TransactionKey.transaction_id == before_id)).scalar()
         if anchor is not None:
             query = query.where(or_(Transaction.occurred_on < anchor,
                                     and_(Transaction.occurred_on == anchor, Transaction.id < before_id)))

@@ -1,7 +1,7 @@
 """Monthly partitions of the ledger (PostgreSQL declarative partitioning by business date).
 
-`postings` is partitioned by month of `occurred_on` on PostgreSQL (revision 0013): one
-partition per month, created ahead of need by the `create_partitions` job (three months
+`postings` (revision 0013) and `transactions` (revision 0015) are partitioned by month of
+`occurred_on` on PostgreSQL: one partition per month of each, created ahead of need by the `create_partitions` job (three months
 ahead) and, for back-dated data loaded in bulk, by the bulk path for the months a batch
 writes; a DEFAULT partition takes anything else, so a posting is never refused for want of
 a partition.  A month whose rows already sit in the DEFAULT partition is left there (a new
@@ -101,15 +101,15 @@ def prepare_months(engine: Engine, months: Iterable[dt.date]) -> list[str]:
     Creating a partition locks the partitioned table, so it is not done inside the load's
     transaction (every other writer would wait for the whole load); an advisory lock keeps
     two loaders from creating the same month at once.  Does nothing on SQLite or where
-    `postings` is not partitioned.
+    neither `transactions` nor `postings` is partitioned.
     """
     if engine.dialect.name != "postgresql":
         return []
     with engine.connect() as conn:
         missing = [m for m in sorted({month_start(m) for m in months})
-                   if conn.execute(text("SELECT to_regclass(:n)"),
-                                   {"n": partition_name("postings", m)}).scalar() is None]
-        if not missing or not is_partitioned(conn, "postings"):
+                   if any(conn.execute(text("SELECT to_regclass(:n)"),
+                                       {"n": partition_name(table, m)}).scalar() is None for table in TABLES)]
+        if not missing or not any(is_partitioned(conn, table) for table in TABLES):
             conn.rollback()
             return []
         # never wait long: if the caller's own transaction already wrote postings, it holds a

@@ -3,7 +3,13 @@
 Every transaction's postings sum to zero per unit of measure; amounts are integers
 (minutes, points).  The cached balance of each account is updated in the same database
 transaction.  A correction is a reversal that names the original; a reversal cannot be
-reversed, and nothing is reversed twice (the database's unique `reverses_id` backs this).
+reversed, and nothing is reversed twice (the unique `transaction_keys.reverses_id` backs this).
+
+Every transaction has its row in `transaction_keys` (its id, idempotency key, date and the
+transaction it reverses), written in the same database transaction: on PostgreSQL
+`transactions` is partitioned by month (revision 0015) and can keep no ledger-wide unique
+key itself.  Reads by key or by id go through that row, which names the transaction's date
+and so its one partition.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ledger.accounts import defer_balance, is_counter_kind, known_kind
 from ledger.errors import AlreadyReversed, Conflict, IdempotencyConflict, InsufficientPoints, NotFound
-from ledger.tables import Account, Posting, Transaction
+from ledger.tables import Account, Posting, Transaction, TransactionKey
 from ledger.tables.core import utcnow
 from ledger.tables.year_minutes import VolunteerYearMinutes
 
@@ -29,7 +35,12 @@ HOURS_KIND = "volunteer_minutes"  # the account kind whose postings `volunteer_y
 
 # The statements of every posting, built once (building a statement costs more than running it).
 _TX = Transaction.__table__
-_BY_KEY = select(_TX.c.id, _TX.c.content_hash).where(_TX.c.idempotency_key == bindparam("key"))
+_KEYS = TransactionKey.__table__
+_BY_KEY = (select(_TX.c.id, _TX.c.content_hash)
+           .join(_KEYS, (_KEYS.c.transaction_id == _TX.c.id) & (_KEYS.c.occurred_on == _TX.c.occurred_on))
+           .where(_KEYS.c.idempotency_key == bindparam("key")))
+_INSERT_KEY = insert(_KEYS)
+_DATE_OF = select(_KEYS.c.occurred_on).where(_KEYS.c.transaction_id == bindparam("id"))
 _INSERT_POSTINGS = insert(Posting.__table__)
 _ADD = (update(Account).where(Account.id == bindparam("account"))
         .values(balance=Account.balance + bindparam("amount")).returning(Account.kind, Account.owner_id))
@@ -115,10 +126,12 @@ def post(
             raise IdempotencyConflict(
                 f"transaction key {key!r} was already used for different postings", field="idempotency_key"
             )
-        return session.get(Transaction, existing.id)
+        return get_transaction(session, existing.id)
     row = Transaction(**tx, content_hash=digest, recorded_at=utcnow())
     session.add(row)
     session.flush()
+    session.connection().execute(_INSERT_KEY, {"transaction_id": row.id, "idempotency_key": key,
+                                               "occurred_on": occurred_on, "reverses_id": reverses_id})
     if legs:
         session.connection().execute(_INSERT_POSTINGS, [
             dict(transaction_id=row.id, account_id=leg.account_id, uom=leg.uom, amount=leg.amount,
@@ -133,6 +146,15 @@ def post(
                 year_minutes[(owner_id, occurred_on.year)] += leg.amount
         add_year_minutes(session, year_minutes)
     return row
+
+
+def get_transaction(session: Session, transaction_id: int) -> Transaction | None:
+    """One transaction by id, read from its month only (its date comes from its key row)."""
+    occurred_on = session.connection().execute(_DATE_OF, {"id": transaction_id}).scalar()
+    if occurred_on is None:
+        return None
+    return session.execute(select(Transaction).where(
+        Transaction.id == transaction_id, Transaction.occurred_on == occurred_on)).scalar_one_or_none()
 
 
 def apply_to_balances(session: Session, legs: list[Leg]) -> dict[int, tuple[str, int]]:
@@ -219,7 +241,7 @@ def reverse(
     kind: str = "reversal",
 ) -> Transaction:
     """Post the exact opposite of a transaction, naming it; refused for a reversal or twice."""
-    original = session.get(Transaction, original_id)
+    original = get_transaction(session, original_id)
     if original is None:
         raise NotFound(f"transaction {original_id} does not exist", field="transaction_id")
     if original.reverses_id is not None:
@@ -238,11 +260,21 @@ def reverse(
 def is_reversed(session: Session, transaction_id: int) -> bool:
     """True when a reversal of this transaction has been posted."""
     return session.execute(
-        select(Transaction.id).where(Transaction.reverses_id == transaction_id)
+        select(TransactionKey.transaction_id).where(TransactionKey.reverses_id == transaction_id)
     ).first() is not None
+
+
+def reversed_among(session: Session, transaction_ids) -> set[int]:
+    """Which of these transactions have been reversed (one keyed read of `transaction_keys`)."""
+    ids = list(transaction_ids)
+    if not ids:
+        return set()
+    return set(session.execute(select(TransactionKey.reverses_id).where(
+        TransactionKey.reverses_id.in_(ids))).scalars())
 
 
 def ledger_position(session: Session) -> int:
     """The id of the newest transaction: a position that later reads can be pinned to."""
-    value = session.execute(select(Transaction.id).order_by(Transaction.id.desc()).limit(1)).scalar()
+    value = session.execute(select(TransactionKey.transaction_id)
+                            .order_by(TransactionKey.transaction_id.desc()).limit(1)).scalar()
     return int(value or 0)

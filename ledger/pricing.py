@@ -127,7 +127,8 @@ def credited_minutes_between(session: Session, volunteer_id: int, start: dt.date
     """Minutes already credited for the volunteer's posted records that started in [start, end)."""
     query = (
         select(func.coalesce(func.sum(Posting.amount), 0))
-        .join(Transaction, Transaction.id == Posting.transaction_id)
+        .join(Transaction, (Transaction.id == Posting.transaction_id)
+              & (Transaction.occurred_on == Posting.occurred_on))
         .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
         .join(Account, Account.id == Posting.account_id)
         .where(ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.status == "posted",
@@ -145,13 +146,15 @@ def _credited_day_and_year_query():
                    p.c.amount), else_=0)
     return (
         select(func.coalesce(func.sum(on_day), 0), func.coalesce(func.sum(p.c.amount), 0))
-        .select_from(p.join(t, t.c.id == p.c.transaction_id).join(sr, sr.c.id == t.c.service_record_id)
+        .select_from(p.join(t, (t.c.id == p.c.transaction_id) & (t.c.occurred_on == p.c.occurred_on))
+                     .join(sr, sr.c.id == t.c.service_record_id)
                      .join(a, a.c.id == p.c.account_id))
         .where(sr.c.volunteer_id == bindparam("volunteer"), sr.c.status == "posted",
                sr.c.started_at >= bindparam("year_start"), sr.c.started_at < bindparam("year_end"),
                sr.c.id != bindparam("exclude"), a.c.kind == "volunteer_minutes", t.c.kind == "service",
                # a service posting is dated by its service day: the year's postings partitions only
-               p.c.occurred_on >= bindparam("year_first"), p.c.occurred_on < bindparam("year_next"))
+               p.c.occurred_on >= bindparam("year_first"), p.c.occurred_on < bindparam("year_next"),
+               t.c.occurred_on >= bindparam("year_first"), t.c.occurred_on < bindparam("year_next"))
     )
 
 
@@ -206,7 +209,8 @@ def record_amounts(session: Session, record_ids: list[int]) -> dict[int, tuple[i
         chunk = record_ids[start:start + 500]
         rows = session.execute(
             select(Transaction.service_record_id, Account.kind, func.sum(Posting.amount))
-            .join(Posting, Posting.transaction_id == Transaction.id)
+            .join(Posting, (Posting.transaction_id == Transaction.id)
+                  & (Posting.occurred_on == Transaction.occurred_on))
             .join(Account, Account.id == Posting.account_id)
             .where(Transaction.service_record_id.in_(chunk),
                    Account.kind.in_(("volunteer_minutes", "volunteer_points")))

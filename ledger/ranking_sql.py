@@ -59,7 +59,13 @@ def per_transaction(root_path: str, run: RankingRun):
         ServiceRecord.started_at, in_period.label("in_period"),
         func.sum(case((Account.kind == "volunteer_minutes", Posting.amount), else_=0)).label("minutes"),
         func.sum(case((Account.kind == "volunteer_points", Posting.amount), else_=0)).label("points"))
-    return _service_postings(query, root_path, run).group_by(Transaction.id, ServiceRecord.id)
+    return _service_postings(query, root_path, run).group_by(Transaction.id, Transaction.occurred_on, ServiceRecord.id)
+
+
+def _same_transaction():
+    """A posting's transaction: by id and by date (a posting is dated as its transaction), so that
+    on PostgreSQL, where both tables are partitioned by month, the join reads one month of each."""
+    return and_(Transaction.id == Posting.transaction_id, Transaction.occurred_on == Posting.occurred_on)
 
 
 def _service_postings(query, root_path: str, run: RankingRun):
@@ -68,7 +74,7 @@ def _service_postings(query, root_path: str, run: RankingRun):
     start = min(year_start, run.period_start)
     return (query.select_from(Posting)
             .join(Account, Account.id == Posting.account_id)
-            .join(Transaction, Transaction.id == Posting.transaction_id)
+            .join(Transaction, _same_transaction())
             .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
             .join(Unit, Unit.id == ServiceRecord.unit_id)
             .where(Posting.occurred_on >= start, Posting.volunteer_id.is_not(None), Account.kind.in_(KINDS),
@@ -151,7 +157,7 @@ def served_minutes(units: Subtree, run: RankingRun):
                      else_=and_(started.scalar_subquery() >= first,
                                 started.scalar_subquery() < _day_after(run.period_end)))
     return (select(Posting.volunteer_id, Posting.unit_id, Posting.amount.label("minutes"))
-            .join(Transaction, Transaction.id == Posting.transaction_id)
+            .join(Transaction, _same_transaction())
             .where(*counted_postings(units, run), Posting.uom == MINUTES,
                    Transaction.service_record_id.is_not(None), Transaction.occurred_on >= first.date(),
                    units.contains(Transaction.unit_id), in_window)).subquery("served_minutes")
@@ -164,11 +170,11 @@ def int_sum(value):
 
 def per_transaction_sums(units: Subtree, run: RankingRun):
     """Level 0: net minutes and points per transaction, from postings alone (one scan)."""
-    return (select(Posting.transaction_id.label("tx_id"),
+    return (select(Posting.transaction_id.label("tx_id"), Posting.occurred_on.label("tx_date"),
                    int_sum(case((Posting.uom == MINUTES, Posting.amount), else_=0)).label("minutes"),
                    int_sum(case((Posting.uom == POINTS, Posting.amount), else_=0)).label("points"))
             .where(*counted_postings(units, run))
-            .group_by(Posting.transaction_id)).subquery("tx_sums")
+            .group_by(Posting.transaction_id, Posting.occurred_on)).subquery("tx_sums")
 
 
 def per_record(units: Subtree, run: RankingRun):
@@ -184,7 +190,8 @@ def per_record(units: Subtree, run: RankingRun):
     by_record = (select(Transaction.service_record_id.label("record_id"), int_sum(sums.c.minutes).label("minutes"),
                         int_sum(sums.c.points).label("points"), func.count().label("n_tx"),
                         func.max(case((Transaction.reverses_id.is_not(None), 1), else_=0)).label("has_reversal"))
-                 .select_from(sums).join(Transaction, Transaction.id == sums.c.tx_id)
+                 .select_from(sums).join(Transaction, and_(Transaction.id == sums.c.tx_id,
+                                                           Transaction.occurred_on == sums.c.tx_date))
                  .where(Transaction.service_record_id.is_not(None), Transaction.occurred_on >= first,
                         units.contains(Transaction.unit_id))
                  .group_by(Transaction.service_record_id)).subquery("by_record")

@@ -19,9 +19,9 @@ from ledger.access import Principal, require_role
 from ledger.accounts import MINUTES, POINTS, account_id
 from ledger.errors import Conflict, ValidationFailed
 from ledger.policy import Policy
-from ledger.postings import Leg, post
+from ledger.postings import Leg, get_transaction, post
 from ledger.service_records import record_public, require_record
-from ledger.tables import Activity, AuditEntry, ServiceRecord, Transaction, Volunteer
+from ledger.tables import Activity, AuditEntry, ServiceRecord, Volunteer
 from ledger.volunteers import lock_volunteer
 
 
@@ -55,7 +55,7 @@ def rate_record(session: Session, principal: Principal, record_id: int, command:
         raise Conflict(f"this record was already rated {record.rating}", field="rating")
     if command.complaint_upheld and record.complaint_upheld:
         raise Conflict("a complaint against this record was already upheld", field="complaint_upheld")
-    version_id = session.get(Transaction, record.transaction_id).policy_version_id
+    version_id = get_transaction(session, record.transaction_id).policy_version_id
     policy = pricing.policy_of_version(session, version_id)
     posted = {}
     if command.rating is not None:

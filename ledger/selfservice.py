@@ -16,6 +16,7 @@ from ledger.access import Principal, require_volunteer
 from ledger.lookup import _activity_titles, _own_amounts, hours_text, newest_first, volunteer_summary
 from ledger.expiry import point_lots_of
 from ledger.policy import open_lots
+from ledger.postings import reversed_among
 from ledger.tables import Account, Membership, PolicyVersion, Posting, StarEvent, Team, Transaction, Unit
 from ledger.tables.selfservice import Certificate
 
@@ -94,8 +95,7 @@ def _items(session: Session, volunteer_id: int, page: list[Transaction]) -> list
     titles = _activity_titles(session, [tx.service_record_id for tx in page if tx.service_record_id])
     unit_ids = {tx.unit_id for tx in page if tx.unit_id}
     units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).all()) if unit_ids else {}
-    reversed_ids = set(session.execute(select(Transaction.reverses_id).where(
-        Transaction.reverses_id.in_([tx.id for tx in page]))).scalars()) if page else set()
+    reversed_ids = reversed_among(session, [tx.id for tx in page])
     return [{"transaction_id": tx.id, "kind": tx.kind, "occurred_on": tx.occurred_on.isoformat(),
              "activity": titles.get(tx.service_record_id), "unit": units.get(tx.unit_id),
              "service_record_id": tx.service_record_id, "reverses_id": tx.reverses_id,

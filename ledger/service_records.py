@@ -17,7 +17,7 @@ from ledger.access import Principal, in_scope, remember_path, require_role
 from ledger.accounts import MINUTES, POINTS, account_ids
 from ledger.activities import require_activity
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
-from ledger.postings import Leg, post, reverse
+from ledger.postings import Leg, post, reverse, reversed_among
 from ledger.tables import Activity, AuditEntry, ServiceRecord, Transaction, Unit, Volunteer
 from ledger.volunteers import lock_volunteer
 
@@ -252,6 +252,5 @@ def _record_transactions(session: Session, record_id: int) -> list[int]:
         select(Transaction.id).where(Transaction.service_record_id == record_id,
                                      Transaction.reverses_id.is_(None)).order_by(Transaction.id)
     ).scalars().all()
-    reversed_ids = set(session.execute(
-        select(Transaction.reverses_id).where(Transaction.reverses_id.in_(ids))).scalars())
+    reversed_ids = reversed_among(session, ids)
     return [tx_id for tx_id in ids if tx_id not in reversed_ids]

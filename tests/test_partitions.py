@@ -1,24 +1,21 @@
-"""Monthly partitions created ahead (jobs/partitions.py) and the partitioned ledger variant.
+"""Monthly partitions created ahead (jobs/partitions.py) and the ledger's keys across them.
 
-On PostgreSQL `postings` is partitioned by month (revision 0013): the job creates its months
-ahead, a posting lands in its month, a back-dated one with no month in the DEFAULT
-partition; on SQLite the job is a no-op that says so.  The partitioned variant of
-`bench/partitioned.py` (transactions partitioned too, with their key table) is built in a scratch schema of the session's database and the job
-creates its months ahead; a row lands in its month, a month without a partition is
-refused, posted rows cannot change, and an idempotency key stays unique across partitions.
+On PostgreSQL `postings` (revision 0013) and `transactions` (revision 0015) are partitioned
+by month: the job creates their months ahead, a row lands in its month, a back-dated one
+with no month in the DEFAULT partition; on SQLite the job is a no-op that says so.  What
+must be unique across the whole ledger (idempotency keys, one reversal per transaction)
+lives in the plain table `transaction_keys`, checked here on both engines.
 """
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from jobs.partitions import JOBS, create_ahead, ensure_partitions, month_start, partition_name
-from jobs.runner import run_period
 
 
 def test_month_arithmetic_and_names():
@@ -36,11 +33,11 @@ def test_the_job_on_the_main_schema_creates_the_months_ahead_of_postings(ctx):
     if ctx.is_sqlite:  # SQLite has no partitioning: the job says so
         assert result == {"period": f"{year}-11", "partitioned": False, "created": []}
         return
-    # postings is partitioned (revision 0013); transactions not yet (docs/scaling.md)
-    assert result == {"period": f"{year}-11", "partitioned": True, "created": [
-        f"public.postings_y{year}m11", f"public.postings_y{year}m12",
-        f"public.postings_y{year + 1}m01", f"public.postings_y{year + 1}m02"],
-        "analyzed": ["public.postings"]}  # the parent's own statistics (autovacuum skips it)
+    # transactions (revision 0015) and postings (0013): November and three months ahead
+    months = [f"y{year}m11", f"y{year}m12", f"y{year + 1}m01", f"y{year + 1}m02"]
+    assert result == {"period": f"{year}-11", "partitioned": True,
+                      "created": [f"public.{table}_{m}" for table in ("transactions", "postings") for m in months],
+                      "analyzed": ["public.transactions", "public.postings"]}  # the parents' own statistics
     with ctx.uow() as uow:
         assert ensure_partitions(uow.session, dt.date(year, 11, 1), dt.date(year + 1, 2, 1)) == []
 
@@ -77,61 +74,89 @@ def test_postings_land_in_their_month_and_a_month_without_one_in_the_default(ctx
             conn.execute(text(f"UPDATE {partition_name('postings', this_month)} SET amount = amount"))
 
 
-@pytest.fixture
-def scratch_schema(ctx):
+def _adjustment(ctx, key: str, day: dt.date, points: int = 5, reverses: int | None = None):
+    """Post a small balanced transaction (deployment points to a volunteer's) through `post`."""
+    from ledger.accounts import POINTS, account_id
+    from ledger.postings import Leg, post
+    from tests import factories as f
+
+    units = f.tree(ctx)
+    volunteer = f.volunteer(ctx, units["station_a"])
+    with ctx.uow() as uow:
+        s = uow.session
+        mine, away = account_id(s, "volunteer_points", volunteer), account_id(s, "deployment_points", 1)
+        tx = post(s, kind="adjustment", key=key, occurred_on=day, actor="test", volunteer_id=volunteer,
+                  legs=[Leg(away, POINTS, -points, volunteer, None), Leg(mine, POINTS, points, volunteer, None)])
+        uow.commit()
+        return tx.id, volunteer
+
+
+def test_transactions_land_in_their_month_with_their_key_row(ctx):
+    """A transaction goes to its month's partition (revision 0015), its postings to theirs, and
+    its ledger-wide keys to `transaction_keys`; a back-dated one to the DEFAULT partition."""
     if ctx.is_sqlite:
-        pytest.skip("declarative partitioning is PostgreSQL's; the SQLite half is the no-op test above")
-    from bench.partitioned import create_partitioned_ledger
-
-    schema = f"parts_{secrets.token_hex(4)}"
-    with ctx.engine.begin() as conn:
-        create_partitioned_ledger(conn, schema)
-    yield schema
-    with ctx.engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-
-
-def _insert_tx(conn, schema: str, tx_id: int, key: str, day: dt.date) -> None:
-    conn.execute(text(f"INSERT INTO {schema}.transaction_keys VALUES (:k, :i, :d)"), {"k": key, "i": tx_id, "d": day})
-    conn.execute(text(f"INSERT INTO {schema}.transactions (id, kind, idempotency_key, occurred_on, recorded_at, actor, "
-                      f"memo, content_hash) VALUES (:i, 'adjustment', :k, :d, now(), 't', '', :h)"),
-                 {"i": tx_id, "k": key, "d": day, "h": "0" * 64})
-
-
-def test_the_job_creates_the_months_ahead_once_and_rows_land_in_their_month(ctx, scratch_schema):
-    schema = scratch_schema
-    year = 2100 + secrets.randbelow(800)  # job runs are keyed by period: a month no other test uses
-    period = f"{year}-11"
-    job_ctx = replace(ctx, options={**ctx.options, "partition_schema": schema})
-    first = run_period(job_ctx, JOBS[0], period)
-    # November, and three months ahead: Dec, Jan, Feb — for both tables
-    assert first["partitioned"] is True and len(first["created"]) == 8
-    assert f"{schema}.postings_y{year + 1}m02" in first["created"]
-    assert run_period(job_ctx, JOBS[0], period) is None  # the same period again: nothing
-    with ctx.uow() as uow:  # and creating what exists creates nothing
-        assert ensure_partitions(uow.session, dt.date(year, 11, 1), dt.date(year + 1, 2, 1), schema) == []
-
-    day = dt.date(year, 12, 24)
-    with ctx.engine.begin() as conn:
-        account = conn.execute(text("INSERT INTO accounts (kind, owner_id, uom, is_non_negative, balance, created_at) "
-                                    "VALUES ('system_points_expired', :o, 'PTS', false, 0, now()) RETURNING id"),
-                               {"o": secrets.randbelow(10**9)}).scalar_one()
-        _insert_tx(conn, schema, 10**12 + year, f"k-{year}", day)
-        for amount in (5, -5):
-            conn.execute(text(f"INSERT INTO {schema}.postings (transaction_id, account_id, uom, amount, occurred_on) "
-                              f"VALUES (:t, :a, 'PTS', :m, :d)"), {"t": 10**12 + year, "a": account, "m": amount, "d": day})
-        where = conn.execute(text(f"SELECT DISTINCT tableoid::regclass::text FROM {schema}.postings")).scalars().all()
-    assert where == [f"{schema}.postings_y{year}m12"]
-
-    with pytest.raises(DBAPIError):  # no partition for that month yet: refused, not lost
+        pytest.skip("declarative partitioning is PostgreSQL's")
+    now = ctx.local_now()
+    this_month = dt.date(now.year, now.month, 1)
+    old_day = dt.date(1998, 3, 2) + dt.timedelta(days=secrets.randbelow(20))
+    recent, _ = _adjustment(ctx, f"part-{secrets.token_hex(4)}", this_month)
+    old, _ = _adjustment(ctx, f"part-{secrets.token_hex(4)}", old_day)
+    with ctx.engine.connect() as conn:
+        where = dict(conn.execute(text(
+            "SELECT id, tableoid::regclass::text FROM transactions WHERE id IN (:a, :b)"), {"a": recent, "b": old}).all())
+        keys = dict(conn.execute(text(
+            "SELECT transaction_id, occurred_on FROM transaction_keys WHERE transaction_id IN (:a, :b)"),
+            {"a": recent, "b": old}).all())
+        postings = set(conn.execute(text(
+            "SELECT tableoid::regclass::text FROM postings WHERE transaction_id IN (:a, :b)"),
+            {"a": recent, "b": old}).scalars())
+    assert where == {recent: partition_name("transactions", this_month), old: "transactions_default"}
+    assert keys == {recent: this_month, old: old_day}
+    assert postings == {partition_name("postings", this_month), "postings_default"}
+    with pytest.raises(DBAPIError, match="append-only"):  # a partition is as append-only as the table
         with ctx.engine.begin() as conn:
-            _insert_tx(conn, schema, 10**12 + year + 1, f"k2-{year}", dt.date(year + 3, 1, 1))
-    with pytest.raises(DBAPIError):  # the idempotency key is unique across every partition
-        with ctx.engine.begin() as conn:
-            _insert_tx(conn, schema, 10**12 + year + 2, f"k-{year}", dt.date(year, 11, 2))
+            conn.execute(text(f"UPDATE {partition_name('transactions', this_month)} SET memo = memo"))
     with pytest.raises(DBAPIError, match="append-only"):
         with ctx.engine.begin() as conn:
-            conn.execute(text(f"UPDATE {schema}.postings SET amount = amount + 1"))
+            conn.execute(text("DELETE FROM transaction_keys WHERE transaction_id = :t"), {"t": recent})
+
+
+def test_keys_stay_unique_across_months(ctx):
+    """The idempotency key is unique across every month (a retry of the same key on another
+    date is the same write, or refused), nothing is reversed twice, and a key row must name
+    its transaction's month: on both engines, in the database itself."""
+    from ledger.errors import AlreadyReversed, IdempotencyConflict
+    from ledger.postings import reverse
+
+    key = f"unique-{secrets.token_hex(4)}"
+    first, volunteer = _adjustment(ctx, key, dt.date(2025, 1, 15))
+    with pytest.raises(IdempotencyConflict):  # the same key, another month, other content
+        _adjustment(ctx, key, dt.date(2025, 6, 15), points=7)
+    with pytest.raises(IntegrityError):  # and straight into the table, past `post`
+        with ctx.engine.begin() as conn:
+            conn.execute(text("INSERT INTO transaction_keys (transaction_id, idempotency_key, occurred_on) "
+                              "VALUES (:t, :k, :d)"), {"t": first + 10**9, "k": key, "d": dt.date(2025, 6, 15)})
+    with ctx.uow() as uow:
+        reversal = reverse(uow.session, first, actor="test", occurred_on=dt.date(2025, 2, 1), memo="录入错误")
+        uow.commit()
+    with pytest.raises(AlreadyReversed):
+        with ctx.uow() as uow:
+            reverse(uow.session, first, actor="test", occurred_on=dt.date(2025, 3, 1), memo="again")
+    other, _ = _adjustment(ctx, f"other-{secrets.token_hex(4)}", dt.date(2025, 3, 1))
+    with pytest.raises(IntegrityError):  # a second key row reversing the same transaction
+        with ctx.engine.begin() as conn:
+            conn.execute(text("INSERT INTO transaction_keys (transaction_id, idempotency_key, occurred_on, "
+                              "reverses_id) VALUES (:t, :k, :d, :r)"),
+                         {"t": other, "k": f"x-{secrets.token_hex(4)}", "d": dt.date(2025, 3, 1), "r": first})
+    with ctx.engine.connect() as conn:
+        assert conn.execute(text("SELECT reverses_id FROM transaction_keys WHERE transaction_id = :t"),
+                            {"t": reversal.id}).scalar_one() == first
+    if not ctx.is_sqlite:  # a key row in another month than its transaction's: no such transaction
+        with pytest.raises(IntegrityError):
+            with ctx.engine.begin() as conn:
+                conn.execute(text("INSERT INTO transaction_keys (transaction_id, idempotency_key, occurred_on) "
+                                  "SELECT id, 'moved-' || id, occurred_on + 40 FROM transactions WHERE id = :t"),
+                             {"t": other})
 
 
 def test_a_bulk_batch_makes_the_partitions_of_its_months_first(ctx):
@@ -163,3 +188,9 @@ def test_a_bulk_batch_makes_the_partitions_of_its_months_first(ctx):
             "SELECT extract(month FROM occurred_on)::int, string_agg(DISTINCT tableoid::regclass::text, ',') "
             "FROM postings WHERE volunteer_id = :v GROUP BY 1"), {"v": volunteer}).all())
     assert where == {3: partition_name("postings", dt.date(year, 3, 1)), 4: "postings_default"}
+    with ctx.engine.connect() as conn:  # their transactions alike, each with its key row
+        where = dict(conn.execute(text(
+            "SELECT extract(month FROM t.occurred_on)::int, string_agg(DISTINCT t.tableoid::regclass::text, ',') "
+            "FROM transactions t JOIN transaction_keys k ON k.transaction_id = t.id AND k.occurred_on = t.occurred_on "
+            "WHERE t.volunteer_id = :v GROUP BY 1"), {"v": volunteer}).all())
+    assert where == {3: partition_name("transactions", dt.date(year, 3, 1)), 4: "transactions_default"}

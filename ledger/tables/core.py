@@ -15,7 +15,7 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 __all__ = [
     "Unit", "Team", "Volunteer", "Membership", "User", "ApiToken", "Activity", "ServiceRecord",
-    "Account", "Transaction", "Posting", "Checkpoint", "StarEvent", "PolicyVersion",
+    "Account", "Transaction", "TransactionKey", "Posting", "Checkpoint", "StarEvent", "PolicyVersion",
     "IdempotencyKey", "AuditEntry", "JobRun", "BigId",
 ]
 
@@ -220,6 +220,24 @@ class Transaction(Base):
     service_record_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id"), index=True)
     memo: Mapped[str] = mapped_column(Text, default="")
     content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class TransactionKey(Base):
+    """The ledger-wide unique keys of a transaction, one row per transaction; append-only.
+
+    On PostgreSQL `transactions` is partitioned by month of business date (revision 0015),
+    and a partitioned table can only hold unique keys that include its partition key.  This
+    plain table holds what must be unique across the whole ledger: the transaction's id (which
+    the star events and the transfers reference), its idempotency key, and the transaction it
+    reverses (nothing is reversed twice).  `post` writes it in the same database transaction.
+    """
+
+    __tablename__ = "transaction_keys"
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), primary_key=True,
+                                                autoincrement=False)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    occurred_on: Mapped[dt.date] = mapped_column(Date)  # the transaction's: its partition
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("transaction_keys.transaction_id"), unique=True)
 
 
 class Posting(Base):
