@@ -5,7 +5,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer,
-    String, Text, UniqueConstraint,
+    String, Text, UniqueConstraint, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -233,11 +233,15 @@ class TransactionKey(Base):
     """
 
     __tablename__ = "transaction_keys"
+    __table_args__ = (  # a partial index: the many transactions that reverse nothing are not in it
+        Index("uq_transaction_keys_reverses_id", "reverses_id", unique=True,
+              postgresql_where=text("reverses_id IS NOT NULL"), sqlite_where=text("reverses_id IS NOT NULL")),
+    )
     transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), primary_key=True,
                                                 autoincrement=False)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     occurred_on: Mapped[dt.date] = mapped_column(Date)  # the transaction's: its partition
-    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("transaction_keys.transaction_id"), unique=True)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("transaction_keys.transaction_id"))
 
 
 class Posting(Base):
