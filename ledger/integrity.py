@@ -3,8 +3,10 @@
 `seal_period` closes a period: a hash over the ids and content hashes of the period's
 transactions, chained to the previous checkpoint.  `verify` recomputes every transaction's
 hash from its postings, every balance and every volunteer's minutes per year from the
-postings, every transaction's balance per unit of measure, and the checkpoint chain, and
-names the first row that does not match.
+postings, every transaction's balance per unit of measure, and the checkpoint chain; it
+checks that `transaction_keys` holds exactly one row per transaction, with the transaction's
+idempotency key, date and reversed transaction, and no row without its transaction; and it
+names the first rows that do not match.
 """
 from __future__ import annotations
 
@@ -18,12 +20,13 @@ from sqlalchemy import Integer, cast, extract, func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.postings import content_hash
-from ledger.tables import Account, Checkpoint, Posting, Transaction
+from ledger.tables import Account, Checkpoint, Posting, Transaction, TransactionKey
 from ledger.tables.year_minutes import VolunteerYearMinutes
 
 GENESIS = "0" * 64
 BATCH = 5000
 LIMIT = 20  # problems named per check
+FIRST_ID = -2**63  # the first range of transaction ids is open below (ids after this one)
 WORKERS = 2  # connections verify uses on PostgreSQL (the server's cores it can keep busy)
 
 
@@ -96,11 +99,20 @@ def verify(session: Session, *, workers: int = WORKERS) -> VerifyReport:
 
 
 def _verify_transactions(session: Session, report: VerifyReport) -> None:
-    last_id = 0
+    """Each transaction's hash, its postings' dates, and its key row, batch by batch in id order.
+
+    The problems of the key rows come after those of the hashes and dates (first LIMIT of
+    their own), as on PostgreSQL.
+    """
+    last_id, key_problems = FIRST_ID, []
     while True:
         txs = session.execute(select(Transaction).where(Transaction.id > last_id)
                               .order_by(Transaction.id).limit(BATCH)).scalars().all()
+        # the key rows of the same range of ids (past the last transaction: every one left)
+        upto = txs[-1].id if txs else None
+        key_problems = sorted(key_problems + _key_problems(txs, _key_rows(session, last_id, upto)))[:LIMIT]
         if not txs:
+            report.problems += [_key_problem(*p) for p in key_problems]
             return
         ids = [tx.id for tx in txs]
         legs: dict[int, list[dict]] = {tx_id: [] for tx_id in ids}
@@ -121,6 +133,34 @@ def _verify_transactions(session: Session, report: VerifyReport) -> None:
             if wrong_date and len(report.problems) < LIMIT:
                 report.problems.append(_date_problem(tx.id))
         last_id = ids[-1]
+
+
+KEY_FIELDS = ("idempotency_key", "occurred_on", "reverses_id")  # a key row's copy of its transaction's
+
+
+def _key_rows(session: Session, after: int, upto: int | None) -> dict[int, tuple]:
+    """The key rows with transaction ids in (after, upto], by id (upto None: no upper bound)."""
+    keys = TransactionKey.__table__.c
+    query = select(keys.transaction_id, *(keys[name] for name in KEY_FIELDS)).where(keys.transaction_id > after)
+    if upto is not None:
+        query = query.where(keys.transaction_id <= upto)
+    return {row[0]: tuple(row[1:]) for row in session.execute(query)}
+
+
+def _key_problems(txs: list[Transaction], key_rows: dict[int, tuple]) -> list[tuple[int, str]]:
+    """(id, what is wrong) for each transaction whose key row differs or is missing, and for
+    each key row of the same range of ids without its transaction; at most LIMIT, in id order."""
+    found = []
+    for tx in txs:
+        key = key_rows.pop(tx.id, None)
+        if key is None:
+            found.append((tx.id, "missing"))
+            continue
+        wrong = [name for name, value in zip(KEY_FIELDS, key) if value != getattr(tx, name)]
+        if wrong:
+            found.append((tx.id, ",".join(wrong)))
+    found += [(tx_id, "orphan") for tx_id in key_rows]
+    return sorted(found)[:LIMIT]
 
 
 def _tx_dict(tx: Transaction) -> dict:
@@ -212,6 +252,19 @@ def _date_problem(tx_id: int) -> dict:
             "detail": "a posting's date differs from its transaction"}
 
 
+def _key_problem(tx_id: int, wrong: str) -> dict:
+    """`wrong`: "missing" (no key row), "orphan" (no transaction), else the differing fields."""
+    if wrong == "missing":
+        detail = "the transaction has no row in transaction_keys"
+    elif wrong == "orphan":
+        detail = "a key row names no transaction"
+    else:
+        fields = wrong.split(",")
+        detail = (f"the key row's {', '.join(fields)} {'differs' if len(fields) == 1 else 'differ'} "
+                  f"from its transaction's")
+    return {"check": "transaction_key", "table": "transaction_keys", "row": tx_id, "detail": detail}
+
+
 def _balanced_problem(tx_id: int, uom: str, total) -> dict:
     return {"check": "balanced", "table": "transactions", "row": tx_id,
             "detail": f"{uom} postings sum to {total}, not 0"}
@@ -237,7 +290,8 @@ def _checkpoint_problem(checkpoint_id: int, period: str) -> dict:
 #
 # One pass over the postings per range of transaction ids (merge join of the two primary
 # orders, no sort but the few legs of each transaction) recomputes each content hash, the
-# postings' dates and the balance per unit of measure; the cached balances and the minutes
+# postings' dates and the balance per unit of measure, and merges in the range's key rows
+# (`transaction_keys`, one per transaction); the cached balances and the minutes
 # per year are two aggregates over the postings; the checkpoint chain is hashed by the
 # database too.  The work is cut into tasks that `workers` read-only REPEATABLE READ
 # connections, all on the snapshot exported by the caller's transaction, take from a queue:
@@ -250,14 +304,36 @@ def _checkpoint_problem(checkpoint_id: int, period: str) -> dict:
 # then merged with the transactions in id order: nothing is sorted but each transaction's
 # few legs, and no wide row is copied per posting.  The subquery is fenced (OFFSET 0) so that
 # the hash is computed once per transaction, not once per reference in the outer aggregates.
+# `transactions` is partitioned by month: its rows come in id order from a merge of each
+# partition's primary key (id, occurred_on).
+#
+# The key rows of the range are merged with the transactions in the same pass (a FULL JOIN,
+# merged on the id: the key table's primary key is in id order too): a transaction without
+# its key row, a key row without its transaction, and a key row whose idempotency key, date or
+# reversed transaction differ from its transaction's are named by `key_wrong` ("missing",
+# "orphan", or the differing fields).  The ORDER BY t.id in the fenced subquery costs no sort
+# (its merge join yields that order) but tells the planner the order it comes in, which the
+# merge full join needs (without it, a hash table of the key rows of the whole range).
+# Only transactions are counted: count(id), as a key row without its transaction has no id.
 _HASH_SQL = text("""
-SELECT count(*), coalesce(sum(n), 0),
+SELECT count(id), coalesce(sum(n), 0),
        (array_agg(id ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
        (array_agg(is_hash_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
        (array_agg(is_date_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
-       (array_agg(id ORDER BY id) FILTER (WHERE is_unbalanced))[1:20]
+       (array_agg(id ORDER BY id) FILTER (WHERE is_unbalanced))[1:20],
+       (array_agg(key_id ORDER BY key_id, key_wrong) FILTER (WHERE key_wrong IS NOT NULL))[1:20],
+       (array_agg(key_wrong ORDER BY key_id, key_wrong) FILTER (WHERE key_wrong IS NOT NULL))[1:20]
 FROM (
-  SELECT t.id, coalesce(l.n, 0) AS n,
+ SELECT c.id, c.n, c.is_hash_wrong, c.is_date_wrong, c.is_unbalanced, coalesce(c.id, k.transaction_id) AS key_id,
+        CASE WHEN k.transaction_id IS NULL THEN 'missing' WHEN c.id IS NULL THEN 'orphan'
+             WHEN (k.idempotency_key, k.occurred_on, k.reverses_id)
+                  IS DISTINCT FROM (c.idempotency_key, c.occurred_on, c.reverses_id) THEN concat_ws(',',
+               CASE WHEN k.idempotency_key IS DISTINCT FROM c.idempotency_key THEN 'idempotency_key' END,
+               CASE WHEN k.occurred_on IS DISTINCT FROM c.occurred_on THEN 'occurred_on' END,
+               CASE WHEN k.reverses_id IS DISTINCT FROM c.reverses_id THEN 'reverses_id' END)
+        END COLLATE "C" AS key_wrong
+ FROM (
+  SELECT t.id, t.idempotency_key, t.occurred_on, t.reverses_id, coalesce(l.n, 0) AS n,
          encode(sha256(convert_to(
            '{"actor":' || to_json(t.actor)::text || ',"key":' || to_json(t.idempotency_key)::text ||
            ',"kind":' || to_json(t.kind)::text || ',"memo":' || to_json(coalesce(t.memo, ''))::text ||
@@ -282,7 +358,10 @@ FROM (
     FROM postings WHERE transaction_id > :after AND transaction_id <= :upto
     GROUP BY transaction_id) l ON l.transaction_id = t.id
   WHERE t.id > :after AND t.id <= :upto
-  OFFSET 0) AS checked""")
+  ORDER BY t.id OFFSET 0) AS c
+ FULL JOIN (SELECT transaction_id, idempotency_key, occurred_on, reverses_id FROM transaction_keys
+            WHERE transaction_id > :after AND transaction_id <= :upto) AS k ON k.transaction_id = c.id
+ OFFSET 0) AS checked""")
 # The plan above, whatever the statistics say: postings is partitioned, and its parent's
 # statistics (autovacuum never analyzes a partitioned table) may be missing, when the planner
 # guesses 200 transactions per range and hashes or sorts wide rows instead, spilling to disk.
@@ -354,6 +433,7 @@ class _Found:
     accounts: int = 0
     checkpoints: int = 0
     flagged: list[tuple[int, bool, bool]] = field(default_factory=list)  # (tx, hash wrong, date wrong)
+    keys: list[tuple[int, str]] = field(default_factory=list)  # (tx, what is wrong with its key row)
     unbalanced: list[dict] = field(default_factory=list)
     balances: list[dict] = field(default_factory=list)
     year_minutes: list[dict] = field(default_factory=list)
@@ -366,23 +446,26 @@ def _verify_postgresql(session: Session, workers: int) -> VerifyReport:
     tasks = [_balances_task, _year_minutes_task, _checkpoints_task]
     width = min(SQL_RANGE, max(MIN_RANGE, -(-top // max(1, workers * RANGES_PER_WORKER))))
     starts = list(range(0, top, width)) or [0]
-    # the last range is open: whatever the snapshot holds past `top` is checked too
-    tasks += [_hash_task(after, after + width if after + width < top else LAST_ID) for after in starts]
+    # the first and last ranges are open: whatever the snapshot holds before the first id
+    # (a key row without its transaction, say) or past `top` is checked too
+    tasks += [_hash_task(after or FIRST_ID, after + width if after + width < top else LAST_ID) for after in starts]
     found = _run(conn, tasks, workers if not session.in_nested_transaction() else 1)
     report = VerifyReport()
-    flagged, unbalanced = [], []
+    flagged, keys, unbalanced = [], [], []
     for part in found:
         report.transactions += part.transactions
         report.postings += part.postings
         report.accounts += part.accounts
         report.checkpoints += part.checkpoints
         flagged += part.flagged
+        keys += part.keys
         unbalanced += part.unbalanced
     for tx_id, is_hash_wrong, is_date_wrong in sorted(flagged):
         if is_hash_wrong and len(report.problems) < LIMIT:
             report.problems.append(_hash_problem(tx_id))
         if is_date_wrong and len(report.problems) < LIMIT:
             report.problems.append(_date_problem(tx_id))
+    report.problems += [_key_problem(*p) for p in sorted(keys)[:LIMIT]]
     report.problems += sorted(unbalanced, key=lambda p: (p["row"], p["detail"]))[:LIMIT]
     for check in ("balances", "year_minutes", "checkpoint"):
         for part in found:
@@ -465,10 +548,11 @@ def _settings(conn, values: dict[str, str]) -> None:
 def _hash_task(after: int, upto: int):
     def task(conn) -> _Found:
         _settings(conn, _HASH_PLAN)
-        count, postings, ids, hash_wrong, date_wrong, unbalanced = conn.execute(
+        count, postings, ids, hash_wrong, date_wrong, unbalanced, key_ids, key_wrong = conn.execute(
             _HASH_SQL, {"after": after, "upto": upto}).one()
         found = _Found(transactions=count, postings=int(postings),
-                       flagged=list(zip(ids or (), hash_wrong or (), date_wrong or ())))
+                       flagged=list(zip(ids or (), hash_wrong or (), date_wrong or ())),
+                       keys=list(zip(key_ids or (), key_wrong or ())))
         if unbalanced:  # which unit of measure, and by how much, for the first ones
             found.unbalanced = [_balanced_problem(*row) for row in conn.execute(_BALANCED_SQL, {"ids": unbalanced})]
         return found

@@ -50,14 +50,25 @@ def _ledger(ctx, count: int = 8) -> tuple[list[int], int]:
 
 
 def _behind_the_ledgers_back(ctx, *statements: tuple[str, dict]) -> None:
-    with ctx.engine.begin() as conn:
-        if not ctx.is_sqlite:  # as superuser: no append-only trigger, no foreign key check
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-        for table in ("postings", "transactions", "checkpoints", "transaction_keys"):
+    """Change or delete ledger rows as a superuser can: past the append-only triggers and the
+    foreign keys (on SQLite the triggers are dropped, and the foreign keys switched off on this
+    connection, which SQLite allows only outside a transaction, then on again)."""
+    with ctx.engine.connect() as conn:
+        if ctx.is_sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.begin():
+                if not ctx.is_sqlite:  # as superuser: no append-only trigger, no foreign key check
+                    conn.execute(text("SET LOCAL session_replication_role = replica"))
+                else:
+                    for table in ("postings", "transactions", "checkpoints", "transaction_keys"):
+                        for verb in ("update", "delete"):
+                            conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{verb}"))
+                for statement, params in statements:
+                    conn.execute(text(statement), params)
+        finally:
             if ctx.is_sqlite:
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
-        for statement, params in statements:
-            conn.execute(text(statement), params)
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
 
 
 def _report(ctx, **options) -> dict:
