@@ -113,7 +113,7 @@ def ledger_figures(session: Session, root: Unit, window: Window) -> dict:
     all read from that.  Rows: ("people", None, registered, party members, party members who
     served), ("served", None, minutes, volunteers), ("child", child unit id, volunteers, None, None)."""
     units = subtree(session, root.path)
-    served_postings, groups = served_minutes(units, window), unit_groups(root)
+    served_postings, groups = served_minutes(units, window), unit_groups(session, root)
     per_child = (select(served_postings.c.volunteer_id, groups.c.group_id,
                         int_sum(served_postings.c.minutes).label("minutes"))
                  .select_from(served_postings).outerjoin(groups, groups.c.unit_id == served_postings.c.unit_id)
