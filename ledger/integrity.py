@@ -5,8 +5,8 @@ transactions, chained to the previous checkpoint.  `verify` recomputes every tra
 hash from its postings, every balance and every volunteer's minutes per year from the
 postings, every transaction's balance per unit of measure, and the checkpoint chain; it
 checks that `transaction_keys` holds exactly one row per transaction, with the transaction's
-idempotency key, date and reversed transaction, and no row without its transaction; and it
-names the first rows that do not match.
+idempotency key, date and reversed transaction, and no row without its transaction; that no
+posting names a transaction that does not exist; and it names the first rows that do not match.
 """
 from __future__ import annotations
 
@@ -99,29 +99,36 @@ def verify(session: Session, *, workers: int = WORKERS) -> VerifyReport:
 
 
 def _verify_transactions(session: Session, report: VerifyReport) -> None:
-    """Each transaction's hash, its postings' dates, and its key row, batch by batch in id order.
+    """Each transaction's hash, its postings' dates, and its key row, batch by batch in id order;
+    and the postings that name no transaction.
 
     The problems of the key rows come after those of the hashes and dates (first LIMIT of
-    their own), as on PostgreSQL.
+    their own), then those of the postings without their transaction, as on PostgreSQL.
     """
-    last_id, key_problems = FIRST_ID, []
+    last_id, key_problems, orphans = FIRST_ID, [], []
     while True:
         txs = session.execute(select(Transaction).where(Transaction.id > last_id)
                               .order_by(Transaction.id).limit(BATCH)).scalars().all()
-        # the key rows of the same range of ids (past the last transaction: every one left)
+        # the key rows and postings of the same range of ids (past the last transaction: every one left)
         upto = txs[-1].id if txs else None
         key_problems = sorted(key_problems + _key_problems(txs, _key_rows(session, last_id, upto)))[:LIMIT]
+        legs: dict[int, list[dict]] = {tx.id: [] for tx in txs}
+        query = (select(Posting.transaction_id, Posting.account_id, Posting.uom, Posting.amount,
+                        Posting.volunteer_id, Posting.unit_id, Posting.occurred_on)
+                 .where(Posting.transaction_id > last_id))
+        if upto is not None:
+            query = query.where(Posting.transaction_id <= upto)
+        for row in session.execute(query).mappings():
+            legs.setdefault(row["transaction_id"], []).append(dict(row))
+        # what is left once each transaction took its own: postings naming no transaction
+        without = sorted((tx_id, len(legs.pop(tx_id))) for tx_id in set(legs) - {tx.id for tx in txs})
+        report.postings += sum(count for _, count in without)
+        orphans = sorted(orphans + without)[:LIMIT]
         if not txs:
             report.problems += [_key_problem(*p) for p in key_problems]
+            report.problems += [_orphan_problem(*p) for p in orphans]
             return
         ids = [tx.id for tx in txs]
-        legs: dict[int, list[dict]] = {tx_id: [] for tx_id in ids}
-        for row in session.execute(
-            select(Posting.transaction_id, Posting.account_id, Posting.uom, Posting.amount,
-                   Posting.volunteer_id, Posting.unit_id, Posting.occurred_on)
-            .where(Posting.transaction_id.between(ids[0], ids[-1]))
-        ).mappings():
-            legs.setdefault(row["transaction_id"], []).append(dict(row))
         for tx in txs:
             report.transactions += 1
             tx_legs = legs.get(tx.id, [])
@@ -265,6 +272,13 @@ def _key_problem(tx_id: int, wrong: str) -> dict:
     return {"check": "transaction_key", "table": "transaction_keys", "row": tx_id, "detail": detail}
 
 
+def _orphan_problem(tx_id: int, postings: int) -> dict:
+    """`postings` postings name the transaction `tx_id`, which does not exist."""
+    named = "1 posting names" if postings == 1 else f"{postings} postings name"
+    return {"check": "posting_orphan", "table": "postings", "row": tx_id,
+            "detail": f"{named} transaction {tx_id}, which does not exist"}
+
+
 def _balanced_problem(tx_id: int, uom: str, total) -> dict:
     return {"check": "balanced", "table": "transactions", "row": tx_id,
             "detail": f"{uom} postings sum to {total}, not 0"}
@@ -311,21 +325,39 @@ def _checkpoint_problem(checkpoint_id: int, period: str) -> dict:
 # merged on the id: the key table's primary key is in id order too): a transaction without
 # its key row, a key row without its transaction, and a key row whose idempotency key, date or
 # reversed transaction differ from its transaction's are named by `key_wrong` ("missing",
-# "orphan", or the differing fields).  The ORDER BY t.id in the fenced subquery costs no sort
-# (its merge join yields that order) but tells the planner the order it comes in, which the
-# merge full join needs (without it, a hash table of the key rows of the whole range).
+# "orphan", or the differing fields).  The ORDER BY in the fenced subquery tells the planner
+# the order its rows come in, which the merge full join needs (without it, a hash table of
+# the key rows of the whole range); see below for what it costs.
 # Only transactions are counted: count(id), as a key row without its transaction has no id.
+#
+# The postings are merged with the transactions in a FULL JOIN too, so that postings naming
+# a transaction that does not exist (deleted behind the ledger's back) come out as rows with
+# no `id` but a `row_id` (their transaction_id), counted in the postings and named with how
+# many there are ("posting_orphan"); their key row, if it is left, is a key orphan.  The range
+# filter on the transactions sits inside their subquery (in the WHERE above the join it
+# would turn the full join back into a left one).  PostgreSQL does not know that a merge
+# full join's output comes in the order of its key, so the ORDER BY row_id before the merge
+# with the key rows is a Sort (in spite of enable_sort = off: nothing else can merge), of
+# the narrow rows left once the hash is computed: already in order, one per transaction;
+# +1-4% per range of 200,000 ids (quicksort in memory, or an external merge of ~10 MB when
+# the range's rows are bigger than work_mem).  A UNION ALL of the postings and the key
+# rows under the one aggregate would need no Sort, but PostgreSQL 15 does not merge-append
+# a partitioned table with a plain one: it sorted the postings instead.
 _HASH_SQL = text("""
 SELECT count(id), coalesce(sum(n), 0),
        (array_agg(id ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
        (array_agg(is_hash_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
        (array_agg(is_date_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
-       (array_agg(id ORDER BY id) FILTER (WHERE is_unbalanced))[1:20],
+       (array_agg(row_id ORDER BY row_id) FILTER (WHERE is_unbalanced))[1:20],
        (array_agg(key_id ORDER BY key_id, key_wrong) FILTER (WHERE key_wrong IS NOT NULL))[1:20],
-       (array_agg(key_wrong ORDER BY key_id, key_wrong) FILTER (WHERE key_wrong IS NOT NULL))[1:20]
+       (array_agg(key_wrong ORDER BY key_id, key_wrong) FILTER (WHERE key_wrong IS NOT NULL))[1:20],
+       (array_agg(row_id ORDER BY row_id) FILTER (WHERE id IS NULL AND n > 0))[1:20],
+       (array_agg(n ORDER BY row_id) FILTER (WHERE id IS NULL AND n > 0))[1:20]
 FROM (
- SELECT c.id, c.n, c.is_hash_wrong, c.is_date_wrong, c.is_unbalanced, coalesce(c.id, k.transaction_id) AS key_id,
-        CASE WHEN k.transaction_id IS NULL THEN 'missing' WHEN c.id IS NULL THEN 'orphan'
+ SELECT c.id, c.row_id, c.n, c.is_hash_wrong, c.is_date_wrong, c.is_unbalanced,
+        coalesce(c.row_id, k.transaction_id) AS key_id,
+        CASE WHEN c.id IS NULL THEN CASE WHEN k.transaction_id IS NOT NULL THEN 'orphan' END
+             WHEN k.transaction_id IS NULL THEN 'missing'
              WHEN (k.idempotency_key, k.occurred_on, k.reverses_id)
                   IS DISTINCT FROM (c.idempotency_key, c.occurred_on, c.reverses_id) THEN concat_ws(',',
                CASE WHEN k.idempotency_key IS DISTINCT FROM c.idempotency_key THEN 'idempotency_key' END,
@@ -333,7 +365,8 @@ FROM (
                CASE WHEN k.reverses_id IS DISTINCT FROM c.reverses_id THEN 'reverses_id' END)
         END COLLATE "C" AS key_wrong
  FROM (
-  SELECT t.id, t.idempotency_key, t.occurred_on, t.reverses_id, coalesce(l.n, 0) AS n,
+  SELECT t.id, coalesce(t.id, l.transaction_id) AS row_id, t.idempotency_key, t.occurred_on, t.reverses_id,
+         coalesce(l.n, 0) AS n,
          encode(sha256(convert_to(
            '{"actor":' || to_json(t.actor)::text || ',"key":' || to_json(t.idempotency_key)::text ||
            ',"kind":' || to_json(t.kind)::text || ',"memo":' || to_json(coalesce(t.memo, ''))::text ||
@@ -345,8 +378,8 @@ FROM (
            IS DISTINCT FROM t.content_hash AS is_hash_wrong,
          coalesce(l.lo <> t.occurred_on OR l.hi <> t.occurred_on, false) AS is_date_wrong,
          coalesce(l.unbalanced, false) AS is_unbalanced
-  FROM transactions t
-  LEFT JOIN (
+  FROM (SELECT * FROM transactions WHERE id > :after AND id <= :upto) AS t
+  FULL JOIN (
     SELECT transaction_id, count(*) AS n, min(occurred_on) AS lo, max(occurred_on) AS hi,
            string_agg('[' || account_id || ',' ||
                       CASE uom WHEN 'MIN' THEN '"MIN"' WHEN 'PTS' THEN '"PTS"' ELSE to_json(uom)::text END ||
@@ -357,16 +390,18 @@ FROM (
              OR bool_or(uom NOT IN ('MIN', 'PTS')) AS unbalanced
     FROM postings WHERE transaction_id > :after AND transaction_id <= :upto
     GROUP BY transaction_id) l ON l.transaction_id = t.id
-  WHERE t.id > :after AND t.id <= :upto
-  ORDER BY t.id OFFSET 0) AS c
+  ORDER BY row_id OFFSET 0) AS c
  FULL JOIN (SELECT transaction_id, idempotency_key, occurred_on, reverses_id FROM transaction_keys
-            WHERE transaction_id > :after AND transaction_id <= :upto) AS k ON k.transaction_id = c.id
+            WHERE transaction_id > :after AND transaction_id <= :upto) AS k ON k.transaction_id = c.row_id
  OFFSET 0) AS checked""")
 # The plan above, whatever the statistics say: postings is partitioned, and its parent's
 # statistics (autovacuum never analyzes a partitioned table) may be missing, when the planner
 # guesses 200 transactions per range and hashes or sorts wide rows instead, spilling to disk.
-_HASH_PLAN = {"enable_hashjoin": "off", "enable_sort": "off"}
-_AGGREGATE_PLAN = {"enable_hashjoin": "on", "enable_sort": "on"}
+# work_mem: the one Sort left (the checked rows by id before the key rows merge in, narrow and
+# already in order) spilled ~13 MB to disk per 200k-id range at the stock 4 MB; the aggregate
+# tasks' hash tables (per account, per volunteer and year) get the same room.
+_HASH_PLAN = {"enable_hashjoin": "off", "enable_sort": "off", "work_mem": "64MB"}
+_AGGREGATE_PLAN = {"enable_hashjoin": "on", "enable_sort": "on", "work_mem": "64MB"}
 _SETTINGS = ("jit", *_HASH_PLAN)
 
 _BALANCED_SQL = text("""
@@ -434,6 +469,7 @@ class _Found:
     checkpoints: int = 0
     flagged: list[tuple[int, bool, bool]] = field(default_factory=list)  # (tx, hash wrong, date wrong)
     keys: list[tuple[int, str]] = field(default_factory=list)  # (tx, what is wrong with its key row)
+    orphans: list[tuple[int, int]] = field(default_factory=list)  # (missing tx, postings naming it)
     unbalanced: list[dict] = field(default_factory=list)
     balances: list[dict] = field(default_factory=list)
     year_minutes: list[dict] = field(default_factory=list)
@@ -451,7 +487,7 @@ def _verify_postgresql(session: Session, workers: int) -> VerifyReport:
     tasks += [_hash_task(after or FIRST_ID, after + width if after + width < top else LAST_ID) for after in starts]
     found = _run(conn, tasks, workers if not session.in_nested_transaction() else 1)
     report = VerifyReport()
-    flagged, keys, unbalanced = [], [], []
+    flagged, keys, orphans, unbalanced = [], [], [], []
     for part in found:
         report.transactions += part.transactions
         report.postings += part.postings
@@ -459,6 +495,7 @@ def _verify_postgresql(session: Session, workers: int) -> VerifyReport:
         report.checkpoints += part.checkpoints
         flagged += part.flagged
         keys += part.keys
+        orphans += part.orphans
         unbalanced += part.unbalanced
     for tx_id, is_hash_wrong, is_date_wrong in sorted(flagged):
         if is_hash_wrong and len(report.problems) < LIMIT:
@@ -466,6 +503,7 @@ def _verify_postgresql(session: Session, workers: int) -> VerifyReport:
         if is_date_wrong and len(report.problems) < LIMIT:
             report.problems.append(_date_problem(tx_id))
     report.problems += [_key_problem(*p) for p in sorted(keys)[:LIMIT]]
+    report.problems += [_orphan_problem(*p) for p in sorted(orphans)[:LIMIT]]
     report.problems += sorted(unbalanced, key=lambda p: (p["row"], p["detail"]))[:LIMIT]
     for check in ("balances", "year_minutes", "checkpoint"):
         for part in found:
@@ -548,11 +586,12 @@ def _settings(conn, values: dict[str, str]) -> None:
 def _hash_task(after: int, upto: int):
     def task(conn) -> _Found:
         _settings(conn, _HASH_PLAN)
-        count, postings, ids, hash_wrong, date_wrong, unbalanced, key_ids, key_wrong = conn.execute(
-            _HASH_SQL, {"after": after, "upto": upto}).one()
+        (count, postings, ids, hash_wrong, date_wrong, unbalanced, key_ids, key_wrong,
+         orphan_ids, orphan_postings) = conn.execute(_HASH_SQL, {"after": after, "upto": upto}).one()
         found = _Found(transactions=count, postings=int(postings),
                        flagged=list(zip(ids or (), hash_wrong or (), date_wrong or ())),
-                       keys=list(zip(key_ids or (), key_wrong or ())))
+                       keys=list(zip(key_ids or (), key_wrong or ())),
+                       orphans=list(zip(orphan_ids or (), orphan_postings or ())))
         if unbalanced:  # which unit of measure, and by how much, for the first ones
             found.unbalanced = [_balanced_problem(*row) for row in conn.execute(_BALANCED_SQL, {"ids": unbalanced})]
         return found

@@ -17,6 +17,7 @@ CHANGED_DATE = "the key row's occurred_on differs from its transaction's"
 CHANGED_REVERSAL = "the key row's reverses_id differs from its transaction's"
 MISSING = "the transaction has no row in transaction_keys"
 ORPHAN = "a key row names no transaction"
+ORPHAN_POSTINGS = "5 postings name transaction {}, which does not exist"  # the 5 legs of _ledger's
 
 
 def _named(report: dict) -> list[tuple]:
@@ -109,7 +110,8 @@ def test_a_key_row_whose_transaction_was_deleted(fresh_ctx, one_id_per_range):
     ids, _ = _ledger(ctx, 4)
     _behind_the_ledgers_back(ctx, ("DELETE FROM transactions WHERE id = :t", {"t": ids[2]}))
     report = _report(ctx)
-    assert _named(report) == [_key(ids[2], ORPHAN)]
+    assert _named(report) == [_key(ids[2], ORPHAN),  # and its postings, left too
+                              ("posting_orphan", "postings", ids[2], ORPHAN_POSTINGS.format(ids[2]))]
     assert report["transactions"] == _counts(ctx)["transactions"]  # the key row is not counted as one
     _same_whatever_the_connections(ctx, report)
 
@@ -138,11 +140,11 @@ def test_key_problems_come_in_id_order_after_the_hashes_and_before_the_balances(
          {"t": ids[1]}))
     report = _report(ctx)
     named = [(p["check"], p["row"]) for p in report["problems"]]
-    assert named[:6] == [("transaction_hash", ids[1]), ("transaction_hash", ids[5]),
+    assert named[:7] == [("transaction_hash", ids[1]), ("transaction_hash", ids[5]),
                          ("transaction_key", ids[2]), ("transaction_key", ids[4]), ("transaction_key", ids[6]),
-                         ("balanced", ids[1])]
+                         ("posting_orphan", ids[4]), ("balanced", ids[1])]
     assert [p["detail"] for p in report["problems"][2:5]] == [CHANGED_KEY, ORPHAN, MISSING]
-    assert [check for check, _ in named[6:]] == ["balance", "year_minutes"]
+    assert [check for check, _ in named[7:]] == ["balance", "year_minutes"]
     _same_whatever_the_connections(ctx, report)
 
 
