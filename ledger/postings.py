@@ -36,9 +36,10 @@ HOURS_KIND = "volunteer_minutes"  # the account kind whose postings `volunteer_y
 # The statements of every posting, built once (building a statement costs more than running it).
 _TX = Transaction.__table__
 _KEYS = TransactionKey.__table__
-_BY_KEY = (select(_TX.c.id, _TX.c.content_hash)
-           .join(_KEYS, (_KEYS.c.transaction_id == _TX.c.id) & (_KEYS.c.occurred_on == _TX.c.occurred_on))
-           .where(_KEYS.c.idempotency_key == bindparam("key")))
+# a key is looked up in the plain key table alone (most writes are new: one index probe); only
+# a repeat reads its transaction, by id and date (one month's partition)
+_BY_KEY = select(_KEYS.c.transaction_id, _KEYS.c.occurred_on).where(_KEYS.c.idempotency_key == bindparam("key"))
+_HASH_OF = select(_TX.c.content_hash).where(_TX.c.id == bindparam("id"), _TX.c.occurred_on == bindparam("on"))
 _INSERT_KEY = insert(_KEYS)
 _DATE_OF = select(_KEYS.c.occurred_on).where(_KEYS.c.transaction_id == bindparam("id"))
 _INSERT_POSTINGS = insert(Posting.__table__)
@@ -122,11 +123,13 @@ def post(
     digest = content_hash(tx, legs)
     existing = session.connection().execute(_BY_KEY, {"key": key}).first()
     if existing is not None:
-        if existing.content_hash != digest:
+        stored = session.connection().execute(_HASH_OF, {"id": existing.transaction_id,
+                                                          "on": existing.occurred_on}).scalar()
+        if stored != digest:
             raise IdempotencyConflict(
                 f"transaction key {key!r} was already used for different postings", field="idempotency_key"
             )
-        return get_transaction(session, existing.id)
+        return get_transaction(session, existing.transaction_id)
     row = Transaction(**tx, content_hash=digest, recorded_at=utcnow())
     session.add(row)
     session.flush()

@@ -127,13 +127,12 @@ def credited_minutes_between(session: Session, volunteer_id: int, start: dt.date
     """Minutes already credited for the volunteer's posted records that started in [start, end)."""
     query = (
         select(func.coalesce(func.sum(Posting.amount), 0))
-        .join(Transaction, (Transaction.id == Posting.transaction_id)
-              & (Transaction.occurred_on == Posting.occurred_on))
-        .join(ServiceRecord, ServiceRecord.id == Transaction.service_record_id)
+        .select_from(ServiceRecord)  # a posted record names its service transaction
+        .join(Posting, Posting.transaction_id == ServiceRecord.transaction_id)
         .join(Account, Account.id == Posting.account_id)
         .where(ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.status == "posted",
                ServiceRecord.started_at >= start, ServiceRecord.started_at < end,
-               Account.kind == "volunteer_minutes", Transaction.kind == "service")
+               Account.kind == "volunteer_minutes")
     )
     if exclude_record_id is not None:
         query = query.where(ServiceRecord.id != exclude_record_id)
@@ -141,20 +140,23 @@ def credited_minutes_between(session: Session, volunteer_id: int, start: dt.date
 
 
 def _credited_day_and_year_query():
-    sr, p, t, a = (ServiceRecord.__table__, Posting.__table__, Transaction.__table__, Account.__table__)
+    """The minutes credited to the volunteer's posted records of the service day and year.
+
+    A posted record names its service transaction (`service_records.transaction_id`), dated
+    on the service day: its postings are read by that id and date, without the transactions
+    table (partitioned by month on PostgreSQL, where a join to it planned every month's
+    partition on each call: 1.2 ms of server time per posting, against 0.45 ms before)."""
+    sr, p, a = ServiceRecord.__table__, Posting.__table__, Account.__table__
     on_day = case(((sr.c.started_at >= bindparam("day_start")) & (sr.c.started_at < bindparam("day_end")),
                    p.c.amount), else_=0)
     return (
         select(func.coalesce(func.sum(on_day), 0), func.coalesce(func.sum(p.c.amount), 0))
-        .select_from(p.join(t, (t.c.id == p.c.transaction_id) & (t.c.occurred_on == p.c.occurred_on))
-                     .join(sr, sr.c.id == t.c.service_record_id)
-                     .join(a, a.c.id == p.c.account_id))
+        .select_from(sr.join(p, p.c.transaction_id == sr.c.transaction_id).join(a, a.c.id == p.c.account_id))
         .where(sr.c.volunteer_id == bindparam("volunteer"), sr.c.status == "posted",
                sr.c.started_at >= bindparam("year_start"), sr.c.started_at < bindparam("year_end"),
-               sr.c.id != bindparam("exclude"), a.c.kind == "volunteer_minutes", t.c.kind == "service",
+               sr.c.id != bindparam("exclude"), a.c.kind == "volunteer_minutes",
                # a service posting is dated by its service day: the year's postings partitions only
-               p.c.occurred_on >= bindparam("year_first"), p.c.occurred_on < bindparam("year_next"),
-               t.c.occurred_on >= bindparam("year_first"), t.c.occurred_on < bindparam("year_next"))
+               p.c.occurred_on >= bindparam("year_first"), p.c.occurred_on < bindparam("year_next"))
     )
 
 
