@@ -234,8 +234,10 @@ def http_figures(url: str, data, ordinary: list[int], long: list[int], budget: f
             for figures in closed.values():
                 figures["client"] = "python threads (httpx)"
             return {"http_16_clients": closed}
-        for name, who in plan[:2]:  # warm both workers (connections, prepared statements, caches)
-            wrk_reads(server.base, data, who, name, connections=4, seconds=2)
+        # warm both workers with as many connections as are measured: every database connection
+        # of their pools opened, its statements prepared, the catalog of every partition loaded
+        for name, who in plan[:2]:
+            wrk_reads(server.base, data, who, name, connections=16, seconds=2)
         closed = {name: wrk_reads(server.base, data, who, name.replace("_long_history", ""), connections=16,
                                   seconds=budget) for name, who in plan}
         paced = {}
