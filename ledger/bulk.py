@@ -501,13 +501,16 @@ def _credited_before(session: Session, services: Sequence[ApprovedService], minu
         return day_credited, year_credited
     day_credited = defaultdict(int, {k: v for k, v in day_credited.items() if k[0] not in risky})
     year_credited = defaultdict(int, {k: v for k, v in year_credited.items() if k[0] not in risky})
+    # a posted record names its service transaction, dated on its service day (as the caps
+    # query of `pricing.credited_minutes_day_and_year` reads it: no join to transactions)
     for volunteer_id, started_at, amount in _in(session, """
             SELECT sr.volunteer_id, sr.started_at, p.amount FROM service_records sr
-            JOIN transactions t ON t.service_record_id = sr.id AND t.kind = 'service'
-            JOIN postings p ON p.transaction_id = t.id AND p.occurred_on = t.occurred_on
+            JOIN postings p ON p.transaction_id = sr.transaction_id
             JOIN accounts a ON a.id = p.account_id AND a.kind = 'volunteer_minutes'
             WHERE sr.volunteer_id IN (:ids) AND sr.status = 'posted'
-              AND sr.started_at >= :lo AND sr.started_at < :hi""", risky, lo=lo, hi=hi):
+              AND sr.started_at >= :lo AND sr.started_at < :hi
+              AND p.occurred_on >= :year_first AND p.occurred_on < :year_next""",
+            risky, lo=lo, hi=hi, year_first=lo.date(), year_next=hi.date()):
         started_at = _datetime(started_at)
         day_credited[(volunteer_id, started_at.date())] += int(amount)
         year_credited[(volunteer_id, started_at.year)] += int(amount)
@@ -655,7 +658,8 @@ STAR_COLUMNS = ("volunteer_id", "occurred_on", "level_before", "level_after", "t
 def _write(session: Session, plan: _Plan, by_batch: bool = False) -> None:
     """Write the plan: records, transactions, postings, star events, then balances."""
     tables = (("service_records", RECORD_COLUMNS, plan.records), ("transactions", TX_COLUMNS, plan.transactions),
-              ("transaction_keys", KEY_COLUMNS, plan.keys), ("postings", POSTING_COLUMNS, plan.postings), ("star_events", STAR_COLUMNS, plan.star_events))
+              ("transaction_keys", KEY_COLUMNS, plan.keys), ("postings", POSTING_COLUMNS, plan.postings),
+              ("star_events", STAR_COLUMNS, plan.star_events))
     items = sorted((account, amount) for account, amount in plan.deltas.items() if amount)
     if session.get_bind().dialect.name == "sqlite":
         for table, columns, rows in tables:

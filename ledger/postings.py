@@ -39,7 +39,6 @@ _KEYS = TransactionKey.__table__
 # a key is looked up in the plain key table alone (most writes are new: one index probe); only
 # a repeat reads its transaction, by id and date (one month's partition)
 _BY_KEY = select(_KEYS.c.transaction_id, _KEYS.c.occurred_on).where(_KEYS.c.idempotency_key == bindparam("key"))
-_HASH_OF = select(_TX.c.content_hash).where(_TX.c.id == bindparam("id"), _TX.c.occurred_on == bindparam("on"))
 _INSERT_KEY = insert(_KEYS)
 _DATE_OF = select(_KEYS.c.occurred_on).where(_KEYS.c.transaction_id == bindparam("id"))
 _INSERT_POSTINGS = insert(Posting.__table__)
@@ -123,13 +122,12 @@ def post(
     digest = content_hash(tx, legs)
     existing = session.connection().execute(_BY_KEY, {"key": key}).first()
     if existing is not None:
-        stored = session.connection().execute(_HASH_OF, {"id": existing.transaction_id,
-                                                          "on": existing.occurred_on}).scalar()
-        if stored != digest:
+        first = _transaction_on(session, existing.transaction_id, existing.occurred_on)
+        if first is None or first.content_hash != digest:
             raise IdempotencyConflict(
                 f"transaction key {key!r} was already used for different postings", field="idempotency_key"
             )
-        return get_transaction(session, existing.transaction_id)
+        return first
     row = Transaction(**tx, content_hash=digest, recorded_at=utcnow())
     session.add(row)
     session.flush()
@@ -154,8 +152,10 @@ def post(
 def get_transaction(session: Session, transaction_id: int) -> Transaction | None:
     """One transaction by id, read from its month only (its date comes from its key row)."""
     occurred_on = session.connection().execute(_DATE_OF, {"id": transaction_id}).scalar()
-    if occurred_on is None:
-        return None
+    return None if occurred_on is None else _transaction_on(session, transaction_id, occurred_on)
+
+
+def _transaction_on(session: Session, transaction_id: int, occurred_on: dt.date) -> Transaction | None:
     return session.execute(select(Transaction).where(
         Transaction.id == transaction_id, Transaction.occurred_on == occurred_on)).scalar_one_or_none()
 
