@@ -23,9 +23,12 @@ system:
 postgres:
 	bash scripts/ensure-postgres.sh
 
-test: $(STAMP) system postgres
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: $(STAMP) system postgres lint
 	mkdir -p test-artifacts
-	$(BIN)/lint-imports --config pyproject.toml
 	$(BIN)/pytest --junitxml=test-artifacts/junit.xml $(PYTEST_ARGS)
 
 test-quick: $(STAMP)

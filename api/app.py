@@ -5,9 +5,9 @@ from fastapi import FastAPI
 
 from api import errors, middleware
 from api.routes import all_routers
-from ledger.db import make_engine
 from ledger.settings import Settings
-from ledger.uow import Context
+from ledger.store.db import make_engine
+from ledger.store.uow import Context
 
 DESCRIPTION = """志愿服务时长、积分与嘉许激励台账 — the volunteer hours, points and incentive ledger.
 

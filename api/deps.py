@@ -5,11 +5,11 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from ledger.access import Principal
-from ledger.auth import authenticate
 from ledger.errors import Unauthenticated
-from ledger.usecase import write
-from ledger.uow import Context
+from ledger.people.access import Principal
+from ledger.people.auth import authenticate
+from ledger.store.uow import Context
+from ledger.store.usecase import write
 
 
 async def get_ctx(request: Request) -> Context:

@@ -19,9 +19,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from bench import generate, goals
-from ledger.db import make_engine
-from ledger.migrate import upgrade
-from ledger.uow import Context
+from ledger.store.db import make_engine
+from ledger.store.migrate import upgrade
+from ledger.store.uow import Context
 
 ADMIN_URL = os.environ.get("LEDGER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 RESULTS = Path(__file__).with_name("results")

@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from ledger import auth, bulk, desks, org, policies, stock
-from ledger.access import SYSTEM
-from ledger.auth import principal_for_user
-from ledger.partitions import prepare_months
-from ledger.pricing import default_policy_text
-from ledger.tables import User
-from ledger.uow import Context
+from ledger.incentives import policies
+from ledger.incentives.pricing import default_policy_text
+from ledger.people import auth, org
+from ledger.people.access import SYSTEM
+from ledger.people.auth import principal_for_user
+from ledger.people.tables import User
+from ledger.redemption import desks, stock
+from ledger.service import bulk
+from ledger.store.partitions import prepare_months
+from ledger.store.uow import Context
 
 CATEGORIES = ["理论政策宣讲", "文化文艺", "助学支教", "医疗健身", "科学普及", "法律服务", "卫生环保", "扶贫帮困"]
 TITLES = {"理论政策宣讲": "政策宣讲进村", "文化文艺": "广场舞教学", "助学支教": "周末课堂", "医疗健身": "义诊",

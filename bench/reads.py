@@ -6,11 +6,11 @@ import shutil
 import time
 
 from bench.stats import run_wrk, threaded, timed_loop, wrk_summary
-from ledger import lookup
-from ledger.access import Principal
-from ledger.integrity import verify
-from ledger.usecase import read
-from ledger.uow import Context
+from ledger.book.integrity import verify
+from ledger.people.access import Principal
+from ledger.store.uow import Context
+from ledger.store.usecase import read
+from ledger.volunteer_view import lookup
 
 
 def verify_rate(ctx: Context) -> dict:

@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from bench.stats import threaded
 from ledger.errors import LedgerError
-from ledger.usecase import write, write_once
-from ledger.uow import Context
+from ledger.store.uow import Context
+from ledger.store.usecase import write, write_once
 
 
 def _negatives(ctx: Context) -> dict:
@@ -30,8 +30,8 @@ def _negatives(ctx: Context) -> dict:
 def _redeem_clients(ctx: Context, data, *, threads: int, count: int, seconds: float, seed: int,
                     first: int = 0, raw: bool = False) -> dict:
     """`threads` clients redeeming at the desks for many volunteers; a few hot ones on purpose."""
-    from ledger import redemption
     from bench.generate import principal
+    from ledger.redemption import redeem as redemption
 
     operator = principal(ctx, "bench-desk-admin")
     rng = random.Random(seed)
@@ -162,7 +162,7 @@ def _bare_group_by(ctx: Context, year: int, county: int, sql: str = BARE_GROUP_B
     """The physical floor: one GROUP BY over the county's postings of the year (fastest of `repeats`)."""
     from sqlalchemy import bindparam
 
-    from ledger.ranking_sql import OTHER_KINDS
+    from ledger.rankings.sql import OTHER_KINDS
 
     statement = text(sql)
     params = {"lo": f"{year}-01-01", "hi": f"{year + 1}-01-01", "path": f"/{county}/%"}
@@ -201,8 +201,8 @@ def _child(url: str, what: str, *args: str) -> dict:
     from sqlalchemy.orm import configure_mappers
 
     from bench.__main__ import context
-    from ledger import rankings, targets
-    from ledger.access import SYSTEM
+    from ledger.people.access import SYSTEM
+    from ledger.rankings import runs as rankings, targets
 
     ctx = context(url, pool=1)  # one connection, so its server process is the one measured
     configure_mappers()

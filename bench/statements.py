@@ -18,9 +18,9 @@ import time
 from sqlalchemy import event
 
 from bench.__main__ import context, fresh_pg
-from ledger import service_records
-from ledger.migrate import upgrade
-from ledger.usecase import write
+from ledger.service import records as service_records
+from ledger.store.migrate import upgrade
+from ledger.store.usecase import write
 
 
 def measure(count: int, warmup: int, url: str) -> dict:

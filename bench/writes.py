@@ -14,9 +14,9 @@ import time
 from sqlalchemy import text
 
 from bench.stats import run_wrk, summary, threaded, wrk_summary
-from ledger import service_records
-from ledger.usecase import write
-from ledger.uow import Context
+from ledger.service import records as service_records
+from ledger.store.uow import Context
+from ledger.store.usecase import write
 
 POSTING_COLUMNS = "transaction_id, account_id, uom, amount, volunteer_id, unit_id, occurred_on"
 

@@ -12,8 +12,8 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from jobs.runner import Job
-from ledger.expiry import expire_points
-from ledger.uow import Context
+from ledger.incentives.expiry import expire_points
+from ledger.store.uow import Context
 
 CATCH_UP_MONTHS = 3
 

@@ -14,10 +14,15 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from jobs.runner import Job
-from ledger.partitions import (  # noqa: F401 - the job's vocabulary, used by its callers
-    MONTHS_AHEAD, TABLES, ensure_partitions, is_partitioned, month_start, partition_name, refresh_statistics,
+from ledger.store.partitions import (
+    MONTHS_AHEAD,
+    TABLES,
+    ensure_partitions,
+    is_partitioned,
+    month_start,
+    refresh_statistics,
 )
-from ledger.uow import Context
+from ledger.store.uow import Context
 
 
 def months_due(local_now: dt.datetime) -> list[str]:

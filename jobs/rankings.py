@@ -9,15 +9,14 @@ at start.  Each ranking run also has its own natural key (`scheduled:<definition
 """
 from __future__ import annotations
 
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.runner import Job
-from ledger import rankings, targets
-from ledger.access import SYSTEM
-from ledger.tables import Unit
-from ledger.uow import Context
+from ledger.people.access import SYSTEM
+from ledger.people.tables import Unit
+from ledger.rankings import runs as rankings, targets
+from ledger.store.uow import Context
 
 CRON = {
     "month": {"day": 1, "hour": 2, "minute": 0},

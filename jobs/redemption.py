@@ -12,13 +12,12 @@ from sqlalchemy.orm import Session
 
 from jobs.runner import Job
 from jobs.sealing import days_due
-from ledger.access import SYSTEM_ACTOR
-from ledger.reservations import release_unpicked
-from ledger.stock import reconcile_day
-from ledger.uow import Context
+from ledger.people.access import SYSTEM_ACTOR
+from ledger.redemption.reservations import release_unpicked
+from ledger.redemption.stock import RECONCILE_JOB, reconcile_day
+from ledger.store.uow import Context
 
 RELEASE_JOB = "release_reservations"
-RECONCILE_JOB = "reconcile_desks"
 
 
 def release_day(ctx: Context, session: Session, period: str) -> dict:

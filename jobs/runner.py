@@ -17,9 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ledger.tables import JobRun
-from ledger.tables.core import utcnow
-from ledger.uow import Context
+from ledger.store.tables import JobRun, utcnow
+from ledger.store.uow import Context
 
 log = logging.getLogger("ledger.jobs")
 

@@ -14,7 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from jobs.runner import all_jobs, catch_up, job_named
-from ledger.uow import Context
+from ledger.store.uow import Context
 
 log = logging.getLogger("ledger.jobs")
 _CONTEXTS: dict[str, Context] = {}

@@ -6,8 +6,8 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from jobs.runner import Job
-from ledger.integrity import seal_period
-from ledger.uow import CHINA, Context
+from ledger.book.integrity import seal_period
+from ledger.store.uow import CHINA, Context
 
 CATCH_UP_DAYS = 7
 

@@ -7,18 +7,20 @@ Only for local development: it refuses to run on a database that already has uni
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger import auth, desks, imports, org, stock
-from ledger.access import SYSTEM
-from ledger.auth import token_digest
-from ledger.pricing import DEFAULT_POLICY_PATH
-from ledger.tables import ApiToken, Unit, User
-from ledger.uow import Context
+from ledger.people import auth, org
+from ledger.people.access import SYSTEM
+from ledger.people.auth import token_digest
+from ledger.people.tables import ApiToken, Unit, User
+from ledger.redemption import desks, stock
+from ledger.service import imports
+from ledger.store.uow import Context
 
-DEMO_FILE = DEFAULT_POLICY_PATH.with_name("demo_taizhang.csv")
+DEMO_FILE = Path(__file__).with_name("demo_taizhang.csv")
 
 # Fixed tokens so the README's curl tour works as written (local development only).
 DEMO_TOKENS = {

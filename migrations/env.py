@@ -5,8 +5,8 @@ import os
 
 from alembic import context
 
-import ledger.tables  # noqa: F401  (registers every table on the metadata)
-from ledger.db import Base, make_engine
+import ledger.schema  # noqa: F401  (registers every table on the metadata)
+from ledger.store.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.pricing import default_policy_text
+from ledger.incentives.pricing import default_policy_text
 from tests import factories as f
 
 ROLES = ("admin", "ua_in", "ua_out", "desk", "auditor", "vol_own", "vol_other", "anon")

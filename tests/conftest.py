@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from ledger.db import make_engine
-from ledger.migrate import upgrade
-from ledger.uow import Context
+from ledger.store.db import make_engine
+from ledger.store.migrate import upgrade
+from ledger.store.uow import Context
 
 PG_ADMIN_URL = os.environ.get("LEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ENGINES = ["sqlite", "postgresql"]

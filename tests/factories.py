@@ -4,12 +4,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from ledger import activities, auth, org, service_records, volunteers
-from ledger.access import SYSTEM, Principal
-from ledger.auth import principal_for_user
-from ledger.idcard import id_check_digit
-from ledger.tables import User
-from ledger.uow import Context
+from ledger.people import auth, org, volunteers
+from ledger.people.access import SYSTEM, Principal
+from ledger.people.auth import principal_for_user
+from ledger.people.idcard import id_check_digit
+from ledger.people.tables import User
+from ledger.service import activities, records as service_records
+from ledger.store.uow import Context
 
 
 def ref(prefix: str = "t") -> str:

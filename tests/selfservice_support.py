@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.tables import Volunteer
+from ledger.people.tables import Volunteer
 from tests import factories as f
 
 

@@ -14,10 +14,9 @@ exists); 409/422 the caller got past authorisation and was refused on the state 
 """
 from __future__ import annotations
 
-
 from api.middleware import iter_api_routes
-from tests.authz_world import ROLES, World, build_world, ed25519_public_key, unique_id_number
 from tests import factories as f
+from tests.authz_world import ROLES, World, build_world, ed25519_public_key, unique_id_number
 
 #            admin ua_in ua_out desk auditor vol_own vol_other anon
 A = ROLES  # column order of every row below
@@ -204,7 +203,7 @@ fixed("GET", "/audit", (200, 403, 403, 403, 200, 403, 403, 401), "/audit")
 # policies are published by an admin or a center admin (中心管理员), not by a station admin
 @row("POST", "/policies", 201, 403, 404, 403, 403, 403, 403, 401)
 def _(w, role):
-    from ledger.pricing import default_policy_text
+    from ledger.incentives.pricing import default_policy_text
     w.slot += 1
     return "/policies", {"json": {"unit_id": w.ids["station_a"], "effective_from": f"20{10 + w.slot % 80:02d}-01-01",
                                   "document": default_policy_text()}}
@@ -220,7 +219,7 @@ fixed("GET", "/policies/{version_id}", (200, 200, 404, 200, 200, 403, 403, 401),
 # a what-if writes nothing: auditors may run it
 @row("POST", "/policies/what-if", 200, 200, 404, 403, 200, 403, 403, 401)
 def _(w, role):
-    from ledger.pricing import default_policy_text
+    from ledger.incentives.pricing import default_policy_text
     return "/policies/what-if", {"json": {"unit_id": w.ids["station_a"], "period_from": "2025-01-01",
                                           "period_to": "2025-12-31", "document": default_policy_text()}}
 

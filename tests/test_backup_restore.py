@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.cli import main
-from ledger.db import make_engine
-from ledger.integrity import seal_period
-from ledger.service_records import reverse_record
-from ledger.tables import Account, AuditEntry, Checkpoint, Posting, Transaction
-from ledger.usecase import write_once
+from ledger.book.integrity import seal_period
+from ledger.book.tables import Account, Checkpoint, Posting, Transaction
+from ledger.service.records import reverse_record
+from ledger.store.db import make_engine
+from ledger.store.tables import AuditEntry
+from ledger.store.usecase import write_once
 from tests import factories as f
 from tests.conftest import create_pg_database, drop_pg_database
 

@@ -7,10 +7,10 @@ import uuid
 
 from sqlalchemy import select
 
-from ledger.accounts import balances_of
-from ledger.postings import ledger_position
-from ledger.tables import ServiceRecord
-from ledger.usecase import read
+from ledger.book.accounts import balances_of
+from ledger.book.postings import ledger_position
+from ledger.service.tables import ServiceRecord
+from ledger.store.usecase import read
 from tests import factories as f
 
 

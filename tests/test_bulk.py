@@ -14,18 +14,19 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from ledger import bulk, service_records
-from ledger.access import SYSTEM
-from ledger.auth import CreateUser, create_user, principal_for_user
+from ledger.book.integrity import verify
 from ledger.errors import Conflict, Forbidden
-from ledger.integrity import verify
-from ledger.pricing import default_policy_text
-from ledger.tables import PolicyVersion, User
-from ledger.usecase import read
-from ledger.uow import Context
+from ledger.incentives.pricing import default_policy_text
+from ledger.incentives.tables import PolicyVersion
+from ledger.people.access import SYSTEM
+from ledger.people.auth import CreateUser, create_user, principal_for_user
+from ledger.people.tables import User
+from ledger.service import bulk, records as service_records
+from ledger.store.db import make_engine
+from ledger.store.uow import Context
+from ledger.store.usecase import read
 from tests import factories
 from tests.conftest import ENGINES, SECRET, drop_pg_database, fresh_database
-from ledger.db import make_engine
 
 D = dt.datetime
 # (volunteer index, activity index, start, minutes, service kind)
@@ -247,7 +248,7 @@ def test_a_stored_record_that_credited_less_than_its_minutes_leaves_room_under_t
     ("", "", 12345678901),
 ])
 def test_the_service_hash_is_content_hash_written_out(memo, actor, version):
-    from ledger.postings import Leg, content_hash
+    from ledger.book.postings import Leg, content_hash
 
     legs = [(905, "PTS", -40, 3, 1), (17, "MIN", 120, 3, 12), (18, "MIN", -120, 3, 12), (904, "PTS", 40, 3, 12)]
     tx = dict(kind="service", idempotency_key="service:77", occurred_on=dt.date(2025, 3, 5), actor=actor,

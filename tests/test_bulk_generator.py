@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from bench import generate
-from ledger.integrity import verify
-from ledger.usecase import read
+from ledger.book.integrity import verify
+from ledger.store.usecase import read
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ledger import service_records
+from ledger.service import records as service_records
 from tests.browser import ARTIFACTS
 from tests.selfservice_support import client_at, h, new_key, sign_in, story
 

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger import org
-from ledger.access import SYSTEM
-from ledger.db import make_engine
-from ledger.uow import Context
+from ledger.people import org
+from ledger.people.access import SYSTEM
+from ledger.store.db import make_engine
+from ledger.store.uow import Context
 from tests import factories as f
 from tests.test_imports import SAMPLE, WITH_ERRORS
 

@@ -13,11 +13,12 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from ledger import service_records
-from ledger.accounts import balance
-from ledger.integrity import verify
-from ledger.tables import ServiceRecord, Transaction
-from ledger.usecase import read, write
+from ledger.book.accounts import balance
+from ledger.book.integrity import verify
+from ledger.book.tables import Transaction
+from ledger.service import records as service_records
+from ledger.service.tables import ServiceRecord
+from ledger.store.usecase import read, write
 from tests import factories as f
 
 VOLUNTEERS = 3

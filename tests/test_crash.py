@@ -21,10 +21,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from ledger import imports
-from ledger.integrity import verify
-from ledger.tables import Posting, ServiceRecord, Transaction
-from ledger.usecase import read, write_once
+from ledger.book.integrity import verify
+from ledger.book.tables import Posting, Transaction
+from ledger.service import imports
+from ledger.service.tables import ServiceRecord
+from ledger.store.usecase import read, write_once
 from tests import factories as f
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ledger.accounts import DEFERRED_BALANCES, account_id, balance
-from ledger.postings import Leg, post
+from ledger.book.accounts import DEFERRED_BALANCES, account_id, balance
+from ledger.book.postings import Leg, post
 from tests import factories as f
 
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from ledger import reservations
-from ledger.accounts import balance
-from ledger.redemption import Line
-from ledger.tables import Volunteer
+from ledger.book.accounts import balance
+from ledger.people.tables import Volunteer
+from ledger.redemption import reservations
+from ledger.redemption.redeem import Line
 from tests import factories as f
 from tests.browser import screenshot
 from tests.test_redemption_support import desk_world, give_points, stock_of

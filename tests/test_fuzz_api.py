@@ -29,8 +29,7 @@ import os
 from collections import Counter
 
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
 from api.app import create_app
@@ -52,7 +51,7 @@ def _plant_sentinels(world) -> dict[str, list[str]]:
     other_county = f.tree(ctx)
     far = f.volunteer(ctx, other_county["station_a"], name="哨兵丙")
     with ctx.uow() as uow:
-        from ledger.tables import Unit, Volunteer
+        from ledger.people.tables import Unit, Volunteer
         number = {v: uow.session.get(Volunteer, v).number for v in (in_a, in_b, far)}
         far_code = uow.session.get(Unit, other_county["center"]).code
     a, b, c = ["哨兵甲", number[in_a]], ["哨兵乙", number[in_b]], ["哨兵丙", number[far], far_code]

@@ -6,11 +6,10 @@ import hmac
 from datetime import date
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ledger.errors import ValidationFailed
-from ledger.idcard import (
+from ledger.people.idcard import (
     id_birth_date,
     id_check_digit,
     id_number_problem,

@@ -12,11 +12,12 @@ from pathlib import Path
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from ledger import org
-from ledger.access import SYSTEM
-from ledger.postings import ledger_position
-from ledger.tables import Activity, ServiceRecord, Volunteer
-from ledger.usecase import read
+from ledger.book.postings import ledger_position
+from ledger.people import org
+from ledger.people.access import SYSTEM
+from ledger.people.tables import Volunteer
+from ledger.service.tables import Activity, ServiceRecord
+from ledger.store.usecase import read
 from tests import factories as f
 
 DATA = Path("/work/shared/data")
@@ -65,7 +66,7 @@ def with_fresh_ids(path: Path) -> tuple[bytes, list[str], list[str]]:
 
 def _keep_check_digit_validity(old: str) -> str:
     """A new random ID; valid when the old one was, invalid when not."""
-    from ledger.idcard import id_check_digit
+    from ledger.people.idcard import id_check_digit
 
     new = f.random_id_number()
     if id_check_digit(old[:17]) != old[17]:  # keep the file's deliberate check-digit error

@@ -9,10 +9,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from ledger import integrity
-from ledger.accounts import MINUTES, POINTS, account_id
-from ledger.integrity import chain_hash, seal_period, verify
-from ledger.postings import Leg, post
+from ledger.book import integrity
+from ledger.book.accounts import MINUTES, POINTS, account_id
+from ledger.book.integrity import chain_hash, seal_period, verify
+from ledger.book.postings import Leg, post
 from tests import factories as f
 
 DAY = dt.date(2026, 3, 2)

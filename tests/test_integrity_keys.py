@@ -8,9 +8,14 @@ import datetime as dt
 
 from sqlalchemy import text
 
-from ledger.postings import reverse
-from tests.test_integrity import DAY, _behind_the_ledgers_back, _ledger, _report
-from tests.test_integrity import one_id_per_range  # noqa: F401 - the fixture
+from ledger.book.postings import reverse
+from tests.test_integrity import (
+    DAY,
+    _behind_the_ledgers_back,
+    _ledger,
+    _report,
+    one_id_per_range,  # noqa: F401 - the fixture
+)
 
 CHANGED_KEY = "the key row's idempotency_key differs from its transaction's"
 CHANGED_DATE = "the key row's occurred_on differs from its transaction's"

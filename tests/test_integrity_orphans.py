@@ -4,10 +4,12 @@ problems, the first twenty, the same whatever the ranges and connections on Post
 every posting still counted; a clean ledger verifies with the same counts as before."""
 from __future__ import annotations
 
-from sqlalchemy import text
-
-from tests.test_integrity import _behind_the_ledgers_back, _ledger, _report
-from tests.test_integrity import one_id_per_range  # noqa: F401 - the fixture
+from tests.test_integrity import (
+    _behind_the_ledgers_back,
+    _ledger,
+    _report,
+    one_id_per_range,  # noqa: F401 - the fixture
+)
 from tests.test_integrity_keys import ORPHAN, _counts, _key, _named, _same_whatever_the_connections
 
 

@@ -11,16 +11,15 @@ import datetime as dt
 import secrets
 from collections import defaultdict
 
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 from sqlalchemy import func, select
 
-from ledger.accounts import KINDS, account_id
+from ledger.book.accounts import KINDS, account_id
+from ledger.book.integrity import verify
+from ledger.book.postings import Leg, post, reverse
+from ledger.book.tables import Account, Posting
 from ledger.errors import AlreadyReversed, Conflict, InsufficientPoints
-from ledger.integrity import verify
-from ledger.postings import Leg, post, reverse
-from ledger.tables import Account, Posting
-from ledger.usecase import read
+from ledger.store.usecase import read
 
 # (kind, owner slot): two volunteers' spendable points and one volunteer's minutes may never go
 # below zero; the unit's accounts are the counter-side and may.

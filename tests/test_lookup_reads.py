@@ -8,14 +8,16 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from ledger import lookup, policies, service_records
-from ledger.access import SYSTEM, Principal, require_volunteer
-from ledger.accounts import balances_of
+from ledger.book.accounts import balances_of
+from ledger.book.tables import Transaction
 from ledger.errors import NotFound
-from ledger.pricing import current_star_level, default_policy_text, minutes_in_year, policy_in_force
-from ledger.stars import minutes_to_next_star
-from ledger.tables import Transaction
-from ledger.volunteers import volunteer_public
+from ledger.incentives import policies
+from ledger.incentives.pricing import current_star_level, default_policy_text, minutes_in_year, policy_in_force
+from ledger.incentives.stars import minutes_to_next_star
+from ledger.people.access import SYSTEM, Principal, require_volunteer
+from ledger.people.volunteers import volunteer_public
+from ledger.service import records as service_records
+from ledger.volunteer_view import lookup
 from tests import factories as f
 
 TODAY = dt.date(2026, 11, 23)
@@ -200,8 +202,8 @@ def test_a_connection_used_by_a_lookup_goes_back_to_the_pool_transactional(ctx, 
     connection must be a transaction again (its writes undone by a rollback)."""
     from dataclasses import replace
 
-    from ledger.db import make_engine
-    from ledger.tables import AuditEntry
+    from ledger.store.db import make_engine
+    from ledger.store.tables import AuditEntry
 
     engine = make_engine(ctx.engine.url.render_as_string(hide_password=False), pool_size=1)
     one = replace(ctx, engine=engine)

@@ -10,10 +10,10 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
-from ledger.db import make_engine
-from ledger.integrity import verify
-from ledger.migrate import alembic_config, upgrade
-from ledger.uow import Context
+from ledger.book.integrity import verify
+from ledger.store.db import make_engine
+from ledger.store.migrate import alembic_config, upgrade
+from ledger.store.uow import Context
 from tests import factories as f
 from tests.conftest import SECRET, create_pg_database, drop_pg_database
 
@@ -55,7 +55,7 @@ def test_down_to_the_plain_table_and_back_up_keeps_every_row(url):
     for day in (dt.date(2025, 3, 4), dt.date(2025, 11, 20), dt.date(1999, 6, 1)):  # the last: DEFAULT
         activity = f.activity(ctx, units["station_a"], day)
         record = f.served(ctx, recorder, approver, volunteer, activity, dt.datetime.combine(day, dt.time(9)), 90)
-    from ledger import service_records
+    from ledger.service import records as service_records
 
     with ctx.uow() as uow:  # a reversal: its key row names what it reverses
         service_records.reverse_record(uow.session, approver, record, "录入错误", ctx.local_now().date())

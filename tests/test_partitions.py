@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from jobs.partitions import JOBS, create_ahead, ensure_partitions, month_start, partition_name
+from jobs.partitions import JOBS, create_ahead, ensure_partitions, month_start
+from ledger.store.partitions import partition_name
 
 
 def test_month_arithmetic_and_names():
@@ -76,8 +77,8 @@ def test_postings_land_in_their_month_and_a_month_without_one_in_the_default(ctx
 
 def _adjustment(ctx, key: str, day: dt.date, points: int = 5, reverses: int | None = None):
     """Post a small balanced transaction (deployment points to a volunteer's) through `post`."""
-    from ledger.accounts import POINTS, account_id
-    from ledger.postings import Leg, post
+    from ledger.book.accounts import POINTS, account_id
+    from ledger.book.postings import Leg, post
     from tests import factories as f
 
     units = f.tree(ctx)
@@ -125,8 +126,8 @@ def test_keys_stay_unique_across_months(ctx):
     """The idempotency key is unique across every month (a retry of the same key on another
     date is the same write, or refused), nothing is reversed twice, and a key row must name
     its transaction's month: on both engines, in the database itself."""
+    from ledger.book.postings import reverse
     from ledger.errors import AlreadyReversed, IdempotencyConflict
-    from ledger.postings import reverse
 
     key = f"unique-{secrets.token_hex(4)}"
     first, volunteer = _adjustment(ctx, key, dt.date(2025, 1, 15))
@@ -165,7 +166,7 @@ def test_a_bulk_batch_makes_the_partitions_of_its_months_first(ctx):
     already wrote postings does not wait on itself (its rows go to the DEFAULT partition)."""
     if ctx.is_sqlite:
         pytest.skip("declarative partitioning is PostgreSQL's")
-    from ledger import bulk
+    from ledger.service import bulk
     from tests import factories as f
 
     units = f.tree(ctx)

@@ -23,10 +23,10 @@ import httpx
 import pytest
 
 from api.cli import main as cli_main
-from ledger.db import make_engine
-from ledger.idcard import mask_id_number, mask_phone
-from ledger.migrate import upgrade
-from ledger.uow import Context
+from ledger.people.idcard import mask_id_number, mask_phone
+from ledger.store.db import make_engine
+from ledger.store.migrate import upgrade
+from ledger.store.uow import Context
 from tests import factories as f
 from tests.authz_world import ed25519_public_key
 from tests.conftest import SECRET
@@ -196,7 +196,7 @@ def test_personal_numbers_never_appear_raw(sqlite_url, tmp_path, caplog, capsys)
     with ctx.uow() as uow:
         from sqlalchemy import select
 
-        from ledger.tables import User
+        from ledger.people.tables import User
         username = uow.session.execute(select(User.username).where(User.role == "unit_admin",
                                                                    User.unit_id == units["station_a"])).scalar()
     assert cli_main(["--database-url", sqlite_url, "import", str(bad_file), "--as-user", username]) == 2

@@ -9,8 +9,9 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from ledger.accounts import balance
-from ledger.tables import PolicyVersion, Transaction
+from ledger.book.accounts import balance
+from ledger.book.tables import Transaction
+from ledger.incentives.tables import PolicyVersion
 from tests import factories as f
 from tests.scenarios.test_policy_records_before_and_after_a_policy_change import simple_policy
 

@@ -12,22 +12,21 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ledger.errors import PolicyInvalid, ValidationFailed
-from ledger.policy import (
-    load_default_policy,
+from ledger.incentives.policy import (
     PointLot,
     Policy,
     ServiceFacts,
     expiring_points,
+    load_default_policy,
     open_lots,
     point_lots,
     spendable_points,
 )
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "ledger" / "default_policy.toml"
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "ledger" / "incentives" / "default_policy.toml"
 
 # A small policy of our own, so that the worked examples do not move when the default does.
 TEST_POLICY = """

@@ -8,10 +8,11 @@ import secrets
 import pytest
 from sqlalchemy import func, select
 
-from ledger import rankings, service_records
-from ledger.access import SYSTEM
 from ledger.errors import Conflict, NotFound, ValidationFailed
-from ledger.tables.rankings import RankingDefinition, RankingRun
+from ledger.people.access import SYSTEM
+from ledger.rankings import runs as rankings
+from ledger.rankings.tables import RankingDefinition, RankingRun
+from ledger.service import records as service_records
 from tests import factories as f
 
 TODAY = dt.date(2026, 11, 23)
@@ -121,7 +122,7 @@ def test_per_unit_quota_and_top_share(ctx):
 
 
 def _rate(ctx, approver, record_id, rating):
-    from ledger import ratings
+    from ledger.service import ratings
 
     with ctx.uow() as uow:
         ratings.rate_record(uow.session, approver, record_id, ratings.RateService(rating=rating), TODAY)
@@ -199,7 +200,7 @@ def test_team_ranking_by_activity_team(ctx):
     units = f.tree(ctx)
     recorder, _ = f.user(ctx, "unit_admin", units["institute"])
     approver, _ = f.user(ctx, "admin")
-    from ledger import org
+    from ledger.people import org
     with ctx.uow() as uow:
         t1 = org.create_team(uow.session, SYSTEM, org.CreateTeam(f.ref("T"), "文艺小队", units["station_a"], "文化文艺"))
         t2 = org.create_team(uow.session, SYSTEM, org.CreateTeam(f.ref("T"), "环保小队", units["station_b"], "卫生环保"))
@@ -347,7 +348,7 @@ def test_star_level_is_read_as_of_the_run_position(ctx):
 def test_team_ranking_by_membership(ctx):
     """Teams by their members' service (memberships.team_id), wherever the activity was:
     T1 has members m1 (120 min) and m2 (60 min) = 180 min; T2 has m3 (90 min)."""
-    from ledger import org, volunteers
+    from ledger.people import org, volunteers
 
     units = f.tree(ctx)
     recorder, _ = f.user(ctx, "unit_admin", units["institute"])

@@ -6,10 +6,9 @@ import io
 
 import pandas as pd
 
-from ledger import rank_exports, targets
-from ledger.access import SYSTEM
-from tests import test_rankings as tr
-from tests import test_targets as tt
+from ledger.people.access import SYSTEM
+from ledger.rankings import exports as rank_exports, targets
+from tests import test_rankings as tr, test_targets as tt
 
 
 def test_ranking_workbook_csv_and_chart(ctx):

@@ -10,12 +10,11 @@ from sqlalchemy import func, select
 
 from jobs import rankings as ranking_jobs
 from jobs.runner import all_jobs, catch_up, run_period
-from ledger.db import make_engine
-from ledger.tables import JobRun
-from ledger.tables.rankings import RankingRun, TargetReport
-from ledger.uow import Context
-from tests import factories as f
-from tests import test_rankings as tr
+from ledger.rankings.tables import RankingRun, TargetReport
+from ledger.store.db import make_engine
+from ledger.store.tables import JobRun
+from ledger.store.uow import Context
+from tests import factories as f, test_rankings as tr
 
 
 def _runs(ctx, definition_id, period):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import factories as f
-from tests import test_rankings as tr
-from tests import test_targets as tt
+from tests import factories as f, test_rankings as tr, test_targets as tt
 from tests.browser import screenshot
 
 

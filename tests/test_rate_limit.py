@@ -10,12 +10,11 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-
-from api.app import create_app
 from starlette.routing import compile_path
 
+from api.app import create_app
 from api.middleware import RateLimit, SlidingWindow, _needs_token, iter_api_routes, public_routes
-from ledger.uow import Context
+from ledger.store.uow import Context
 from tests import factories as f
 
 

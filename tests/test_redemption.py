@@ -6,15 +6,20 @@ import datetime as dt
 
 import pytest
 
-from ledger import desks, redemption, stock
-from ledger.accounts import balance
+from ledger.book.accounts import balance
 from ledger.errors import (
-    AlreadyCancelled, Forbidden, InsufficientPoints, LimitReached, UnknownVolunteer, ValidationFailed,
+    AlreadyCancelled,
+    Forbidden,
+    InsufficientPoints,
+    LimitReached,
+    UnknownVolunteer,
+    ValidationFailed,
 )
-from ledger.redemption import Line
-from ledger.tables.redemption import Receipt, StockMovement
-from ledger.uow import Context
-from ledger.usecase import write
+from ledger.redemption import desks, redeem as redemption, stock
+from ledger.redemption.redeem import Line
+from ledger.redemption.tables import Receipt, StockMovement
+from ledger.store.uow import Context
+from ledger.store.usecase import write
 from tests import factories as f
 from tests.test_redemption_support import desk_world, give_points, stock_of
 
@@ -150,7 +155,7 @@ def test_a_volunteer_is_found_by_number_qr_token_or_id_card_number(ctx):
     token = desks.issue_qr_token(ctx.secret_key, volunteer_id, ctx.now())["token"]
     with ctx.uow() as uow:
         s = uow.session
-        number = s.get(__import__("ledger.tables", fromlist=["Volunteer"]).Volunteer, volunteer_id).number
+        number = s.get(__import__("ledger.people.tables", fromlist=["Volunteer"]).Volunteer, volunteer_id).number
         for how in ({"number": number}, {"qr_token": token}, {"id_number": id_number}):
             found = desks.find_volunteer(s, world.operator, ctx.secret_key, world.desk_id, now=ctx.now(),
                                          today=ctx.today(), **how)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from ledger.tables.redemption import Receipt, StockMovement
+from ledger.redemption.tables import Receipt, StockMovement
 from tests import factories as f
 from tests.test_redemption_support import desk_world, give_points
 

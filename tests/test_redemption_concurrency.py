@@ -9,17 +9,17 @@ import datetime as dt
 import secrets
 import threading
 
-from ledger import redemption, reservations
-from ledger.accounts import balance
-from ledger.db import make_engine
-from ledger.errors import InsufficientPoints
-from ledger.redemption import Line
-from ledger.tables import Transaction
-from ledger.tables.redemption import Receipt, Reservation, StockMovement
-from ledger.uow import Context
-from ledger.usecase import write
 from jobs import runner
 from jobs.redemption import JOBS, RELEASE_JOB
+from ledger.book.accounts import balance
+from ledger.book.tables import Transaction
+from ledger.errors import InsufficientPoints
+from ledger.redemption import redeem as redemption, reservations
+from ledger.redemption.redeem import Line
+from ledger.redemption.tables import Receipt, Reservation, StockMovement
+from ledger.store.db import make_engine
+from ledger.store.uow import Context
+from ledger.store.usecase import write
 from tests import factories as f
 from tests.test_redemption_support import desk_world, give_points, stock_of
 

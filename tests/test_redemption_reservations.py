@@ -5,12 +5,12 @@ import datetime as dt
 
 import pytest
 
-from ledger import redemption, reservations
-from ledger.accounts import balance
+from ledger.book.accounts import balance
 from ledger.errors import AlreadyCancelled, Conflict, InsufficientPoints, LimitReached, NotFound
-from ledger.redemption import Line
-from ledger.stock import reconcile_day
-from ledger.tables.redemption import StockMovement
+from ledger.redemption import redeem as redemption, reservations
+from ledger.redemption.redeem import Line
+from ledger.redemption.stock import reconcile_day
+from ledger.redemption.tables import StockMovement
 from tests import factories as f
 from tests.test_redemption_support import desk_world, give_points, stock_of
 
@@ -28,7 +28,7 @@ def test_held_points_cannot_be_spent_elsewhere_and_pickup_spends_them(ctx):
     give_points(world, ctx, volunteer_id, 8)  # 80 points
     _, token = f.user(ctx, "volunteer", volunteer_id=volunteer_id)
     with ctx.uow() as uow:
-        from ledger.auth import principal_for_token
+        from ledger.people.auth import principal_for_token
 
         me = principal_for_token(uow.session, token, ctx.now())
     held = _reserve(ctx, me, world, volunteer_id, [Line(world.items["大米 5kg"], 1, 50)])

@@ -4,9 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ledger import desks, stock
-from ledger.access import SYSTEM, Principal
-from ledger.tables.redemption import DeskItem
+from ledger.people.access import SYSTEM, Principal
+from ledger.redemption import desks, stock
+from ledger.redemption.tables import DeskItem
 from tests import factories as f
 
 SERVICE_DAY = dt.date(2026, 11, 2)  # a plain Monday: 10 points an hour for 文化文艺

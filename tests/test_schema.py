@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-import ledger.tables  # noqa: F401
-from ledger.db import Base
-from ledger.integrity import seal_period, verify
+import ledger.schema  # noqa: F401  (registers every table on the metadata)
+from ledger.book.integrity import seal_period, verify
+from ledger.store.db import Base
 from tests import factories as f
 
 NOT_OURS = {"apscheduler_jobs"}  # APScheduler's job store table, made by the first migration

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from ledger import signin
-from ledger.usecase import write_once
+from ledger.people import signin
+from ledger.store.usecase import write_once
 from tests.browser import screenshot
 from tests.selfservice_support import story
 

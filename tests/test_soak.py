@@ -18,10 +18,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from ledger import bulk
-from ledger.db import make_engine
-from ledger.migrate import upgrade
-from ledger.uow import Context
+from ledger.service import bulk
+from ledger.store.db import make_engine
+from ledger.store.migrate import upgrade
+from ledger.store.uow import Context
 from tests import factories as f
 from tests.conftest import SECRET, create_pg_database, drop_pg_database
 from tests.faults.server import LedgerServer, auth
@@ -52,7 +52,7 @@ def _seed(ctx: Context) -> dict:
     approver, approver_token = f.user(ctx, "unit_admin", units["institute"])
     _, auditor = f.user(ctx, "auditor")
     activity = f.activity(ctx, units["station_a"], dt.date(2025, 3, 1), title="长期志愿服务")
-    from ledger import desks, stock
+    from ledger.redemption import desks, stock
 
     with ctx.uow() as uow:
         desk = desks.create_desk(uow.session, approver, desks.CreateDesk(units["station_a"], f.ref("D"), "爱心超市",

@@ -5,13 +5,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from ledger.policy import Policy
-from ledger.stars import minutes_to_next_star, missing_for_next_star, months_registered, star_level
+from ledger.incentives.policy import Policy
+from ledger.incentives.stars import minutes_to_next_star, missing_for_next_star, months_registered, star_level
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "ledger" / "default_policy.toml"
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "ledger" / "incentives" / "default_policy.toml"
 HOUR = 60
 LONG_AGO = date(2015, 1, 1)
 TODAY = date(2026, 6, 30)

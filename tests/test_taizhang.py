@@ -9,7 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from ledger.errors import ImportRejected
-from ledger.taizhang import (
+from ledger.service.taizhang import (
     COLUMNS,
     TaizhangRow,
     canonical_column,

@@ -5,9 +5,10 @@ import datetime as dt
 
 import pytest
 
-from ledger import org, targets
-from ledger.access import SYSTEM
 from ledger.errors import ValidationFailed
+from ledger.people import org
+from ledger.people.access import SYSTEM
+from ledger.rankings import targets
 from tests import factories as f
 from tests.test_rankings import TODAY, person
 
@@ -37,7 +38,7 @@ def build(ctx):
     t2_jan = f.activity(ctx, b, dt.date(2025, 1, 13), team_id=t2["id"], is_concentrated=True)
     t2_may = f.activity(ctx, b, dt.date(2025, 5, 13), team_id=t2["id"], is_concentrated=True)
     f.activity(ctx, b, dt.date(2025, 5, 20))
-    p1, p2 = person(ctx, a, is_party_member=True), person(ctx, a, is_party_member=True)
+    p1, _p2 = person(ctx, a, is_party_member=True), person(ctx, a, is_party_member=True)
     n1, p3, _n2 = person(ctx, a), person(ctx, b, is_party_member=True), person(ctx, b)
     f.served(ctx, recorder, approver, p1, t1_acts[(4, 14)], dt.datetime(2025, 4, 14, 9), 120)
     f.served(ctx, recorder, approver, n1, t1_acts[(1, 12)], dt.datetime(2025, 1, 12, 9), 300)
@@ -106,14 +107,15 @@ def test_reversals_count_by_the_service_date_of_their_record(ctx):
     read by its own date would take 240 min off).  p2 (A) served 180 min on 2025-06-09,
     reversed on 2025-08-01, after Q2 but before the report: that record nets 0 and p2 has
     not served.  Everything else as in `build`: 1020 min, party 2 of 3 served."""
-    from ledger import service_records
+    from ledger.service import records as service_records
 
     units, t1, _ = build(ctx)
     recorder, _ = f.user(ctx, "unit_admin", units["institute"])
     approver, _ = f.user(ctx, "admin")
     with ctx.uow() as uow:
-        from ledger.tables import Volunteer
         from sqlalchemy import select
+
+        from ledger.people.tables import Volunteer
         rows = uow.session.execute(select(Volunteer.id, Volunteer.home_unit_id, Volunteer.is_party_member)
                                    .where(Volunteer.home_unit_id.in_([units["station_a"], units["station_b"]]))
                                    .order_by(Volunteer.id)).all()

@@ -8,12 +8,13 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from ledger import deployment_keys, packages
+from ledger.book import deployment_keys
+from ledger.book.tables import DeploymentPeer, Transaction
 from ledger.errors import PackageRefused, ValidationFailed
-from ledger.tables import Transaction, Volunteer
-from ledger.tables.transfers import DeploymentPeer
+from ledger.people.tables import Volunteer
+from ledger.store.db import make_engine
+from ledger.transfers import packages
 from tests import factories as f
-from ledger.db import make_engine
 from tests.conftest import drop_pg_database, fresh_database
 from tests.test_transfers_support import bal, deployment_over, publish, second_deployment, serve
 

@@ -9,14 +9,14 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from ledger import transfers
-from ledger.access import SYSTEM
-from ledger.accounts import POINTS, account_id
+from ledger.book.accounts import POINTS, account_id
+from ledger.book.postings import Leg, post
 from ledger.errors import RedemptionInFlight, UnknownUnit, ValidationFailed
-from ledger.postings import Leg, post
-from ledger.tables import Membership, Volunteer
-from ledger.tables.transfers import VolunteerTransfer
-from ledger.volunteers import lock_volunteer
+from ledger.people.access import SYSTEM
+from ledger.people.tables import Membership, Volunteer
+from ledger.people.volunteers import lock_volunteer
+from ledger.transfers import moves as transfers
+from ledger.transfers.tables import VolunteerTransfer
 from tests import factories as f
 from tests.test_transfers_support import bal, posted_sum, publish, serve, service_days
 
@@ -89,7 +89,7 @@ def test_moving_to_another_county_moves_county_funded_points(ctx):
 
 
 def test_team_memberships_move_with_the_volunteer(ctx):
-    from ledger import org
+    from ledger.people import org
     units, _, approver, volunteer_id = _setup(ctx)
     with ctx.uow() as uow:
         old_team = org.create_team(uow.session, SYSTEM, org.CreateTeam(f.ref("T"), "文艺小队", units["station_a"], "文化文艺"))

@@ -5,7 +5,7 @@ import datetime as dt
 import json
 
 from api.cli import main
-from ledger.db import make_engine
+from ledger.store.db import make_engine
 from tests import factories as f
 from tests.conftest import fresh_database
 from tests.test_transfers_support import bal, deployment_over

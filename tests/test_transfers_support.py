@@ -6,11 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from ledger.accounts import balance
-from ledger.db import make_engine
-from ledger.pricing import default_policy_text, parse_cached
-from ledger.tables import Account, Posting, PolicyVersion
-from ledger.uow import Context
+from ledger.book.accounts import balance
+from ledger.book.tables import Account, Posting
+from ledger.incentives.pricing import default_policy_text, parse_cached
+from ledger.incentives.tables import PolicyVersion
+from ledger.store.db import make_engine
+from ledger.store.uow import Context
 from tests import factories as f
 from tests.conftest import SECRET, fresh_database
 

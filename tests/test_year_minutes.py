@@ -7,13 +7,13 @@ import datetime as dt
 
 from sqlalchemy import func, select, text
 
-from ledger import bulk, service_records
-from ledger.accounts import MINUTES, account_id
-from ledger.integrity import verify
-from ledger.migrate import upgrade
-from ledger.postings import Leg, post
-from ledger.pricing import minutes_in_year
-from ledger.tables import Account, Posting
+from ledger.book.accounts import MINUTES, account_id
+from ledger.book.integrity import verify
+from ledger.book.postings import Leg, post
+from ledger.book.tables import Account, Posting
+from ledger.incentives.pricing import minutes_in_year
+from ledger.service import bulk, records as service_records
+from ledger.store.migrate import upgrade
 from tests import factories as f
 from tests.test_transfers_support import publish
 
@@ -69,7 +69,7 @@ def test_verify_passes_after_mixed_activity_and_names_a_tampered_row(fresh_ctx):
         service_records.reverse_record(uow.session, approver, wrong, "重复录入", dt.date(2026, 3, 1))
         uow.commit()
     with ctx.uow() as uow:  # moves home to station B: points move between funding units
-        from ledger import transfers
+        from ledger.transfers import moves as transfers
         transfers.transfer_volunteer(uow.session, approver, transfers.TransferVolunteer(
             a, units["station_b"], dt.date(2026, 3, 2)), today=ctx.today(), future_limit_days=30)
         uow.commit()

@@ -17,8 +17,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from api.cli import print_json
-from ledger.db import normalise_url
 from ledger.errors import Conflict, ValidationFailed
+from ledger.store.db import normalise_url
 
 
 def register(sub) -> None:

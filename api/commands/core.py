@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 
 from api.cli import print_json
-from ledger import auth, demo, imports
-
-from ledger.access import SYSTEM
-from ledger.integrity import seal_period, verify
-from ledger.migrate import upgrade
-from ledger.usecase import read, write_once
+from ledger import demo
+from ledger.book.integrity import seal_period, verify
+from ledger.people import auth
+from ledger.people.access import SYSTEM
+from ledger.service import imports
+from ledger.store.migrate import upgrade
+from ledger.store.usecase import read, write_once
 
 
 def register(sub) -> None:

@@ -8,13 +8,14 @@ from sqlalchemy import select
 from api.cli import print_json
 from jobs import runner
 from jobs.redemption import RECONCILE_JOB, RELEASE_JOB
-from ledger import auth, desks, stock
-from ledger.access import SYSTEM
 from ledger.demo import DEMO_ITEMS
 from ledger.errors import NotFound
-from ledger.tables import JobRun, Unit
-from ledger.usecase import read, write_once
-
+from ledger.people import auth
+from ledger.people.access import SYSTEM
+from ledger.people.tables import Unit
+from ledger.redemption import desks, stock
+from ledger.store.tables import JobRun
+from ledger.store.usecase import read, write_once
 
 
 def register(sub) -> None:

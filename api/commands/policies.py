@@ -4,12 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-
 from api.cli import print_json
-from ledger import adjustments, auth, policies, whatif
-from ledger.access import SYSTEM
 from ledger.errors import ValidationFailed
-from ledger.usecase import read, write_once
+from ledger.incentives import adjustments, policies, whatif
+from ledger.people import auth
+from ledger.people.access import SYSTEM
+from ledger.store.usecase import read, write_once
 
 
 def register(sub) -> None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from api.cli import print_json
-from ledger import auth, rank_exports, rankings, targets
 from ledger.errors import NotFound
-from ledger.usecase import read, write_once
+from ledger.people import auth
+from ledger.rankings import exports as rank_exports, runs as rankings, targets
+from ledger.store.usecase import read, write_once
 
 
 def register(sub) -> None:

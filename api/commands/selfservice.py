@@ -6,11 +6,12 @@ import os
 from sqlalchemy import select
 
 from api.cli import print_json
-from ledger import signin
-from ledger.access import SYSTEM
+from ledger.book.tables import Account
 from ledger.errors import NotFound
-from ledger.tables import Account, Volunteer
-from ledger.usecase import write_once
+from ledger.people import signin
+from ledger.people.access import SYSTEM
+from ledger.people.tables import Volunteer
+from ledger.store.usecase import write_once
 
 
 def register(sub) -> None:

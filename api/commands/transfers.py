@@ -5,10 +5,11 @@ import datetime as dt
 import getpass
 from pathlib import Path
 
-
 from api.cli import print_json
-from ledger import auth, deployment_keys, packages, transfers
-from ledger.usecase import read, write_once
+from ledger.book import deployment_keys
+from ledger.people import auth
+from ledger.store.usecase import read, write_once
+from ledger.transfers import moves as transfers, packages
 
 
 def register(sub) -> None:

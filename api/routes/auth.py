@@ -5,11 +5,11 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger import auth
-from ledger.access import require_role, require_unit
 from ledger.errors import NotFound
-from ledger.usecase import write_once
-from ledger.tables import User
+from ledger.people import auth
+from ledger.people.access import require_role, require_unit
+from ledger.people.tables import User
+from ledger.store.usecase import write_once
 
 router = APIRouter(tags=["auth"])
 

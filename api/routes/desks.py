@@ -11,18 +11,15 @@ from pathlib import Path
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger import desks, redemption, reservations, stock
-from ledger.access import require_role
-from ledger.errors import NotFound
-from ledger.tables import JobRun, Volunteer
-from ledger.usecase import read
+from ledger.people.access import require_role
+from ledger.people.tables import Volunteer
+from ledger.redemption import desks, redeem as redemption, reservations, stock
+from ledger.store.usecase import read
 
 router = APIRouter(tags=["redemption desks"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
-RECONCILE_JOB = "reconcile_desks"  # the job name in jobs/redemption.py (api does not import jobs here)
 
 
 class DeskCreate(BaseModel):
@@ -239,16 +236,4 @@ def cancel_reservation(desk_id: int, reservation_id: int, body: Reason, ctx: Ctx
 def reconciliation(desk_id: int, day: dt.date, ctx: CtxDep, user: CurrentUser,
                    live: bool = Query(False, description="compute now instead of reading the job's report")) -> dict:
     """The day's reconciliation of this desk: the stored job report, or computed now with live=true."""
-    def run(session):
-        desks.require_desk_worker(session, user, desk_id)
-        if live:
-            return {**stock.desk_report(stock.reconcile_day(session, day), desk_id), "source": "live"}
-        stored = session.execute(select(JobRun).where(JobRun.job == RECONCILE_JOB,
-                                                      JobRun.period == day.isoformat())).scalar_one_or_none()
-        if stored is None or stored.finished_at is None:
-            raise NotFound(f"the reconciliation of {day.isoformat()} has not run yet (it runs after the day); "
-                           "add live=true to compute it now", field="day")
-        return {**stock.desk_report(stored.result, desk_id), "source": "job",
-                "ran_at": stored.finished_at.isoformat()}
-
-    return read(ctx, run)
+    return read(ctx, lambda s: stock.desk_reconciliation(s, user, desk_id, day, live=live))

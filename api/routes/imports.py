@@ -11,9 +11,9 @@ import hashlib
 from fastapi import APIRouter, File, Response, UploadFile, status
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger import imports
 from ledger.errors import ValidationFailed
-from ledger.usecase import read
+from ledger.service import imports
+from ledger.store.usecase import read
 
 router = APIRouter(tags=["imports"])
 

@@ -5,9 +5,9 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger import org
-from ledger.access import require_unit
-from ledger.usecase import read
+from ledger.people import org
+from ledger.people.access import require_unit
+from ledger.store.usecase import read
 
 router = APIRouter(tags=["organisation"])
 

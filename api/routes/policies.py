@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger import adjustments, policies, ratings, whatif
-from ledger.usecase import read
+from ledger.incentives import adjustments, policies, whatif
+from ledger.service import ratings
+from ledger.store.usecase import read
 
 router = APIRouter(tags=["policies"])
 
@@ -17,7 +18,7 @@ router = APIRouter(tags=["policies"])
 class PolicyPublish(BaseModel):
     unit_id: int = Field(description="the unit whose subtree the policy covers")
     effective_from: dt.date
-    document: str = Field(description="the policy document, TOML (see ledger/default_policy.toml)")
+    document: str = Field(description="the policy document, TOML (see ledger/incentives/default_policy.toml)")
 
 
 class WhatIfRequest(BaseModel):

@@ -8,9 +8,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger import rank_exports, rankings, targets
 from ledger.errors import NotFound
-from ledger.usecase import read
+from ledger.rankings import exports as rank_exports, runs as rankings, targets
+from ledger.store.usecase import read
 
 router = APIRouter(tags=["rankings"])
 STATIC = Path(__file__).resolve().parent.parent / "static"

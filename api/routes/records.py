@@ -5,14 +5,11 @@ import datetime as dt
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger import activities, service_records
-from ledger.access import in_scope
-from ledger.tables import ServiceRecord, Unit
-from ledger.usecase import read
-from ledger.uow import CHINA
+from ledger.service import activities, records as service_records
+from ledger.store.uow import CHINA
+from ledger.store.usecase import read
 
 router = APIRouter(tags=["service records"])
 
@@ -77,23 +74,8 @@ def record(body: ServiceRecordCreate, ctx: CtxDep, user: CurrentUser, key: Idemp
 def list_records(ctx: CtxDep, user: CurrentUser, status_: str | None = Query(None, alias="status"),
                  volunteer_id: int | None = None, unit_id: int | None = None,
                  limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)) -> list[dict]:
-    def run(session):
-        query = select(ServiceRecord, Unit.path).join(Unit, Unit.id == ServiceRecord.unit_id)
-        if status_:
-            query = query.where(ServiceRecord.status == status_)
-        if volunteer_id is not None:
-            query = query.where(ServiceRecord.volunteer_id == volunteer_id)
-        if unit_id is not None:
-            query = query.where(ServiceRecord.unit_id == unit_id)
-        if user.role == "volunteer":
-            query = query.where(ServiceRecord.volunteer_id == user.volunteer_id)
-        elif not user.sees_everything:
-            query = query.where(Unit.path.startswith(user.unit_path or "//"))  # "//" starts no path
-        rows = session.execute(query.order_by(ServiceRecord.id.desc()).limit(limit).offset(offset)).all()
-        return [service_records.record_public(r) for r, path in rows
-                if user.role == "volunteer" or in_scope(user, path)]
-
-    return read(ctx, run)
+    return read(ctx, lambda s: service_records.list_records(s, user, status=status_, volunteer_id=volunteer_id,
+                                                           unit_id=unit_id, limit=limit, offset=offset))
 
 
 @router.get("/service-records/{record_id}")

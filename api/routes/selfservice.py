@@ -20,10 +20,11 @@ from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write, token_from_header
 from api.middleware import DEFAULT_LIMIT, SlidingWindow
-from ledger import auth, certificates, selfservice, signin
-from ledger.certificate_pdf import render_certificate
 from ledger.errors import TooManyAttempts
-from ledger.usecase import read, write_once
+from ledger.people import auth, signin
+from ledger.store.usecase import read, write_once
+from ledger.volunteer_view import certificates, selfservice
+from ledger.volunteer_view.certificate_pdf import render_certificate
 
 router = APIRouter(tags=["self-service"])
 STATIC = Path(__file__).resolve().parent.parent / "static"

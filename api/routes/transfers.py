@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger import deployment_keys, packages, transfers
-from ledger.uow import Context
-from ledger.usecase import read
-from ledger.volunteers import keyed_hash_or_none
+from ledger.book import deployment_keys
+from ledger.people.volunteers import keyed_hash_or_none
+from ledger.store.uow import Context
+from ledger.store.usecase import read
+from ledger.transfers import moves as transfers, packages
 
 router = APIRouter(tags=["transfers"])
 

@@ -6,15 +6,12 @@ from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, bearer_token, run_write
-from ledger import lookup, volunteers
-from ledger.access import Principal, in_scope, require_role
-from ledger.auth import principal_for_token
-from ledger.tables import Unit, Volunteer
-from ledger.usecase import read
+from ledger.people import volunteers
+from ledger.people.auth import principal_for_token
+from ledger.store.usecase import read
+from ledger.volunteer_view import lookup
 
 router = APIRouter(tags=["volunteers"])
 
@@ -46,20 +43,8 @@ def register(body: VolunteerCreate, ctx: CtxDep, user: CurrentUser, key: Idempot
 def list_volunteers(ctx: CtxDep, user: CurrentUser, unit_id: int | None = None,
                     number: str | None = None, limit: int = Query(50, ge=1, le=200),
                     offset: int = Query(0, ge=0)) -> list[dict]:
-    require_role(user, "admin", "unit_admin", "auditor", "desk_operator")
-
-    def run(session):
-        query = select(Volunteer, Unit.path).join(Unit, Unit.id == Volunteer.home_unit_id)
-        if unit_id is not None:
-            query = query.where(Volunteer.home_unit_id == unit_id)
-        if number is not None:
-            query = query.where(Volunteer.number == number)
-        if not user.sees_everything:
-            query = query.where(Unit.path.startswith(user.unit_path or "//"))  # "//" starts no path
-        rows = session.execute(query.order_by(Volunteer.id).limit(limit).offset(offset)).all()
-        return [volunteers.volunteer_public(v) for v, path in rows if in_scope(user, path)]
-
-    return read(ctx, run)
+    return read(ctx, lambda s: volunteers.list_volunteers(s, user, unit_id=unit_id, number=number,
+                                                        limit=limit, offset=offset))
 
 
 @router.get("/volunteers/{volunteer_id}")
@@ -70,7 +55,7 @@ def get_volunteer(volunteer_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
 TokenDep = Annotated[str, Depends(bearer_token)]
 
 
-def _read_as(request: Request, token: str, fn: Callable[[Session, Principal], Any]) -> Any:
+def _read_as(request: Request, token: str, fn: Callable[..., Any]) -> Any:
     """Resolve the bearer token and run the read in one unit of work (one transaction).
 
     The self-lookups are the most frequent requests: checking the token in the read's own

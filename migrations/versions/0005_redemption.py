@@ -14,7 +14,6 @@ from alembic import op
 
 from migrations.helpers import drop_append_only, make_append_only
 
-
 revision = '0005'
 down_revision = '0001'
 branch_labels = None

@@ -7,7 +7,6 @@ Create Date: 2026-11-23
 """
 from __future__ import annotations
 
-
 revision = '0012'
 down_revision = ('0003', '0004', '0005', '0006', '0007', '0010', '0011')
 branch_labels = None

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from ledger.db import make_engine
-from ledger.migrate import upgrade
-from ledger.tables import ServiceRecord
-from ledger.uow import Context
+from ledger.service.tables import ServiceRecord
+from ledger.store.db import make_engine
+from ledger.store.migrate import upgrade
+from ledger.store.uow import Context
 from tests import factories as f
 from tests.conftest import SECRET, create_pg_database, drop_pg_database
 from tests.faults.server import LedgerServer, auth
@@ -226,9 +226,10 @@ def test_sigkill_in_the_middle_of_a_bulk_import_and_of_its_approval_then_resend(
 
 
 def test_sigkill_in_the_middle_of_a_stream_of_redemptions_then_resend(pg_ctx, tmp_path):
-    from ledger import bulk, desks, stock
-    from ledger.accounts import balance
-    from ledger.tables.redemption import DeskItem, Receipt
+    from ledger.book.accounts import balance
+    from ledger.redemption import desks, stock
+    from ledger.redemption.tables import DeskItem, Receipt
+    from ledger.service import bulk
 
     units = f.tree(pg_ctx)
     recorder, _ = f.user(pg_ctx, "unit_admin", units["station_a"])

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from ledger.db import make_engine
-from ledger.migrate import upgrade
-from ledger.uow import Context
+from ledger.store.db import make_engine
+from ledger.store.migrate import upgrade
+from ledger.store.uow import Context
 from tests.conftest import SECRET
 from tests.faults.pgcluster import PrivateCluster
 from tests.faults.server import LedgerServer, auth

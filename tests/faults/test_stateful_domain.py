@@ -7,7 +7,7 @@ After every step each volunteer's hours, points, star level (星级) and home un
 with the model; each ranking run agrees with the model's ranking; `verify` passes at the
 end of each example.  On SQLite and PostgreSQL (`fresh_ctx`).
 
-The model of the default policy (ledger/default_policy.toml), for services in 2023–2025
+The model of the default policy (ledger/incentives/default_policy.toml), for services in 2023–2025
 (its holiday ranges are 2026 dates, so only the monthly 志愿服务日 on the 5th applies):
   credited = min(minutes, 480 per record, 600 − credited already that day)
   points   = half_up(credited × 10 / 60 × (1.2 on the 5th, else 1))
@@ -22,21 +22,29 @@ import secrets
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, settings, strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
 )
 from sqlalchemy import select
 
-from ledger import bulk, desks, rankings, redemption, service_records, stock, transfers
-from ledger.accounts import balances_of
+from ledger.book.accounts import balances_of
+from ledger.book.integrity import verify
 from ledger.errors import Conflict, InsufficientPoints, LedgerError, ValidationFailed
-from ledger.expiry import expire_points
-from ledger.integrity import verify
-from ledger.pricing import current_star_level
-from ledger.tables import ServiceRecord, Volunteer
-from ledger.uow import Context
+from ledger.incentives.expiry import expire_points
+from ledger.incentives.pricing import current_star_level
+from ledger.people.tables import Volunteer
+from ledger.rankings import runs as rankings
+from ledger.redemption import desks, redeem as redemption, stock
+from ledger.service import bulk, records as service_records
+from ledger.service.tables import ServiceRecord
+from ledger.store.uow import Context
+from ledger.transfers import moves as transfers
 from tests import factories as f
 
 DAYS = [dt.date(2024, 3, 4), dt.date(2024, 3, 5), dt.date(2025, 7, 5), dt.date(2025, 7, 6),

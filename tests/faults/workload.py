@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy import func, select
 
-from ledger.accounts import balances_of
-from ledger.integrity import verify
-from ledger.tables import IdempotencyKey, Posting, ServiceRecord, Transaction
-from ledger.uow import Context
+from ledger.book.accounts import balances_of
+from ledger.book.integrity import verify
+from ledger.book.tables import Posting, Transaction
+from ledger.service.tables import ServiceRecord
+from ledger.store.tables import IdempotencyKey
+from ledger.store.uow import Context
 from tests import factories as f
 from tests.faults.server import auth
 

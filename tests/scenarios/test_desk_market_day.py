@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from jobs import runner
 from jobs.redemption import JOBS, RECONCILE_JOB, RELEASE_JOB
-from ledger.integrity import verify
-from ledger.uow import Context
+from ledger.book.integrity import verify
+from ledger.store.uow import Context
 from tests import factories as f
 from tests.test_redemption_support import SERVICE_DAY, DeskWorld, give_points
 

@@ -2,7 +2,7 @@
 variant for one station; records are priced and rated by the right version, and `verify`
 reproduces every figure from the postings.
 
-Default policy (ledger/default_policy.toml) at the center from 2026-01-01; the variant at
+Default policy (ledger/incentives/default_policy.toml) at the center from 2026-01-01; the variant at
 东风村站 from 2026-01-01 is the same document at 12 points an hour.  2026-11-10 has no date
 tag; 文化文艺 ×1.0; two hours each:
 * 东风村站 (variant): 2 h × 12 = 24 pts; rated 4 (×1.1): 26.4 → 26, bonus 2 → 26 pts.
@@ -14,11 +14,12 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from ledger import policies, ratings
-from ledger.accounts import balance
-from ledger.integrity import verify
-from ledger.pricing import default_policy_text
-from ledger.tables import Transaction
+from ledger.book.accounts import balance
+from ledger.book.integrity import verify
+from ledger.book.tables import Transaction
+from ledger.incentives import policies
+from ledger.incentives.pricing import default_policy_text
+from ledger.service import ratings
 from tests import factories as f
 
 

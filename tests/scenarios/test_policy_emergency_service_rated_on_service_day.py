@@ -18,8 +18,9 @@ import uuid
 
 from sqlalchemy import select
 
-from ledger.accounts import balance
-from ledger.tables import ServiceRecord, Transaction
+from ledger.book.accounts import balance
+from ledger.book.tables import Transaction
+from ledger.service.tables import ServiceRecord
 from tests import factories as f
 
 LOCAL_POLICY = """

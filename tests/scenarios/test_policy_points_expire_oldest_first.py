@@ -17,10 +17,10 @@ import datetime as dt
 from sqlalchemy import select
 
 from jobs.runner import job_named, run_period
-from ledger.accounts import POINTS, account_id, balance
-from ledger.integrity import verify
-from ledger.postings import Leg, post
-from ledger.tables import Transaction
+from ledger.book.accounts import POINTS, account_id, balance
+from ledger.book.integrity import verify
+from ledger.book.postings import Leg, post
+from ledger.book.tables import Transaction
 from tests import factories as f
 
 DESK = 990001

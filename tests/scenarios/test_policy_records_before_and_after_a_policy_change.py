@@ -15,8 +15,9 @@ import uuid
 
 from sqlalchemy import select
 
-from ledger.accounts import balance
-from ledger.tables import PolicyVersion, Transaction
+from ledger.book.accounts import balance
+from ledger.book.tables import Transaction
+from ledger.incentives.tables import PolicyVersion
 from tests import factories as f
 
 

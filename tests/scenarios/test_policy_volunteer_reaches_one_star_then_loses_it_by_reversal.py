@@ -14,10 +14,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from ledger import service_records
-from ledger.accounts import balance
-from ledger.pricing import current_star_level
-from ledger.tables import StarEvent, Transaction
+from ledger.book.accounts import balance
+from ledger.book.tables import Transaction
+from ledger.incentives.pricing import current_star_level
+from ledger.incentives.tables import StarEvent
+from ledger.service import records as service_records
 from tests import factories as f
 
 

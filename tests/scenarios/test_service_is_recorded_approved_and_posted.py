@@ -5,12 +5,13 @@ import datetime as dt
 
 import pytest
 
-from ledger import lookup, service_records
-from ledger.accounts import balance
+from ledger.book.accounts import balance
+from ledger.book.integrity import verify
+from ledger.book.postings import reverse
 from ledger.errors import AlreadyReversed, Conflict, Forbidden
-from ledger.integrity import verify
-from ledger.postings import reverse
-from ledger.tables import ServiceRecord
+from ledger.service import records as service_records
+from ledger.service.tables import ServiceRecord
+from ledger.volunteer_view import lookup
 from tests import factories as f
 
 

@@ -14,14 +14,13 @@ import datetime as dt
 import uuid
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
-from ledger.tables.transfers import DeploymentPeer
+from ledger.book.tables import DeploymentPeer
 from tests import factories as f
 from tests.conftest import drop_pg_database
 from tests.test_transfers_support import bal, publish, second_deployment, serve, service_days
-
-from sqlalchemy import select
 
 
 def h(token: str) -> dict:
@@ -126,7 +125,7 @@ def _story(one, two, api_one, api_two):
     # One byte altered (350 h → 350 h + 1 min in the totals) is refused, and nothing changes.
     text = api_one.get(f"/transfer-packages/{package['package']['package_id']}", headers=h(admin_one)).json()
     assert text["package"] == package
-    from ledger.packages import canonical
+    from ledger.transfers.packages import canonical
     raw = canonical(package).decode("utf-8")
     assert raw.count('"minutes":21000') == 1
     altered = raw.replace('"minutes":21000', '"minutes":21001')

@@ -22,7 +22,8 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from api.cli import main as cli
-from ledger.tables import Account, Posting, ServiceRecord, Transaction
+from ledger.book.tables import Account, Posting, Transaction
+from ledger.service.tables import ServiceRecord
 from tests import factories as f
 from tests.test_rankings import person
 

@@ -1,0 +1,1 @@
+"""The book (账簿): accounts, balanced append-only postings, the content hash, checkpoints and `verify`."""

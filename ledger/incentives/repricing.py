@@ -1,0 +1,133 @@
+"""Repricing a period's posted records under another policy, without writing anything.
+
+Used by the what-if (draft policy) and by adjustment runs (the versions now in force).
+Caps per day and per year depend on what was credited before, so each volunteer's records
+of the year are walked in service order: records in scope are priced again and count with
+their new credited minutes; the others count with what the ledger credited them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.errors import PolicyInvalid, ValidationFailed
+from ledger.incentives import pricing
+from ledger.incentives.policy import Policy, ServiceFacts
+from ledger.people.tables import Unit, Volunteer
+from ledger.service.tables import Activity, ServiceRecord
+
+# (record, activity) -> (policy version id or None, policy)
+PolicyFor = Callable[[ServiceRecord, Activity], tuple[int | None, Policy]]
+
+
+@dataclass(frozen=True)
+class Repriced:
+    """One record in scope: what the ledger awarded, and what the other policy gives."""
+
+    record_id: int
+    volunteer_id: int
+    unit_id: int
+    home_unit_id: int
+    service_date: dt.date
+    policy_version_id: int | None
+    minutes_before: int
+    points_before: int
+    minutes_after: int
+    points_after: int
+
+    @property
+    def points_difference(self) -> int:
+        """Points the other policy gives minus points awarded so far."""
+        return self.points_after - self.points_before
+
+
+def _in_scope_records(session: Session, root_path: str, period_from: dt.date, period_to: dt.date):
+    start = dt.datetime.combine(period_from, dt.time())
+    end = dt.datetime.combine(period_to + dt.timedelta(days=1), dt.time())
+    return session.execute(
+        select(ServiceRecord.id, ServiceRecord.volunteer_id)
+        .join(Unit, Unit.id == ServiceRecord.unit_id)
+        .where(Unit.path.startswith(root_path), ServiceRecord.status == "posted",
+               ServiceRecord.started_at >= start, ServiceRecord.started_at < end)
+    ).all()
+
+
+def _context_records(session: Session, volunteer_ids: list[int], period_from: dt.date,
+                     period_to: dt.date) -> list[tuple[ServiceRecord, Activity, int]]:
+    """Posted records of the volunteers from 1 January of the first year to the period's end."""
+    start = dt.datetime(period_from.year, 1, 1)
+    end = dt.datetime.combine(period_to + dt.timedelta(days=1), dt.time())
+    found = []
+    for offset in range(0, len(volunteer_ids), 500):
+        chunk = volunteer_ids[offset:offset + 500]
+        found += session.execute(
+            select(ServiceRecord, Activity, Volunteer.home_unit_id)
+            .join(Activity, Activity.id == ServiceRecord.activity_id)
+            .join(Volunteer, Volunteer.id == ServiceRecord.volunteer_id)
+            .where(ServiceRecord.volunteer_id.in_(chunk), ServiceRecord.status == "posted",
+                   ServiceRecord.started_at >= start, ServiceRecord.started_at < end)
+        ).all()
+    return sorted(found, key=lambda row: (row[0].volunteer_id, row[0].started_at, row[0].id))
+
+
+def _price(policy: Policy, facts: ServiceFacts):
+    try:
+        return policy.price(facts)
+    except ValidationFailed as error:
+        if error.field == "category":
+            raise PolicyInvalid("service.categories",
+                                f"records in the period use the category {facts.category!r}, "
+                                "which this policy does not list") from None
+        raise
+
+
+def reprice(session: Session, root_path: str, period_from: dt.date, period_to: dt.date,
+            policy_for: PolicyFor) -> list[Repriced]:
+    """Every posted record served in the subtree in [period_from, period_to], priced again."""
+    scope = _in_scope_records(session, root_path, period_from, period_to)
+    in_scope = {record_id for record_id, _ in scope}
+    volunteer_ids = sorted({volunteer_id for _, volunteer_id in scope})
+    rows = _context_records(session, volunteer_ids, period_from, period_to)
+    awarded = pricing.record_amounts(session, [record.id for record, _, _ in rows])
+    result: list[Repriced] = []
+    day_credit: dict[tuple[int, dt.date], int] = defaultdict(int)
+    year_credit: dict[tuple[int, int], int] = defaultdict(int)
+    for record, activity, home_unit_id in rows:
+        day = record.started_at.date()
+        day_key, year_key = (record.volunteer_id, day), (record.volunteer_id, day.year)
+        minutes_before, points_before = awarded[record.id]
+        if record.id not in in_scope:
+            day_credit[day_key] += minutes_before
+            year_credit[year_key] += minutes_before
+            continue
+        version_id, policy = policy_for(record, activity)
+        facts = ServiceFacts(
+            minutes=record.minutes, service_date=day, category=activity.category,
+            tags=frozenset(activity.tags or ()), rating=record.rating,
+            complaint_upheld=record.complaint_upheld, service_kind=record.service_kind,
+            credited_minutes_same_day=day_credit[day_key], credited_minutes_same_year=year_credit[year_key])
+        priced = _price(policy, facts)
+        day_credit[day_key] += priced.credited_minutes
+        year_credit[year_key] += priced.credited_minutes
+        result.append(Repriced(record.id, record.volunteer_id, record.unit_id, home_unit_id, day, version_id,
+                               minutes_before, points_before, priced.credited_minutes, priced.points))
+    return result
+
+
+def policy_in_force_for_records(session: Session) -> PolicyFor:
+    """A `PolicyFor` that uses the versions now published (cached per unit and date)."""
+    cache: dict[tuple[int, dt.date], tuple[int | None, Policy]] = {}
+
+    def policy_for(record: ServiceRecord, _activity: Activity) -> tuple[int | None, Policy]:
+        key = (record.unit_id, record.started_at.date())
+        if key not in cache:
+            version, policy = pricing.policy_in_force(session, *key)
+            cache[key] = (version.id if version else None, policy)
+        return cache[key]
+
+    return policy_for

@@ -1,0 +1,89 @@
+"""Star levels (星级): derived from credited hours only, never from points.
+
+A level is held when its hours threshold is met (cumulative hours, or hours within one
+calendar year, as the policy's `stars.basis` says), the volunteer has been registered for
+its minimum number of full months, and, for a level that `requires_review`, the level is in
+`reviewed_levels` (a 审核 decision recorded by an admin).  Levels are climbed in order: the
+level is the highest one whose own conditions and those of every lower level are met.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from ledger.incentives.document import StarRule
+from ledger.incentives.policy import Policy, add_months
+
+
+def months_registered(registered_on: date, on_date: date) -> int:
+    """Full months from registration (注册) to `on_date`; 1-31 to 2-29 counts as one month."""
+    months = (on_date.year - registered_on.year) * 12 + on_date.month - registered_on.month
+    if months > 0 and add_months(registered_on, months) > on_date:
+        months -= 1
+    return max(0, months)
+
+
+def _basis_minutes(policy: Policy, cumulative_minutes: int, minutes_in_year: int) -> int:
+    return cumulative_minutes if policy.star_basis == "cumulative_hours" else minutes_in_year
+
+
+def _missing(rule: StarRule, minutes: int, months: int, reviewed_levels: frozenset[int]) -> tuple[str, ...]:
+    missing = []
+    if minutes < rule.minutes:
+        missing.append("hours")
+    if months < rule.min_months_registered:
+        missing.append("months_registered")
+    if rule.requires_review and rule.level not in reviewed_levels:
+        missing.append("review")
+    return tuple(missing)
+
+
+def star_level(
+    policy: Policy,
+    cumulative_minutes: int,
+    minutes_in_year: int,
+    registered_on: date,
+    on_date: date,
+    reviewed_levels: frozenset[int] = frozenset(),
+) -> int:
+    """The star level (0-5) held on `on_date`; `minutes_in_year` is the year the basis uses."""
+    minutes = _basis_minutes(policy, cumulative_minutes, minutes_in_year)
+    months = months_registered(registered_on, on_date)
+    level = 0
+    for rule in policy.star_levels:
+        if _missing(rule, minutes, months, reviewed_levels):
+            break
+        level = rule.level
+    return level
+
+
+def missing_for_next_star(
+    policy: Policy,
+    cumulative_minutes: int,
+    minutes_in_year: int,
+    registered_on: date,
+    on_date: date,
+    reviewed_levels: frozenset[int] = frozenset(),
+) -> tuple[str, ...]:
+    """What the next level still lacks: any of "hours", "months_registered", "review"; () at the top."""
+    level = star_level(policy, cumulative_minutes, minutes_in_year, registered_on, on_date, reviewed_levels)
+    if level == len(policy.star_levels):
+        return ()
+    minutes = _basis_minutes(policy, cumulative_minutes, minutes_in_year)
+    months = months_registered(registered_on, on_date)
+    return _missing(policy.star_levels[level], minutes, months, reviewed_levels)
+
+
+def minutes_to_next_star(
+    policy: Policy,
+    cumulative_minutes: int,
+    minutes_in_year: int,
+    registered_on: date,
+    on_date: date,
+    reviewed_levels: frozenset[int] = frozenset(),
+) -> int | None:
+    """Minutes still to serve for the next level (0 if only months or review are missing); None at the top."""
+    level = star_level(policy, cumulative_minutes, minutes_in_year, registered_on, on_date, reviewed_levels)
+    if level == len(policy.star_levels):
+        return None
+    minutes = _basis_minutes(policy, cumulative_minutes, minutes_in_year)
+    return max(0, policy.star_levels[level].minutes - minutes)

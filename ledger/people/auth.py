@@ -1,0 +1,153 @@
+"""Users and bearer tokens.  Only a token's SHA-256 is stored; the token is shown once."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from ledger.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from ledger.people.access import ROLES, SYSTEM, Principal, require_role, require_unit
+from ledger.people.tables import ApiToken, Unit, User
+from ledger.store.tables import AuditEntry, utcnow
+
+
+def token_digest(token: str) -> str:
+    """The stored form of a bearer token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    """Command: add a user with a role, scoped to a unit (or a volunteer, or a desk)."""
+
+    username: str
+    role: str
+    unit_id: int | None = None
+    volunteer_id: int | None = None
+    desk_id: int | None = None
+    display_name: str = ""
+
+
+def user_public(user: User) -> dict:
+    """A user as shown to clients."""
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "role": user.role, "unit_id": user.unit_id, "volunteer_id": user.volunteer_id,
+            "desk_id": user.desk_id, "is_active": user.is_active}
+
+
+def create_user(session: Session, principal: Principal, command: CreateUser) -> User:
+    """Add a user; unit admins may add users only inside their own subtree."""
+    require_role(principal, "admin", "unit_admin")
+    if command.role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+    if not command.username.strip():
+        raise ValidationFailed("username must not be empty", field="username")
+    if principal.role == "unit_admin" and command.role in ("admin", "auditor"):
+        raise ValidationFailed("a unit admin cannot create admins or auditors", field="role")
+    if command.role in ("unit_admin", "desk_operator") and command.unit_id is None:
+        raise ValidationFailed(f"a {command.role} needs the unit_id they are scoped to", field="unit_id")
+    if command.role == "volunteer" and command.volunteer_id is None:
+        raise ValidationFailed("a volunteer user needs volunteer_id", field="volunteer_id")
+    if command.unit_id is not None:
+        require_unit(session, principal, command.unit_id)
+    if session.execute(select(User.id).where(User.username == command.username)).first():
+        raise Conflict(f"username {command.username!r} is taken", field="username")
+    user = User(username=command.username.strip(), role=command.role, unit_id=command.unit_id,
+                volunteer_id=command.volunteer_id, desk_id=command.desk_id,
+                display_name=command.display_name or command.username)
+    session.add(user)
+    session.flush()
+    session.add(AuditEntry(actor=principal.username, action="user.create", target=f"user:{user.id}",
+                           detail={"role": user.role, "unit_id": user.unit_id}))
+    return user
+
+
+def issue_token(session: Session, user: User, label: str = "", ttl: dt.timedelta | None = None) -> str:
+    """Create a bearer token for a user; returns it once (only its hash is kept)."""
+    token = "lt_" + secrets.token_urlsafe(32)
+    expires_at = utcnow() + ttl if ttl else None
+    session.add(ApiToken(user_id=user.id, token_hash=token_digest(token), label=label,
+                         expires_at=expires_at))
+    session.flush()
+    return token
+
+
+def issue_token_by(session: Session, principal: Principal, user: User, label: str = "") -> str:
+    """Issue a token for a user on someone's behalf, and write who did it to the audit trail."""
+    token = issue_token(session, user, label=label)
+    session.add(AuditEntry(actor=principal.username, action="token.issue", target=f"user:{user.id}",
+                           detail={"label": label, "role": user.role}))
+    return token
+
+
+def _token_query():
+    users, tokens, units = User.__table__, ApiToken.__table__, Unit.__table__
+    return (select(users.c.id, users.c.username, users.c.role, users.c.unit_id, users.c.volunteer_id,
+                   users.c.desk_id, users.c.is_active, tokens.c.expires_at, tokens.c.revoked_at, units.c.path)
+            .select_from(tokens.join(users, users.c.id == tokens.c.user_id)
+                         .outerjoin(units, units.c.id == users.c.unit_id))
+            .where(tokens.c.token_hash == bindparam("digest")))
+
+
+_TOKEN = _token_query()  # the user, the token and the path of the user's unit: one statement, built once
+
+
+def principal_for_token(session: Session | Connection, token: str, now: dt.datetime) -> Principal:
+    """The principal a bearer token stands for; refused when unknown, expired or revoked."""
+    conn = session.connection() if isinstance(session, Session) else session
+    row = conn.execute(_TOKEN, {"digest": token_digest(token)}).first()
+    if row is None:
+        raise Unauthenticated("unknown token", field="Authorization")
+    expires_at = row.expires_at
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=dt.timezone.utc)
+    if row.revoked_at is not None or (expires_at is not None and expires_at <= now):
+        raise Unauthenticated("the token has expired or was revoked; sign in again",
+                              field="Authorization")
+    if not row.is_active:
+        raise Unauthenticated("this user is disabled", field="Authorization")
+    return Principal(user_id=row.id, username=row.username, role=row.role, unit_id=row.unit_id,
+                     unit_path=row.path, volunteer_id=row.volunteer_id, desk_id=row.desk_id)
+
+
+def authenticate(engine: Engine, token: str, now: dt.datetime) -> Principal:
+    """`principal_for_token` on a connection of its own in autocommit: one statement, one round trip."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return principal_for_token(conn, token, now)
+
+
+def principal_for_user(session: Session, user: User) -> Principal:
+    """The principal of a user, with the path of the unit they are scoped to."""
+    path = None
+    if user.unit_id is not None:
+        path = session.execute(select(Unit.path).where(Unit.id == user.unit_id)).scalar_one_or_none()
+    return Principal(user_id=user.id, username=user.username, role=user.role, unit_id=user.unit_id,
+                     unit_path=path, volunteer_id=user.volunteer_id, desk_id=user.desk_id)
+
+
+def revoke_token(session: Session, token: str) -> None:
+    """Revoke a token (sign out)."""
+    api_token = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == token_digest(token))).scalar_one_or_none()
+    if api_token is not None and api_token.revoked_at is None:
+        api_token.revoked_at = utcnow()
+
+
+def user_named(session: Session, username: str, field: str = "as_user") -> User:
+    """The user with this username (for the command line's --as-user)."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user {username!r}", field=field)
+    return user
+
+
+def principal_named(session: Session, username: str | None, field: str = "as_user") -> Principal:
+    """The principal of a named user; the system itself when no name is given."""
+    if not username:
+        return SYSTEM
+    return principal_for_user(session, user_named(session, username, field))

@@ -1,0 +1,148 @@
+"""Volunteers (志愿者): registration, lookup, and the public form of a volunteer.
+
+The ID-card number (身份证号) is never stored: only a keyed hash (for lookup) and a
+masked form (for display).  The phone number likewise.  The volunteer number (志愿者编号)
+is public and is never derived from the ID-card number.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.errors import Conflict, UnknownVolunteer, ValidationFailed
+from ledger.people.access import Principal, path_in_scope, require_role, require_unit, require_volunteer
+from ledger.people.idcard import keyed_hash, mask_id_number, mask_phone, validate_id_number, validate_phone
+from ledger.people.tables import Membership, Team, Unit, Volunteer
+from ledger.store.tables import AuditEntry
+
+
+@dataclass(frozen=True)
+class RegisterVolunteer:
+    """Command: register a volunteer with a home unit (and optionally teams)."""
+
+    name: str
+    home_unit_id: int
+    id_number: str | None = None
+    phone: str | None = None
+    is_party_member: bool = False
+    registered_on: dt.date | None = None
+    team_ids: tuple[int, ...] = ()
+
+
+def volunteer_public(volunteer: Volunteer) -> dict:
+    """A volunteer as shown to clients: personal numbers masked."""
+    return {"id": volunteer.id, "number": volunteer.number, "name": volunteer.name,
+            "id_type": volunteer.id_type, "id_masked": volunteer.id_masked,
+            "phone_masked": volunteer.phone_masked, "is_party_member": volunteer.is_party_member,
+            "registered_on": volunteer.registered_on.isoformat(),
+            "home_unit_id": volunteer.home_unit_id, "status": volunteer.status}
+
+
+def id_hash(secret: bytes, id_number: str) -> str:
+    """The keyed lookup hash of a (validated) ID-card number."""
+    return keyed_hash(validate_id_number(id_number, field="id_number"), secret)
+
+
+def register_volunteer(session: Session, principal: Principal, secret: bytes,
+                       command: RegisterVolunteer, today: dt.date) -> Volunteer:
+    """Register a volunteer at a unit in scope; one volunteer per ID-card number."""
+    require_role(principal, "admin", "unit_admin")
+    require_unit(session, principal, command.home_unit_id, field="home_unit_id")
+    if not command.name or not command.name.strip():
+        raise ValidationFailed("name (姓名) must not be empty", field="name")
+    registered_on = command.registered_on or today
+    if registered_on > today:
+        raise ValidationFailed("registered_on cannot be in the future", field="registered_on")
+    hashed = masked = phone_hashed = phone_masked = None
+    if command.id_number:
+        hashed = id_hash(secret, command.id_number)
+        masked = mask_id_number(command.id_number)
+        if session.execute(select(Volunteer.id).where(Volunteer.id_hash == hashed)).first():
+            raise Conflict("a volunteer with this ID-card number is already registered", field="id_number")
+    if command.phone:
+        phone = validate_phone(command.phone, field="phone")
+        phone_hashed, phone_masked = keyed_hash(phone, secret), mask_phone(phone)
+    volunteer = Volunteer(number=new_volunteer_number(session, registered_on), name=command.name.strip(),
+                          id_hash=hashed, id_masked=masked, phone_hash=phone_hashed,
+                          phone_masked=phone_masked, is_party_member=command.is_party_member,
+                          registered_on=registered_on, home_unit_id=command.home_unit_id, status="active")
+    session.add(volunteer)
+    session.flush()
+    session.add(Membership(volunteer_id=volunteer.id, unit_id=command.home_unit_id, is_home=True,
+                           valid_from=registered_on))
+    for team_id in command.team_ids:
+        team = session.get(Team, team_id)
+        if team is None:
+            raise ValidationFailed(f"team {team_id} does not exist", field="team_ids")
+        session.add(Membership(volunteer_id=volunteer.id, unit_id=team.unit_id, team_id=team_id,
+                               is_home=False, valid_from=registered_on))
+    session.add(AuditEntry(actor=principal.username, action="volunteer.register",
+                           target=f"volunteer:{volunteer.id}", detail={"number": volunteer.number}))
+    return volunteer
+
+
+def new_volunteer_number(session: Session, registered_on: dt.date) -> str:
+    """A fresh public volunteer number: year + 8 random digits (never from the ID card)."""
+    for _ in range(20):
+        number = f"V{registered_on.year}{secrets.randbelow(10**8):08d}"
+        if not session.execute(select(Volunteer.id).where(Volunteer.number == number)).first():
+            return number
+    raise Conflict("could not allocate a volunteer number; retry", field="number")
+
+
+def find_by_number(session: Session, number: str) -> Volunteer:
+    """The volunteer with this public number."""
+    volunteer = session.execute(select(Volunteer).where(Volunteer.number == number)).scalar_one_or_none()
+    if volunteer is None:
+        raise UnknownVolunteer(f"no volunteer with number {number!r}", field="number")
+    return volunteer
+
+
+def find_by_id_number(session: Session, secret: bytes, id_number: str) -> Volunteer:
+    """The volunteer with this ID-card number, found through its keyed hash."""
+    hashed = id_hash(secret, id_number)
+    volunteer = session.execute(select(Volunteer).where(Volunteer.id_hash == hashed)).scalar_one_or_none()
+    if volunteer is None:
+        raise UnknownVolunteer("no volunteer with this ID-card number", field="id_number")
+    return volunteer
+
+
+def get_volunteer(session: Session, principal: Principal, volunteer_id: int) -> dict:
+    """One volunteer, when in the principal's scope."""
+    return volunteer_public(require_volunteer(session, principal, volunteer_id))
+
+
+def lock_volunteer(session: Session, volunteer_id: int) -> Volunteer:
+    """Take the volunteer's row lock: writes for one volunteer are serialised (PostgreSQL).
+
+    On SQLite every write transaction already holds the database write lock (BEGIN IMMEDIATE).
+    """
+    volunteer = session.execute(
+        select(Volunteer).where(Volunteer.id == volunteer_id).with_for_update()
+    ).scalar_one_or_none()
+    if volunteer is None:
+        raise UnknownVolunteer(f"volunteer {volunteer_id} does not exist", field="volunteer_id")
+    return volunteer
+
+
+def keyed_hash_or_none(secret: bytes, value: str | None) -> str | None:
+    """The keyed hash of a personal number, or None (for request fingerprints and lookups)."""
+    return keyed_hash(value.strip(), secret) if value else None
+
+
+def list_volunteers(session: Session, principal: Principal, *, unit_id: int | None, number: str | None,
+                    limit: int, offset: int) -> list[dict]:
+    """Volunteers registered in the principal's scope, by id, optionally of one unit or number."""
+    require_role(principal, "admin", "unit_admin", "auditor", "desk_operator")
+    query = (select(Volunteer).join(Unit, Unit.id == Volunteer.home_unit_id)
+             .where(path_in_scope(principal, Unit.path)))
+    if unit_id is not None:
+        query = query.where(Volunteer.home_unit_id == unit_id)
+    if number is not None:
+        query = query.where(Volunteer.number == number)
+    rows = session.execute(query.order_by(Volunteer.id).limit(limit).offset(offset)).scalars()
+    return [volunteer_public(v) for v in rows]

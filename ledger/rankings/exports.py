@@ -1,0 +1,226 @@
+"""Exports for the selection committee: Excel (a sheet per unit), CSV, and chart images.
+
+The figures come from the stored snapshot (entries) or targets report; pandas only shapes
+them into sheets, and the hours distribution is bucketed in SQL, so a chart of a million
+volunteers never loads them.  Charts use matplotlib's Agg backend and a CJK font found by
+`matplotlib.font_manager` (Noto Sans CJK or WenQuanYi Zen Hei, installed by
+scripts/setup-system.sh).  Amounts stay integers: hours are drawn from minutes.
+"""
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from sqlalchemy import case, func, select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from ledger.people.access import Principal
+from ledger.people.tables import Unit
+from ledger.rankings import runs as rankings
+from ledger.rankings.tables import RankingDefinition, RankingEntry
+
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Noto Serif CJK SC")
+COLUMNS = {"rank": "排名", "is_shortlisted": "入围", "subject_name": "名称", "subject_number": "编号",
+           "unit_name": "所属单位", "hours": "时长(小时)", "minutes": "时长(分钟)", "points": "积分",
+           "activities": "活动次数", "rating": "评单平均分", "rating_count": "评单次数",
+           "tx_count": "交易笔数", "year_hours": "本年度时长(小时)", "star_level": "星级",
+           "is_eligible": "符合条件", "reasons": "不符合原因", "subject_id": "ID"}
+BUCKET_MINUTES = 600  # 10 hours per bar of the distribution
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The name of an installed CJK font, or None (then Chinese shows as boxes)."""
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in installed:
+            return name
+    return None
+
+
+def _figure(width: int, height: int):
+    font = cjk_font()
+    if font:
+        plt.rcParams["font.family"] = [font]
+    plt.rcParams["axes.unicode_minus"] = False
+    return plt.subplots(1, 2, figsize=(width, height))
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _unit_names(session: Session, ids) -> dict[int, str]:
+    rows = session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(list(ids)))).all()
+    return {unit_id: name for unit_id, name in rows}
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    clean = "".join("_" if c in "[]:*?/\\" else c for c in name)[:28] or "单位"
+    candidate, n = clean, 2
+    while candidate in used:
+        candidate, n = f"{clean[:25]}({n})", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def _frame(rows: list[dict], names: dict[int, str]) -> pd.DataFrame:
+    for row in rows:
+        row["unit_name"] = names.get(row["group_unit_id"], "")
+        row["reasons"] = "、".join(row["reasons"])
+        row["is_shortlisted"] = "是" if row["is_shortlisted"] else ""
+        row["is_eligible"] = "是" if row["is_eligible"] else "否"
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame.rename(columns=COLUMNS)
+
+
+def _about(session: Session, run: dict) -> pd.DataFrame:
+    definition = session.get(RankingDefinition, run["definition_id"])
+    doc = definition.document
+    items = [("评选名称", definition.name), ("定义编码", definition.code), ("定义版本", definition.version),
+             ("范围单位", _unit_names(session, [definition.unit_id]).get(definition.unit_id, "")),
+             ("期间", f"{run['period']} ({run['period_start']} 至 {run['period_end']})"),
+             ("排序指标", " > ".join(rankings.METRIC_NAMES[m] for m in doc["metrics"])),
+             ("并列处理", ", ".join(doc["tie_break"]) or "ID"), ("名额", str(doc["quota"])),
+             ("资格条件", str(doc["eligibility"])), ("台账位置 (transactions.id ≤)", run["ledger_position"]),
+             ("候选", run["candidates"]), ("符合条件", run["eligible"]), ("入围", run["shortlisted"]),
+             ("快照哈希", run["entries_hash"]), ("已发布", "是" if run["is_published"] else "否"),
+             ("被替代", run["superseded_by"] or "")]
+    return pd.DataFrame(items, columns=["项目", "内容"])
+
+
+def ranking_xlsx(session: Session, principal: Principal, run_id: int) -> bytes:
+    """The run as a workbook: an overview sheet, then one sheet per quota group (unit)."""
+    run = rankings.run_public(session, rankings.require_run(session, principal, run_id))
+    groups = session.execute(select(RankingEntry.group_unit_id).where(RankingEntry.run_id == run_id)
+                             .distinct().order_by(RankingEntry.group_unit_id)).scalars().all()
+    names = _unit_names(session, groups)
+    buffer, used = io.BytesIO(), set()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        _about(session, run).to_excel(writer, sheet_name=_sheet_name("说明", used), index=False)
+        for group in groups:
+            rows = _group_rows(session, run_id, group)
+            _frame(rows, names).to_excel(writer, sheet_name=_sheet_name(names.get(group, str(group)), used),
+                                         index=False)
+    return buffer.getvalue()
+
+
+def _group_rows(session: Session, run_id: int, group: int) -> list[dict]:
+    query = (select(RankingEntry).where(RankingEntry.run_id == run_id, RankingEntry.group_unit_id == group)
+             .order_by(RankingEntry.is_eligible.desc(), RankingEntry.rank, RankingEntry.minutes.desc(),
+                       RankingEntry.subject_id))
+    return [rankings.entry_public(e) for e in session.execute(query).scalars()]
+
+
+def ranking_csv(session: Session, principal: Principal, run_id: int) -> bytes:
+    """Every entry as CSV (UTF-8 with BOM, so Excel shows the Chinese)."""
+    rows = rankings.run_entries(session, principal, run_id)
+    groups = {row["group_unit_id"] for row in rows}
+    frame = _frame(rows, _unit_names(session, groups))
+    return frame.to_csv(index=False).encode("utf-8-sig")
+
+
+def hours_distribution(session: Session, run_id: int) -> list[tuple[int, int, int]]:
+    """(bucket start in minutes, candidates, shortlisted) per 10-hour bucket, counted in SQL."""
+    bucket = case((RankingEntry.minutes < 0, 0), else_=RankingEntry.minutes // BUCKET_MINUTES)
+    rows = session.execute(
+        select(bucket.label("bucket"), func.count(),
+               func.sum(case((RankingEntry.is_shortlisted.is_(True), 1), else_=0)))
+        .where(RankingEntry.run_id == run_id).group_by(bucket).order_by(bucket)).all()
+    return [(int(b) * BUCKET_MINUTES, int(n), int(s or 0)) for b, n, s in rows]
+
+
+def ranking_chart(session: Session, principal: Principal, run_id: int) -> bytes:
+    """A PNG: the distribution of hours (all candidates) and the shortlisted's hours."""
+    run = rankings.run_public(session, rankings.require_run(session, principal, run_id))
+    buckets = hours_distribution(session, run_id)
+    shortlisted = rankings.run_entries(session, principal, run_id, only_shortlisted=True)[:30]
+    fig, (left, right) = _figure(12, 5)
+    labels = [f"{start // 60}-{(start + BUCKET_MINUTES) // 60}" for start, _, _ in buckets]
+    left.bar(range(len(buckets)), [n for _, n, _ in buckets], color="#9db4d6", label="候选")
+    left.bar(range(len(buckets)), [s for _, _, s in buckets], color="#c0392b", label="入围")
+    left.set_xticks(range(len(buckets)), labels, rotation=45, fontsize=8)
+    left.set_xlabel("时长(小时)")
+    left.set_ylabel("人数")
+    left.set_title(f"{run['period']} 时长分布")
+    left.legend()
+    names = [f"{e['rank']}. {e['subject_name']}" for e in shortlisted][::-1]
+    right.barh(range(len(names)), [e["minutes"] for e in shortlisted][::-1], color="#c0392b")
+    right.set_yticks(range(len(names)), names, fontsize=8)
+    most = max([e["minutes"] for e in shortlisted] + [60])
+    step = next(h for h in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**6) if most // (h * 60) <= 8)
+    ticks = list(range(0, most + step * 60, step * 60))
+    right.set_xticks(ticks, [str(t // 60) for t in ticks])
+    right.set_xlabel("时长(小时)")
+    right.set_title(f"入围名单 ({run['shortlisted']})")
+    return _png(fig)
+
+
+def targets_xlsx(figures: dict) -> bytes:
+    """A targets report as a workbook: overview, teams, stations, residents by unit."""
+    overview = pd.DataFrame([
+        ("单位", figures["unit_name"]), ("期间", figures["period"]),
+        ("累计起始", figures["year_to_date_from"]), ("台账位置", figures["ledger_position"]),
+        ("党员参与率(%)", figures["party"]["rate_percent"]), ("目标(%)", figures["party"]["target_percent"]),
+        ("党员人数 / 参与", f"{figures['party']['members']} / {figures['party']['served']}"),
+        ("人均时长(小时)", figures["hours"]["average_hours"]), ("人均时长目标(小时)", figures["hours"]["target_hours"]),
+        ("注册志愿者", figures["hours"]["volunteers"]), ("总时长(小时)", figures["hours"]["hours"]),
+        ("居民参与率(%)", figures["residents"]["rate_percent"]),
+        ("居民参与目标(%)", figures["residents"]["target_percent"]),
+        ("参与人数 / 人口", f"{figures['residents']['served']} / {figures['residents']['population']}"),
+    ], columns=["指标", "数值"])
+    teams = pd.DataFrame(figures["teams"]).rename(columns={
+        "team_id": "队伍ID", "name": "队伍", "unit_id": "单位ID", "in_period": "本期集中服务",
+        "year_to_date": "本年累计", "target_year_to_date": "累计目标", "target_year": "全年目标", "is_met": "达标"})
+    stations = pd.DataFrame([{"站点": s["name"], "无活动月份": "、".join(s["months_without_activity"]),
+                              "达标": s["is_met"]} for s in figures["stations"]])
+    residents = pd.DataFrame(figures["residents"]["by_unit"]).rename(columns={
+        "unit_id": "单位ID", "name": "单位", "served": "参与人数", "population": "人口",
+        "rate_percent": "参与率(%)", "target_percent": "目标(%)", "is_met": "达标"})
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for name, frame in (("总览", overview), ("队伍集中服务", teams), ("站点每月活动", stations),
+                            ("居民参与", residents)):
+            frame.to_excel(writer, sheet_name=name, index=False)
+    return buffer.getvalue()
+
+
+def targets_chart(figures: dict) -> bytes:
+    """A PNG: concentrated services per team against the target, and the rates against theirs."""
+    fig, (left, right) = _figure(12, 5)
+    teams = figures["teams"]
+    left.bar(range(len(teams)), [t["year_to_date"] for t in teams],
+             color=["#27ae60" if t["is_met"] else "#c0392b" for t in teams])
+    if teams:
+        left.axhline(teams[0]["target_year_to_date"], color="#333", linestyle="--", label="累计目标")
+        left.legend()
+    left.set_xticks(range(len(teams)), [t["name"] for t in teams], rotation=30, fontsize=8)
+    left.set_title("队伍集中服务(本年累计)")
+    labels = ["党员参与率", "居民参与率"]
+    values = [figures["party"]["rate_percent"], figures["residents"]["rate_percent"]]
+    goals = [figures["party"]["target_percent"], figures["residents"]["target_percent"]]
+    right.bar([0, 1], [int(round_percent(v)) for v in values], color="#2980b9", label="实际(%)")
+    right.scatter([0, 1], [int(round_percent(g)) for g in goals], color="#c0392b", marker="_", s=900,
+                  label="目标(%)")
+    right.set_xticks([0, 1], labels)
+    right.set_title(f"人均时长 {figures['hours']['average_hours'] or 0} 小时 (目标 {figures['hours']['target_hours']})")
+    right.legend()
+    return _png(fig)
+
+
+def round_percent(value: str | None) -> int:
+    """A percentage string as a whole number for drawing (0 when unknown)."""
+    if not value:
+        return 0
+    whole, _, fraction = value.partition(".")
+    return int(whole) + (1 if fraction[:1] and int(fraction[:1]) >= 5 else 0)

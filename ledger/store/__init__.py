@@ -1,0 +1,1 @@
+"""Plumbing under every package: engines and sessions, the unit of work, idempotency, migrations, partitions."""
