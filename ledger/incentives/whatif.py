@@ -26,6 +26,7 @@ from ledger.incentives.repricing import Repriced, reprice
 from ledger.incentives.stars import star_level
 from ledger.people.access import Principal, require_role, require_unit
 from ledger.people.tables import Unit, Volunteer
+from ledger.spreadsheet import csv_text, xlsx_bytes
 
 MAX_PERIOD_DAYS = 732
 COLUMNS = ["unit_id", "unit_code", "unit_name", "records", "points_current", "points_draft",
@@ -170,17 +171,14 @@ def to_csv(result: dict) -> str:
     """The what-if table as CSV text (UTF-8, one row per unit and a total row)."""
     import pandas as pd
 
-    return pd.DataFrame(flat_rows(result)).to_csv(index=False)
+    return csv_text(pd.DataFrame(flat_rows(result)))
 
 
 def to_xlsx(result: dict) -> bytes:
     """The what-if table as an Excel workbook."""
     import pandas as pd
 
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        pd.DataFrame(flat_rows(result)).to_excel(writer, sheet_name="政策测算", index=False)
-    return buffer.getvalue()
+    return xlsx_bytes([("政策测算", pd.DataFrame(flat_rows(result)))])
 
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",

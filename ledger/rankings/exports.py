@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
+from itertools import chain
 
 import matplotlib
 
@@ -24,6 +25,7 @@ from ledger.people.access import Principal
 from ledger.people.tables import Unit
 from ledger.rankings import runs as rankings
 from ledger.rankings.tables import RankingDefinition, RankingEntry
+from ledger.spreadsheet import csv_text, xlsx_bytes
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Noto Serif CJK SC")
 COLUMNS = {"rank": "排名", "is_shortlisted": "入围", "subject_name": "名称", "subject_number": "编号",
@@ -105,14 +107,10 @@ def ranking_xlsx(session: Session, principal: Principal, run_id: int) -> bytes:
     groups = session.execute(select(RankingEntry.group_unit_id).where(RankingEntry.run_id == run_id)
                              .distinct().order_by(RankingEntry.group_unit_id)).scalars().all()
     names = _unit_names(session, groups)
-    buffer, used = io.BytesIO(), set()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        _about(session, run).to_excel(writer, sheet_name=_sheet_name("说明", used), index=False)
-        for group in groups:
-            rows = _group_rows(session, run_id, group)
-            _frame(rows, names).to_excel(writer, sheet_name=_sheet_name(names.get(group, str(group)), used),
-                                         index=False)
-    return buffer.getvalue()
+    used: set[str] = set()
+    per_unit = ((_sheet_name(names.get(group, str(group)), used), _frame(_group_rows(session, run_id, group), names))
+                for group in groups)  # one unit's rows at a time
+    return xlsx_bytes(chain([(_sheet_name("说明", used), _about(session, run))], per_unit))
 
 
 def _group_rows(session: Session, run_id: int, group: int) -> list[dict]:
@@ -127,7 +125,7 @@ def ranking_csv(session: Session, principal: Principal, run_id: int) -> bytes:
     rows = rankings.run_entries(session, principal, run_id)
     groups = {row["group_unit_id"] for row in rows}
     frame = _frame(rows, _unit_names(session, groups))
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    return csv_text(frame).encode("utf-8-sig")
 
 
 def hours_distribution(session: Session, run_id: int) -> list[tuple[int, int, int]]:
@@ -187,12 +185,8 @@ def targets_xlsx(figures: dict) -> bytes:
     residents = pd.DataFrame(figures["residents"]["by_unit"]).rename(columns={
         "unit_id": "单位ID", "name": "单位", "served": "参与人数", "population": "人口",
         "rate_percent": "参与率(%)", "target_percent": "目标(%)", "is_met": "达标"})
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for name, frame in (("总览", overview), ("队伍集中服务", teams), ("站点每月活动", stations),
-                            ("居民参与", residents)):
-            frame.to_excel(writer, sheet_name=name, index=False)
-    return buffer.getvalue()
+    return xlsx_bytes([("总览", overview), ("队伍集中服务", teams), ("站点每月活动", stations),
+                       ("居民参与", residents)])
 
 
 def targets_chart(figures: dict) -> bytes:
