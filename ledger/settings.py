@@ -4,6 +4,8 @@ Only entry points (the API app, the CLI, the scheduler) build it and pass values
 """
 from __future__ import annotations
 
+import math
+import string
 from pathlib import Path
 
 from pydantic import model_validator
@@ -11,6 +13,31 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-do-not-use-in-production"
 DEFAULT_DB_PATH = Path("var") / "ledger.sqlite3"
+MIN_SECRET_BITS = 256  # 32 bytes of entropy, as secrets.token_hex(32) gives
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+_ALPHABETS = ((set(string.hexdigits), 4.0),  # bits per character of the alphabet a key is written in
+              (set(string.ascii_letters + string.digits + "+/=-_"), 6.0),
+              (set(string.printable) - set(string.whitespace), math.log2(94)))
+
+
+def secret_key_bits(key: str) -> int:
+    """A cautious estimate of a key's entropy in bits (0 for a key of few distinct characters).
+
+    Each character counts the bits of the smallest alphabet the key is written in (hex: 4,
+    base64: 6, printable ASCII: 6.5, anything else: 8 per UTF-8 byte); a key made of fewer than
+    12 distinct characters, or of one block repeated, counts nothing.
+    """
+    if len(set(key)) < 12 or _is_repeated(key):
+        return 0
+    for alphabet, bits in _ALPHABETS:
+        if set(key) <= alphabet:
+            return int(len(key) * bits)
+    return len(key.encode("utf-8")) * 8
+
+
+def _is_repeated(key: str) -> bool:
+    """True when the key is one block written several times ("abcabcabc")."""
+    return any(len(key) % size == 0 and key == key[:size] * (len(key) // size) for size in range(1, len(key) // 2 + 1))
 
 
 class Settings(BaseSettings):
@@ -33,11 +60,16 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> "Settings":
-        if self.environment != "local" and self.secret_key == DEV_SECRET:
+    def _refuse_weak_secret(self) -> "Settings":
+        if self.environment == "local":
+            return self
+        if self.secret_key == DEV_SECRET or secret_key_bits(self.secret_key) < MIN_SECRET_BITS:
             raise ValueError(
-                "LEDGER_SECRET_KEY must be set outside local development "
-                "(it keys the hashes of ID-card and phone numbers)"
+                "LEDGER_SECRET_KEY 为空、过短或是开发用默认值；生产环境需要至少 32 字节随机数的密钥，"
+                f"可这样生成：{MAKE_SECRET} "
+                "(LEDGER_SECRET_KEY is empty, too short or the development default: outside local development "
+                "it needs at least 32 bytes of entropy, since it keys the hashes of ID-card and phone numbers; "
+                f"make one with: {MAKE_SECRET})"
             )
         return self
 
