@@ -8,6 +8,7 @@ import time
 from bench.stats import run_wrk, threaded, timed_loop, wrk_summary
 from ledger.book.integrity import verify
 from ledger.people.access import Principal
+from ledger.store import usecase
 from ledger.store.uow import Context
 from ledger.store.usecase import read
 from ledger.volunteer_view import lookup
@@ -114,7 +115,7 @@ def summary_sql(ctx: Context, volunteers: list[int], *, count: int, seconds: flo
 def in_process(ctx: Context, volunteers: list[int], what: str, *, count: int, seconds: float) -> dict:
     """The API's own read (summary or first history page) as a use case, no HTTP, one client."""
     today = ctx.today()
-    run = lookup.read_lookup  # as the API runs it: one unit of work, ended by COMMIT
+    run = usecase.read_autocommit  # as the API runs it: one unit of work, ended by COMMIT
     if what == "summary":
         fn = lambda i: run(ctx, lambda s: lookup.volunteer_summary(  # noqa: E731
             s, _me(volunteers[i % len(volunteers)]), volunteers[i % len(volunteers)], today))

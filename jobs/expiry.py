@@ -8,12 +8,14 @@ period runs once (jobs/runner.py) and each volunteer's expiry is keyed by period
 from __future__ import annotations
 
 import datetime as dt
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from jobs.runner import Job
 from ledger.incentives.expiry import expire_points
 from ledger.store.uow import Context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CATCH_UP_MONTHS = 3
 

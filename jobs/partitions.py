@@ -10,8 +10,7 @@ On SQLite it does nothing and says so.  The work itself is
 from __future__ import annotations
 
 import datetime as dt
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from jobs.runner import Job
 from ledger.store.partitions import (
@@ -23,6 +22,9 @@ from ledger.store.partitions import (
     refresh_statistics,
 )
 from ledger.store.uow import Context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def months_due(local_now: dt.datetime) -> list[str]:

@@ -9,14 +9,16 @@ at start.  Each ranking run also has its own natural key (`scheduled:<definition
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from jobs.runner import Job
+from ledger.people import org
 from ledger.people.access import SYSTEM
-from ledger.people.tables import Unit
 from ledger.rankings import runs as rankings, targets
 from ledger.store.uow import Context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CRON = {
     "month": {"day": 1, "hour": 2, "minute": 0},
@@ -47,7 +49,7 @@ def ranking_job(period_kind: str, *, name: str | None = None, root_unit_id: int 
 def report_targets(ctx: Context, session: Session, period: str, unit_ids: list[int] | None = None) -> dict:
     """The targets report of `period` for every center (or the given units)."""
     if unit_ids is None:
-        unit_ids = list(session.execute(select(Unit.id).where(Unit.kind == "center").order_by(Unit.id)).scalars())
+        unit_ids = org.center_ids(session)
     reports = [targets.make_report(session, SYSTEM, unit_id, period, ctx.today(), trigger="scheduled")
                for unit_id in unit_ids]
     return {"period": period, "due_on": targets.due_on(period).isoformat(),

@@ -7,8 +7,7 @@ the service was down.  The reconciliation report is the job's stored result.
 from __future__ import annotations
 
 import datetime as dt
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from jobs.runner import Job
 from jobs.sealing import days_due
@@ -16,6 +15,9 @@ from ledger.people.access import SYSTEM_ACTOR
 from ledger.redemption.reservations import release_unpicked
 from ledger.redemption.stock import RECONCILE_JOB, reconcile_day
 from ledger.store.uow import Context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 RELEASE_JOB = "release_reservations"
 

@@ -1,7 +1,8 @@
 """Running a job for one period exactly once, whatever the number of schedulers.
 
-The work and the (job, period) row are written in one database transaction; the unique
-key on (job, period) means a second run, in this process or another, writes nothing.
+The work and the (job, period) row (`ledger.store.jobruns`) are written in one database
+transaction; the unique key on (job, period) means a second run, in this process or another,
+writes nothing.
 This module does not import APScheduler: tests and the CLI call it directly.
 """
 from __future__ import annotations
@@ -11,14 +12,13 @@ import importlib
 import logging
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from ledger.store.tables import JobRun, utcnow
+from ledger.store import jobruns
 from ledger.store.uow import Context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger("ledger.jobs")
 
@@ -38,19 +38,11 @@ class Job:
 def run_period(ctx: Context, job: Job, period: str) -> dict | None:
     """Run `job` for `period` unless it already ran; returns its result, or None if done before."""
     with ctx.uow() as uow:
-        if uow.session.execute(select(JobRun.id).where(JobRun.job == job.name, JobRun.period == period)).first():
-            return None
-        run = JobRun(job=job.name, period=period)
-        uow.session.add(run)
-        try:
-            uow.session.flush()  # takes the unique key first: a concurrent run waits or fails here
-        except IntegrityError:
+        run = jobruns.claim(uow.session, job.name, period)
+        if run is None:
             return None
         result = job.work(ctx, uow.session, period)
-        run.result, run.finished_at = result, utcnow()
-        try:
-            uow.commit()
-        except IntegrityError:
+        if not jobruns.finish(uow, run, result):
             return None
     log.info("job %s ran for %s", job.name, period)
     return result

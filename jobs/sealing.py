@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from jobs.runner import Job
 from ledger.book.integrity import seal_period
 from ledger.store.uow import CHINA, Context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CATCH_UP_DAYS = 7
 

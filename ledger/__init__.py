@@ -15,4 +15,24 @@ Design overview
   `integrity.verify` recomputes them, every content hash, and the checkpoint chain.
 * Stars (星级) come from hours, never from spendable points.
 * This package imports neither FastAPI nor APScheduler; `api/` and `jobs/` are thin layers.
+
+Where each concept lives (one package each, pure rules at the bottom, then use cases, then
+`tables.py`; import-linter keeps the layers: concepts → book/people → store → errors/settings)
+---------------------------------------------------------------------------------------------
+* `book/`        accounts, balanced append-only postings, amounts, content hash, checkpoints, verify.
+* `people/`      org tree (中心/所/站/点) and teams, volunteers, ID numbers, users, scopes, sign-in.
+* `incentives/`  the policy document (嘉许激励办法), how a point is priced, caps, stars (星级), expiry, what-if.
+* `service/`     activities, service records and their two-person approval, ratings (评单), 台账 imports, bulk.
+* `redemption/`  desks (爱心超市), catalogue and stock, who may redeem and how, reservations.
+* `transfers/`   moves between units (转移接续) and signed packages between deployments.
+* `rankings/`    ranking definitions and reproducible runs (评先评优), exports, targets (目标考核).
+* `volunteer_view/`  a volunteer's figures and history, self-service, certificates (志愿服务证明).
+* `store/`       engines, unit of work, use-case runners, idempotency, job runs, partitions, audit log.
+* `schema.py` registers every table (Alembic's env); `demo.py` seeds the demo county.
+
+Global `before_commit` listeners (on every SQLAlchemy session, registered on import):
+`book.accounts.apply_deferred_balances` adds the counter-side balance changes a unit of work
+deferred, and `redemption.stock.apply_deferred_stock` applies deferred stock moves (refusing
+stock below zero), both in id order just before COMMIT; both are forgotten on rollback.  What
+a session remembers between statements is `store.session_state.SessionState`, nothing else.
 """

@@ -114,13 +114,6 @@ class TooManyAttempts(LedgerError):
     status = 429
 
 
-class IntegrityViolation(LedgerError):
-    """`verify` found the ledger does not match itself."""
-
-    code = "integrity_violation"
-    status = 500
-
-
 class ServiceUnavailable(LedgerError):
     """The database cannot be reached right now; retry later."""
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ledger.book.accounts import DEFERRED_BALANCES, account_id, balance
+from ledger.book.accounts import account_id, balance
 from ledger.book.postings import Leg, post
+from ledger.store.session_state import session_state
 from tests import factories as f
 
 
@@ -24,10 +25,10 @@ def test_a_counter_balance_is_pending_until_commit_and_visible_to_readers(ctx):
         s = uow.session
         before = balance(s, "unit_points_issued", units["station_a"])
         _transfer(s, volunteer_id, units["station_a"], f.ref("k"), 7)
-        assert s.info[DEFERRED_BALANCES]  # the unit's change waits for the commit
+        assert session_state(s).deferred_balances  # the unit's change waits for the commit
         assert balance(s, "volunteer_points", volunteer_id) == 7  # volunteer rows at once
         assert balance(s, "unit_points_issued", units["station_a"]) == before - 7  # a reader applies it
-        assert DEFERRED_BALANCES not in s.info
+        assert not session_state(s).deferred_balances
         _transfer(s, volunteer_id, units["station_a"], f.ref("k"), 3)
         uow.commit()
     with ctx.uow() as uow:
@@ -41,7 +42,7 @@ def test_a_rolled_back_transaction_leaves_no_pending_change_behind(ctx):
     with ctx.uow() as uow:
         _transfer(uow.session, volunteer_id, units["station_a"], f.ref("k"), 5)
         session = uow.session
-    assert DEFERRED_BALANCES not in session.info  # left without commit: rolled back and forgotten
+    assert not session_state(session).deferred_balances  # left without commit: rolled back and forgotten
     with ctx.uow() as uow:
         assert balance(uow.session, "unit_points_issued", units["station_a"]) == 0
         assert balance(uow.session, "volunteer_points", volunteer_id) == 0

@@ -17,6 +17,7 @@ from ledger.incentives.stars import minutes_to_next_star
 from ledger.people.access import SYSTEM, Principal, require_volunteer
 from ledger.people.volunteers import volunteer_public
 from ledger.service import records as service_records
+from ledger.store import usecase
 from ledger.volunteer_view import lookup
 from tests import factories as f
 
@@ -191,14 +192,14 @@ def test_the_lookups_count_as_token_routes_for_the_rate_limit(client):
 
 def test_read_lookup_returns_the_answer_and_lets_errors_through(ctx, world):
     volunteer_id = world["volunteer_id"]
-    got = lookup.read_lookup(ctx, lambda s: lookup.volunteer_summary(s, me(volunteer_id), volunteer_id, TODAY))
+    got = usecase.read_autocommit(ctx, lambda s: lookup.volunteer_summary(s, me(volunteer_id), volunteer_id, TODAY))
     assert got["minutes_total"] == 405
     with pytest.raises(NotFound):
-        lookup.read_lookup(ctx, lambda s: lookup.volunteer_summary(s, me(volunteer_id), 987654321, TODAY))
+        usecase.read_autocommit(ctx, lambda s: lookup.volunteer_summary(s, me(volunteer_id), 987654321, TODAY))
 
 
 def test_a_connection_used_by_a_lookup_goes_back_to_the_pool_transactional(ctx, world):
-    """read_lookup runs PostgreSQL reads in autocommit: the next unit of work on the same
+    """read_autocommit runs PostgreSQL reads in autocommit: the next unit of work on the same
     connection must be a transaction again (its writes undone by a rollback)."""
     from dataclasses import replace
 
@@ -209,7 +210,7 @@ def test_a_connection_used_by_a_lookup_goes_back_to_the_pool_transactional(ctx, 
     one = replace(ctx, engine=engine)
     try:
         volunteer_id = world["volunteer_id"]
-        lookup.read_lookup(one, lambda s: lookup.volunteer_summary(s, me(volunteer_id), volunteer_id, TODAY))
+        usecase.read_autocommit(one, lambda s: lookup.volunteer_summary(s, me(volunteer_id), volunteer_id, TODAY))
         marker = f.ref("lookup-pool")
         with one.uow() as uow:
             uow.session.add(AuditEntry(actor="test", action="test.pool", target=marker, detail={}))

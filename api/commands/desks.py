@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
-
 from api.cli import print_json
 from jobs import runner
 from jobs.redemption import RECONCILE_JOB, RELEASE_JOB
 from ledger.demo import DEMO_ITEMS
-from ledger.errors import NotFound
-from ledger.people import auth
+from ledger.people import auth, org
 from ledger.people.access import SYSTEM
-from ledger.people.tables import Unit
 from ledger.redemption import desks, stock
-from ledger.store.tables import JobRun
+from ledger.store import jobruns
 from ledger.store.usecase import read, write_once
 
 
@@ -33,11 +29,7 @@ def register(sub) -> None:
 
 def seed_desk(args, settings, ctx) -> int:
     def run(session):
-        query = select(Unit).order_by(Unit.id)
-        query = query.where(Unit.code == args.unit_code) if args.unit_code else query.where(Unit.kind == "station")
-        unit = session.execute(query.limit(1)).scalar_one_or_none()
-        if unit is None:
-            raise NotFound("no such unit; seed the demo data or create units first", field="unit_code")
+        unit = org.unit_by_code(session, args.unit_code)
         desk = desks.create_desk(session, SYSTEM, desks.CreateDesk(unit.id, args.code, f"{unit.name}爱心超市",
                                                                    (3, 6)))
         for name, price, kind, quantity in DEMO_ITEMS:
@@ -57,8 +49,6 @@ def run_job(args, settings, ctx) -> int:
     period = day.isoformat()
     result = runner.run_period(ctx, runner.job_named(args.job), period)
     if result is None:
-        result = read(ctx, lambda s: s.execute(select(JobRun.result).where(
-            JobRun.job == args.job, JobRun.period == period)).scalar_one())
-        result = {"already_ran": True, **result}
+        result = {"already_ran": True, **read(ctx, lambda s: jobruns.finished_run(s, args.job, period).result)}
     print_json(result)
     return 0 if result.get("ok", True) else 1

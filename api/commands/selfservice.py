@@ -3,14 +3,9 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import select
-
 from api.cli import print_json
-from ledger.book.tables import Account
-from ledger.errors import NotFound
-from ledger.people import signin
+from ledger.people import signin, volunteers
 from ledger.people.access import SYSTEM
-from ledger.people.tables import Volunteer
 from ledger.store.usecase import write_once
 
 
@@ -25,24 +20,10 @@ def register(sub) -> None:
     p.set_defaults(handler=issue_code)
 
 
-def _volunteer_id(session, number: str | None) -> int:
-    if number:
-        found = session.execute(select(Volunteer.id).where(Volunteer.number == number)).scalar_one_or_none()
-    else:
-        found = session.execute(
-            select(Volunteer.id).join(Account, (Account.owner_id == Volunteer.id)
-                                      & (Account.kind == "volunteer_minutes"), isouter=True)
-            .where(Volunteer.status == "active")
-            .order_by(Account.balance.desc().nulls_last(), Volunteer.id).limit(1)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no volunteer with number {number!r}" if number else "no volunteers yet", field="number")
-    return found
-
-
 def issue_code(args, settings, ctx) -> int:
     limits = signin.Limits.from_options(ctx.options)
     result = write_once(ctx, lambda s: signin.issue_code(
-        s, SYSTEM, ctx.secret_key, _volunteer_id(s, args.number), kind="pin" if args.pin else "code",
+        s, SYSTEM, ctx.secret_key, volunteers.volunteer_id_for_code(s, args.number), kind="pin" if args.pin else "code",
         now=ctx.now(), limits=limits))
     base = args.base_url or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
     print_json({**result, "sign_in_page": f"{base.rstrip('/')}/my"})

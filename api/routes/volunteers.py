@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, bearer_token, run_write
 from ledger.people import volunteers
 from ledger.people.auth import principal_for_token
+from ledger.store import usecase
 from ledger.store.usecase import read
 from ledger.volunteer_view import lookup
 
@@ -62,10 +63,10 @@ def _read_as(request: Request, token: str, fn: Callable[..., Any]) -> Any:
     transaction saves a second transaction and a thread hop per request over `CurrentUser`
     (same check: `ledger.auth.principal_for_token`).  The context comes from the app state
     directly, not through a dependency, for the same reason.  The unit of work ends with
-    COMMIT (`lookup.read_lookup`), so the statements stay prepared on the connection.
+    COMMIT (`usecase.read_autocommit`), so the statements stay prepared on the connection.
     """
     ctx = request.app.state.ctx
-    return lookup.read_lookup(ctx, lambda s: fn(s, principal_for_token(s, token, ctx.now())))
+    return usecase.read_autocommit(ctx, lambda s: fn(s, principal_for_token(s, token, ctx.now())))
 
 
 @router.get("/volunteers/{volunteer_id}/balances")

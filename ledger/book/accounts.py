@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ledger.book.tables import Account
+from ledger.store.session_state import session_state
 from ledger.store.tables import utcnow
 
 MINUTES = "MIN"
@@ -32,12 +33,12 @@ KINDS: dict[str, tuple[str, bool]] = {
 
 def remember_kind(session: Session, account: int, kind: str) -> None:
     """Note an account's kind for the rest of the session (kinds never change)."""
-    session.info.setdefault("account_kinds", {})[account] = kind
+    session_state(session).account_kinds[account] = kind
 
 
 def known_kind(session: Session, account: int) -> str | None:
     """The kind of an account looked up earlier in this session, if any."""
-    return session.info.get("account_kinds", {}).get(account)
+    return session_state(session).account_kinds.get(account)
 
 
 def is_counter_kind(kind: str | None) -> bool:
@@ -83,21 +84,21 @@ def account_ids(session: Session, wanted: list[tuple[str, int]]) -> dict[tuple[s
     return found
 
 
-DEFERRED_BALANCES = "deferred_balances"
 _ADD_DEFERRED = (update(Account).where(Account.id == bindparam("account"))
                  .values(balance=Account.balance + bindparam("amount")))
 
 
 def defer_balance(session: Session, account: int, amount: int) -> None:
     """Add to a counter-side balance at the end of this database transaction (before COMMIT)."""
-    pending = session.info.setdefault(DEFERRED_BALANCES, {})
+    pending = session_state(session).deferred_balances
     pending[account] = pending.get(account, 0) + amount
 
 
 @event.listens_for(Session, "before_commit")
 def apply_deferred_balances(session: Session) -> None:
     """Write this transaction's deferred balance changes, in account order, just before COMMIT."""
-    pending = session.info.pop(DEFERRED_BALANCES, None)
+    state = session_state(session)
+    pending, state.deferred_balances = state.deferred_balances, {}
     if not pending:
         return
     session.flush()
@@ -108,7 +109,7 @@ def apply_deferred_balances(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_deferred_balances(session: Session) -> None:
-    session.info.pop(DEFERRED_BALANCES, None)
+    session_state(session).deferred_balances = {}
 
 
 def balance(session: Session, kind: str, owner_id: int) -> int:

@@ -22,6 +22,7 @@ from ledger.incentives.stars import star_level
 from ledger.incentives.tables import PolicyVersion, StarEvent
 from ledger.people.tables import Membership, Unit, Volunteer
 from ledger.service.tables import Activity, ServiceRecord
+from ledger.store.session_state import session_state
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
@@ -60,7 +61,7 @@ def ancestors(session: Session, unit_id: int) -> list[int]:
 
     Units never move, so the path is remembered for the rest of the session (one request).
     """
-    paths = session.info.setdefault("unit_paths", {})
+    paths = session_state(session).unit_paths
     if unit_id not in paths:
         paths[unit_id] = session.execute(select(Unit.path).where(Unit.id == unit_id)).scalar_one()
     return [int(part) for part in paths[unit_id].strip("/").split("/")][::-1]
@@ -72,7 +73,7 @@ def policy_in_force(session: Session, unit_id: int, on_date: dt.date) -> tuple[P
     The newest version effective on the date of the nearest unit up the tree that has one;
     one query over every ancestor rather than one per level.
     """
-    found = session.info.setdefault(IN_FORCE, {})  # emptied when a version is published
+    found = session_state(session).policies_in_force  # emptied when a version is published
     if (unit_id, on_date) in found:
         return found[(unit_id, on_date)]
     chain = ancestors(session, unit_id)
@@ -89,12 +90,9 @@ def policy_in_force(session: Session, unit_id: int, on_date: dt.date) -> tuple[P
     return answer
 
 
-IN_FORCE = "policy_in_force"
-
-
 def forget_policies_in_force(session: Session) -> None:
     """Drop the session's remembered policies in force (a version was just published)."""
-    session.info.pop(IN_FORCE, None)
+    session_state(session).policies_in_force.clear()
 
 
 def funding_unit(session: Session, policy: Policy, record: ServiceRecord, home_unit_id: int) -> int:
@@ -332,7 +330,7 @@ def policy_in_force_cached(session: Session, unit_id: int, on_date: dt.date,
     if found is not None:
         return found
     if unit_path is not None:
-        session.info.setdefault("unit_paths", {}).setdefault(unit_id, unit_path)
+        session_state(session).unit_paths.setdefault(unit_id, unit_path)
     version, policy = policy_in_force(session, unit_id, on_date)
     found = (version.id if version is not None else None, policy)
     if len(entries) >= _IN_FORCE_CACHE_MAX:  # a day's keys for every unit: rarely reached

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import Forbidden, NotFound
 from ledger.people.tables import Unit, Volunteer
+from ledger.store.session_state import session_state
 
 ROLES = ("admin", "unit_admin", "desk_operator", "auditor", "volunteer")
 SYSTEM_ACTOR = "system"
@@ -51,7 +52,7 @@ def unit_path(session: Session, unit_id: int) -> str | None:
 
     Units never move: a path found is remembered for the session (as `pricing.ancestors`).
     """
-    paths = session.info.setdefault("unit_paths", {})
+    paths = session_state(session).unit_paths
     if unit_id not in paths:
         path = session.execute(select(Unit.path).where(Unit.id == unit_id)).scalar_one_or_none()
         if path is None:
@@ -62,7 +63,7 @@ def unit_path(session: Session, unit_id: int) -> str | None:
 
 def remember_path(session: Session, unit_id: int, path: str) -> None:
     """Note a unit's path read with another row, for `unit_path` and `pricing.ancestors`."""
-    session.info.setdefault("unit_paths", {})[unit_id] = path
+    session_state(session).unit_paths[unit_id] = path
 
 
 def path_in_scope(principal: Principal, path_column):
@@ -112,6 +113,3 @@ def can_see_volunteer(session: Session, principal: Principal, volunteer: Volunte
     return in_scope(principal, path)
 
 
-def require_writer(principal: Principal) -> None:
-    """Auditors and volunteers may not write administrative data."""
-    require_role(principal, "admin", "unit_admin")

@@ -95,14 +95,6 @@ def list_units(session: Session, principal: Principal, root_id: int | None = Non
     return [unit_public(unit) for unit in session.execute(query).scalars()]
 
 
-def subtree_ids(session: Session, unit_id: int) -> list[int]:
-    """Ids of a unit and every unit under it."""
-    path = session.execute(select(Unit.path).where(Unit.id == unit_id)).scalar_one_or_none()
-    if path is None:
-        raise NotFound(f"unit {unit_id} not found", field="unit_id")
-    return list(session.execute(select(Unit.id).where(Unit.path.startswith(path))).scalars())
-
-
 def unit_hours(session: Session, principal: Principal, unit_id: int) -> dict:
     """Hours served at a unit (−balance of its unit_minutes_served account), reconciled
     against its postings and broken down by volunteer; plus the whole subtree's total."""
@@ -127,9 +119,14 @@ def unit_hours(session: Session, principal: Principal, unit_id: int) -> dict:
             "volunteers": by_volunteer}
 
 
-def unit_by_code(session: Session, code: str) -> Unit | None:
-    """The unit with this code, if any."""
-    return session.execute(select(Unit).where(Unit.code == code)).scalar_one_or_none()
+def unit_by_code(session: Session, code: str | None) -> Unit:
+    """The unit with this code, or (no code) the first station; NotFound when there is none."""
+    query = select(Unit).order_by(Unit.id)
+    query = query.where(Unit.code == code) if code else query.where(Unit.kind == "station")
+    unit = session.execute(query.limit(1)).scalar_one_or_none()
+    if unit is None:
+        raise NotFound("没有这个单位；请先导入演示数据或建立单位", field="unit_code")
+    return unit
 
 
 @dataclass(frozen=True)
@@ -180,3 +177,8 @@ def list_teams(session: Session, principal: Principal, unit_id: int | None = Non
     rows = session.execute(query).all()
 
     return [team_public(team) for team, path in rows if in_scope(principal, path)]
+
+
+def center_ids(session: Session) -> list[int]:
+    """Ids of every center (中心): the roots the scheduled reports run for."""
+    return list(session.execute(select(Unit.id).where(Unit.kind == "center").order_by(Unit.id)).scalars())

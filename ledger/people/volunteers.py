@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.errors import Conflict, UnknownVolunteer, ValidationFailed
+from ledger.book.tables import Account
+from ledger.errors import Conflict, NotFound, UnknownVolunteer, ValidationFailed
 from ledger.people.access import Principal, path_in_scope, require_role, require_unit, require_volunteer
 from ledger.people.idcard import keyed_hash, mask_id_number, mask_phone, validate_id_number, validate_phone
 from ledger.people.tables import Membership, Team, Unit, Volunteer
@@ -146,3 +147,18 @@ def list_volunteers(session: Session, principal: Principal, *, unit_id: int | No
         query = query.where(Volunteer.number == number)
     rows = session.execute(query.order_by(Volunteer.id).limit(limit).offset(offset)).scalars()
     return [volunteer_public(v) for v in rows]
+
+
+def volunteer_id_for_code(session: Session, number: str | None) -> int:
+    """The volunteer a sign-in code is issued for: by number, or (none given) the active one with most hours."""
+    if number:
+        found = session.execute(select(Volunteer.id).where(Volunteer.number == number)).scalar_one_or_none()
+    else:
+        found = session.execute(
+            select(Volunteer.id).join(Account, (Account.owner_id == Volunteer.id)
+                                      & (Account.kind == "volunteer_minutes"), isouter=True)
+            .where(Volunteer.status == "active")
+            .order_by(Account.balance.desc().nulls_last(), Volunteer.id).limit(1)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"没有编号为 {number} 的志愿者" if number else "还没有志愿者", field="number")
+    return found

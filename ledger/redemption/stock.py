@@ -19,7 +19,8 @@ from ledger.errors import InsufficientStock, NotFound, ValidationFailed
 from ledger.people.access import Principal
 from ledger.redemption.desks import require_desk, require_desk_worker, require_item
 from ledger.redemption.tables import Desk, DeskItem, StockMovement
-from ledger.store.tables import JobRun
+from ledger.store import jobruns
+from ledger.store.session_state import session_state
 
 RECONCILE_JOB = "reconcile_desks"  # the scheduled job that stores each day's report (jobs/redemption.py)
 
@@ -50,9 +51,6 @@ def move(session: Session, item: DeskItem, *, kind: str, quantity: int, actor: s
     return movement
 
 
-DEFERRED_STOCK = "deferred_stock"
-
-
 def move_at_commit(session: Session, item: DeskItem, *, kind: str, quantity: int, actor: str,
                    occurred_on: dt.date, reason: str = "", points: int = 0, receipt_id: int | None = None,
                    reservation_id: int | None = None, field: str = "quantity") -> None:
@@ -64,7 +62,7 @@ def move_at_commit(session: Session, item: DeskItem, *, kind: str, quantity: int
     alone, not for the rest of the redemption, so redemptions of one item do not queue
     behind each other's postings.
     """
-    session.info.setdefault(DEFERRED_STOCK, []).append(dict(
+    session_state(session).deferred_stock.append(dict(
         desk_id=item.desk_id, item_id=item.id, name=item.name, kind=kind, quantity=quantity, points=points,
         reason=reason, actor=actor, occurred_on=occurred_on, receipt_id=receipt_id,
         reservation_id=reservation_id, field=field))
@@ -73,7 +71,8 @@ def move_at_commit(session: Session, item: DeskItem, *, kind: str, quantity: int
 @event.listens_for(Session, "before_commit")
 def apply_deferred_stock(session: Session) -> None:
     """Apply this transaction's deferred stock moves in item order (no deadlocks), then book them."""
-    pending = session.info.pop(DEFERRED_STOCK, None)
+    state = session_state(session)
+    pending, state.deferred_stock = state.deferred_stock, []
     if not pending:
         return
     session.flush()
@@ -96,7 +95,7 @@ def apply_deferred_stock(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_deferred_stock(session: Session) -> None:
-    session.info.pop(DEFERRED_STOCK, None)
+    session_state(session).deferred_stock = []
 
 
 def movement_public(m: StockMovement) -> dict:
@@ -222,9 +221,8 @@ def desk_reconciliation(session: Session, principal: Principal, desk_id: int, da
     require_desk_worker(session, principal, desk_id)
     if live:
         return {**desk_report(reconcile_day(session, day), desk_id), "source": "live"}
-    stored = session.execute(select(JobRun).where(JobRun.job == RECONCILE_JOB,
-                                                  JobRun.period == day.isoformat())).scalar_one_or_none()
-    if stored is None or stored.finished_at is None:
+    stored = jobruns.finished_run(session, RECONCILE_JOB, day.isoformat())
+    if stored is None:
         raise NotFound(f"{day.isoformat()} 的对账尚未运行（每天结束后运行）；加 live=true 可立即计算",
                        field="day")
     return {**desk_report(stored.result, desk_id), "source": "job", "ran_at": stored.finished_at.isoformat()}

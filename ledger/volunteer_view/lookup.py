@@ -8,7 +8,6 @@ policy in force comes from a per-process cache keyed on that newest version.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
 
 from sqlalchemy import BigInteger, Date, Integer, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -24,35 +23,8 @@ from ledger.people.access import Principal, in_scope, require_volunteer
 from ledger.people.tables import Unit, Volunteer
 from ledger.people.volunteers import volunteer_public
 from ledger.service.tables import Activity, ServiceRecord
-from ledger.store.uow import Context
 
 VOLUNTEER_ACCOUNTS = ["volunteer_minutes", "volunteer_points", "volunteer_points_held"]
-
-
-def read_lookup(ctx: Context, fn: Callable[[Session], Any]) -> Any:
-    """Run a lookup (this module's reads, and the token check before them) on its own.
-
-    On PostgreSQL the connection runs in autocommit: each statement is its own snapshot and
-    nothing else goes over the wire, no BEGIN before nor COMMIT/ROLLBACK after.  A summary is
-    one statement and a history page one (two with the token check), so a lookup is one or
-    two round trips instead of three or four.  It also keeps the statements prepared: psycopg
-    3 forgets every statement it prepared on a connection at a ROLLBACK (and sends DEALLOCATE
-    ALL), so a read ended that way (`usecase.read`) is planned anew on every request: 3-20 ms
-    for the history page once postings are partitioned by month.  On SQLite (where a
-    transaction starts as BEGIN IMMEDIATE) the lookup runs in a unit of work ended by COMMIT.
-    Nothing is written either way.
-    """
-    if ctx.is_sqlite:
-        with ctx.uow() as uow:
-            result = fn(uow.session)
-            uow.commit()
-            return result
-    with ctx.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        with Session(bind=connection, autoflush=False, expire_on_commit=False) as session:
-            return fn(session)
-
-
 
 
 _VOLUNTEER_COLUMNS = ("id", "number", "name", "id_type", "id_masked", "phone_masked", "is_party_member",
