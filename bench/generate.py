@@ -3,7 +3,7 @@
 Units, teams, users, policies and desks go through the domain functions (`org`, `auth`,
 `policies`, `desks`); volunteers, memberships and activities are appended in bulk (COPY /
 executemany: registration one by one would only measure HMAC and round trips); service
-records are posted through `ledger.bulk.post_approved`, the product's bulk posting path,
+records are posted through `ledger.service.bulk.post_approved`, the product's bulk posting path,
 in chronological batches.  The same seed and size give the same data set.
 """
 from __future__ import annotations

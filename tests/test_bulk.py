@@ -1,4 +1,4 @@
-"""Bulk posting (ledger/bulk.py) writes exactly what recording and approving one by one writes.
+"""Bulk posting (ledger/service/bulk.py) writes exactly what recording and approving one by one writes.
 
 Two fresh databases get the same organisation, users, volunteers, activities and a published
 policy; one posts a list of services record by record (`record_service` + `approve_record`),

@@ -1,7 +1,7 @@
 """The benchmark's data generator (bench/generate.py) keeps working as the product grows.
 
 It loads through the product's own paths (units, policies, desks, tokens, and
-`ledger.bulk.post_approved`), so a change elsewhere that breaks it shows here, not the day
+`ledger.service.bulk.post_approved`), so a change elsewhere that breaks it shows here, not the day
 someone runs `make bench`.  The tiny size, on both engines: the ledger it builds verifies,
 and the plan of services is the same for the same seed.
 """

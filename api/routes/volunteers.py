@@ -61,7 +61,7 @@ def _read_as(request: Request, token: str, fn: Callable[..., Any]) -> Any:
 
     The self-lookups are the most frequent requests: checking the token in the read's own
     transaction saves a second transaction and a thread hop per request over `CurrentUser`
-    (same check: `ledger.auth.principal_for_token`).  The context comes from the app state
+    (same check: `ledger.people.auth.principal_for_token`).  The context comes from the app state
     directly, not through a dependency, for the same reason.  The unit of work ends with
     COMMIT (`usecase.read_autocommit`), so the statements stay prepared on the connection.
     """

@@ -1,6 +1,6 @@
 """Minutes per volunteer per calendar year: a cache of the hours account's postings.
 
-One row per (volunteer, year), kept by `ledger.postings.post` and the bulk path in the same
+One row per (volunteer, year), kept by `ledger.book.postings.post` and the bulk path in the same
 database transaction as the postings, so "hours this year" is one row read whatever the
 length of the volunteer's history.  `verify` recomputes it from the postings.
 """
