@@ -11,22 +11,20 @@ import hashlib
 from fastapi import APIRouter, File, Response, UploadFile, status
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
-from ledger.errors import ValidationFailed
 from ledger.service import imports
+from ledger.service.sheets import MAX_FILE_BYTES, too_large
 from ledger.store.usecase import read
 
 router = APIRouter(tags=["imports"])
-
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 @router.post("/imports", status_code=status.HTTP_201_CREATED)
 def upload(ctx: CtxDep, user: CurrentUser, key: IdempotencyKeyDep, response: Response,
            file: UploadFile = File(description="台账 as .csv (UTF-8 or GB18030) or .xlsx")) -> dict:
     """Import a 台账 as pending records (all or nothing); returns the batch to approve."""
-    data = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ValidationFailed(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB", field="file")
+    data = file.file.read(MAX_FILE_BYTES + 1)  # never more than the limit and one byte in memory
+    if len(data) > MAX_FILE_BYTES:
+        raise too_large()
     filename = file.filename or "taizhang.csv"
     # the fingerprint holds a hash of the file, never its ID-card or phone numbers
     request = {"sha256": hashlib.sha256(data).hexdigest(), "filename": filename}

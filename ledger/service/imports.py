@@ -23,8 +23,9 @@ from ledger.people.idcard import keyed_hash, mask_id_number, mask_phone
 from ledger.people.tables import Membership, Unit, Volunteer
 from ledger.people.volunteers import new_volunteer_number
 from ledger.service.records import RecordService, approve_record, record_service
+from ledger.service.sheets import Problems
 from ledger.service.tables import Activity, ServiceRecord
-from ledger.service.taizhang import TaizhangRow, parse_taizhang
+from ledger.service.taizhang import TaizhangRow, column_rank, parse_taizhang
 from ledger.store.tables import AuditEntry
 
 DEFAULT_CATEGORY = "文明创建"
@@ -52,7 +53,7 @@ def import_taizhang(session: Session, principal: Principal, secret: bytes, data:
     require_role(principal, "admin", "unit_admin")
     rows = parse_taizhang(data, filename, today=now_local.date())
     stations = _stations_in_scope(session, principal)
-    problems: list[dict] = []
+    problems = Problems(column_rank)
     batch = f"import:{now_local:%Y%m%d}-{secrets.token_hex(4)}"
     created = {"volunteers": 0, "activities": 0}
     record_ids: list[int] = []
@@ -79,8 +80,7 @@ def import_taizhang(session: Session, principal: Principal, secret: bytes, data:
         except LedgerError as exc:
             problems.append({"row": row.row_number, "field": _column_for(exc.field), "reason": exc.message})
     if problems:
-        raise ImportRejected(f"台账有 {len({p['row'] for p in problems})} 行错误，未导入任何记录 "
-                             f"(bad rows; nothing was imported)", rows=problems)
+        raise problems.rejection()
     return ImportResult(batch, len(record_ids), created["volunteers"], created["activities"], record_ids)
 
 

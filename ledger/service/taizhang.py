@@ -12,18 +12,16 @@ when, in minutes, it is within half a minute of the span (1.33 h for 1 h 20 min 
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ledger.errors import ImportRejected
 from ledger.people.idcard import id_number_problem, mask_id_number, normalise_id_number, normalise_phone, phone_problem
+from ledger.service.sheets import Problems, decode_csv, read_sheet  # noqa: F401 - decode_csv is part of the API
 
 COLUMNS = ("序号", "姓名", "身份证号", "联系电话", "所属站点", "活动名称", "服务类别",
            "服务日期", "开始时间", "结束时间", "服务时长", "确认人")
@@ -79,53 +77,27 @@ class TaizhangRow:
 
 
 def parse_taizhang(data: bytes, filename: str, today: date | None = None) -> list[TaizhangRow]:
-    """Parse and validate a whole ledger; return every row or raise `ImportRejected`."""
-    header, records = read_sheet(data, filename)
+    """Parse and validate a whole ledger; return every row or raise `ImportRejected`.
+
+    The work is bounded whatever the file (see `ledger.service.sheets`): the row limit is
+    checked while reading, overlaps are found by one sort, and at most
+    `MAX_REPORTED_PROBLEMS` problems are listed (all of them counted).
+    """
+    header, records = read_sheet(data, filename, _text)
     positions = _locate_columns(header)
     today = today or date.today()
     rows: list[TaizhangRow] = []
-    problems: list[dict[str, Any]] = []
+    problems = Problems(column_rank)
     for line, cells in records:
         values = {name: cells[i] if i < len(cells) else None for name, i in positions.items()}
         row = _parse_record(_row_number(values.get("序号"), line), values, today, problems)
         if row is not None:
             rows.append(row)
+    del records
     problems.extend(find_overlaps(rows))
     if problems:
-        problems.sort(key=lambda p: (p["row"], _column_rank(p["field"])))
-        bad_rows = len({p["row"] for p in problems})
-        raise ImportRejected(
-            f"台账有 {bad_rows} 行错误，未导入任何记录 ({bad_rows} bad rows; nothing was imported)",
-            rows=problems,
-        )
+        raise problems.rejection()
     return rows
-
-
-def read_sheet(data: bytes, filename: str) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    """Header and non-blank (line number, cells) records of a CSV or the first XLSX sheet."""
-    if not data or not data.strip():
-        raise _empty()
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise _rejected("文件", "不支持旧版 .xls，请另存为 .xlsx 或 .csv (legacy .xls is not supported)")
-    is_xlsx = filename.lower().endswith((".xlsx", ".xlsm")) or data.startswith(b"PK\x03\x04")
-    lines = _xlsx_lines(data) if is_xlsx else list(csv.reader(io.StringIO(decode_csv(data))))
-    numbered = [(n, cells) for n, cells in enumerate(lines, start=1) if any(_text(c) for c in cells)]
-    if len(numbered) < 2:
-        raise _empty()
-    (_, header), records = numbered[0], numbered[1:]
-    return [_text(h) for h in header], records
-
-
-def decode_csv(data: bytes) -> str:
-    """Decode CSV bytes: UTF-8 (with or without BOM), else GB18030 as Excel in China saves."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise _rejected("文件", "无法识别文件编码，请存为 UTF-8 (unknown text encoding)") from None
 
 
 def canonical_column(header: str) -> str | None:
@@ -185,26 +157,27 @@ def parse_duration_minutes(value: Any) -> Decimal:
     raise CellProblem(f"服务时长不是数字 (duration is not a number): {text}")
 
 
-def find_overlaps(rows: list[TaizhangRow]) -> list[dict[str, Any]]:
-    """A problem for each row whose time overlaps another row of the same person."""
-    by_person: dict[str, list[TaizhangRow]] = {}
-    for row in rows:
-        by_person.setdefault(row.id_number, []).append(row)
-    problems = []
-    for person_rows in by_person.values():
-        person_rows.sort(key=lambda r: r.started_at)
-        for i, row in enumerate(person_rows):
-            for other in person_rows[i + 1:]:
-                if other.started_at >= row.ended_at:
-                    break
-                problems.append(_overlap(row, other))
-                problems.append(_overlap(other, row))
-    return problems
+def find_overlaps(rows: list[TaizhangRow]) -> Iterator[dict[str, Any]]:
+    """A problem for each row whose time overlaps another row of the same person.
+
+    One sort by (person, start), then a sweep that remembers the person's row ending last:
+    a row starting before that end overlaps it, and both are named (each row at most once as
+    the one overlapping, so n rows give at most 2n problems, never n²).
+    """
+    ordered = sorted(rows, key=lambda r: (r.id_number, r.started_at, r.row_number))
+    latest: TaizhangRow | None = None
+    named: set[int] = set()
+    for row in ordered:
+        if latest is not None and latest.id_number == row.id_number and row.started_at < latest.ended_at:
+            yield _overlap(row, latest)
+            if id(latest) not in named:
+                named.add(id(latest))
+                yield _overlap(latest, row)
+        if latest is None or latest.id_number != row.id_number or row.ended_at > latest.ended_at:
+            latest = row
 
 
-def _parse_record(
-    row_number: int, values: dict[str, Any], today: date, problems: list[dict[str, Any]]
-) -> TaizhangRow | None:
+def _parse_record(row_number: int, values: dict[str, Any], today: date, problems: Problems) -> TaizhangRow | None:
     """Validate one record, appending each problem; a row only when it has none."""
     found_before = len(problems)
 
@@ -329,20 +302,6 @@ def _locate_columns(header: list[str]) -> dict[str, int]:
     return positions
 
 
-def _xlsx_lines(data: bytes) -> list[list[Any]]:
-    """Cell values of the first worksheet, row by row."""
-    from openpyxl import load_workbook  # imported here: CSV imports need no openpyxl
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-        raise _rejected("文件", "无法读取 Excel 文件 (not a readable .xlsx file)") from None
-    try:
-        return [list(cells) for cells in book.worksheets[0].iter_rows(values_only=True)]
-    finally:
-        book.close()
-
-
 def _row_number(value: Any, line: int) -> int:
     """The 序号 when it is a positive integer, else the sheet line."""
     text = _text(value)
@@ -377,16 +336,7 @@ def _plain(number: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _column_rank(column: str) -> int:
+def column_rank(column: str) -> int:
     """Order of a column in the standard layout, for sorting problems."""
     return COLUMNS.index(column) if column in COLUMNS else len(COLUMNS)
 
-
-def _empty() -> ImportRejected:
-    """The error for a file without data rows."""
-    return ImportRejected("文件为空，没有数据行 (file is empty: no data rows)", rows=[])
-
-
-def _rejected(column: str, reason: str) -> ImportRejected:
-    """A whole-file error naming one field."""
-    return ImportRejected(reason, field=column, rows=[{"row": 0, "field": column, "reason": reason}])
