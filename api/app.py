@@ -1,10 +1,13 @@
 """The FastAPI application: routes from `api.routes`, one error handler, OpenAPI at /docs."""
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Header, Request, Response
 
-from api import errors, middleware
+from api import errors, middleware, observability
+from api.deps import token_from_header
 from api.routes import all_routers
+from ledger.people.access import require_role
+from ledger.people.auth import authenticate
 from ledger.settings import Settings
 from ledger.store.db import make_engine
 from ledger.store.uow import Context
@@ -14,6 +17,8 @@ DESCRIPTION = """志愿服务时长、积分与嘉许激励台账 — the volunt
 Every request carries `Authorization: Bearer <token>`; every write carries an
 `Idempotency-Key` header (a retry with the same key returns the first result).
 Errors are `{"code", "message", "field"}`."""
+
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 def context_from_settings(settings: Settings) -> Context:
@@ -36,11 +41,21 @@ def create_app(ctx: Context | None = None, settings: Settings | None = None) -> 
     app.state.settings = settings
     errors.install(app)
     middleware.install(app)
+    observability.install(app, ctx.engine)  # outermost: measures what the rate limit refuses too
     for router in all_routers():
         app.include_router(router)
 
     @app.get("/health", tags=["integrity"])
     def health() -> dict:
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["integrity"], response_class=Response)
+    def metrics(request: Request, authorization: str | None = Header(None)) -> Response:
+        """Prometheus metrics: from the loopback address, or with an admin's or auditor's token."""
+        client = request.client.host if request.client else ""
+        if client not in LOOPBACK:
+            require_role(authenticate(ctx.engine, token_from_header(authorization), ctx.now()), "admin", "auditor")
+        body, content_type = observability.metrics_text()
+        return Response(body, media_type=content_type)
 
     return app

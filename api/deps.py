@@ -5,7 +5,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from ledger.errors import Unauthenticated
+from api import observability
+from ledger.errors import LedgerError, Unauthenticated
 from ledger.people.access import Principal
 from ledger.people.auth import authenticate
 from ledger.store.uow import Context
@@ -46,7 +47,12 @@ IdempotencyKeyDep = Annotated[str | None, Header(alias="Idempotency-Key",
 
 def run_write(ctx: Context, response, *, key: str | None, operation: str, request, fn) -> dict:
     """Run an idempotent write; a replay is marked with the `Idempotent-Replayed` header."""
-    result, replayed = write(ctx, key=key, operation=operation, request=request, fn=fn)
+    try:
+        result, replayed = write(ctx, key=key, operation=operation, request=request, fn=fn)
+    except LedgerError as exc:
+        observability.count_write(operation, exc.code)
+        raise
+    observability.count_write(operation, "replayed" if replayed else "ok")
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return result

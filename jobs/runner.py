@@ -11,6 +11,7 @@ import datetime as dt
 import importlib
 import logging
 import pkgutil
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 log = logging.getLogger("ledger.jobs")
+
+# Called after each run with (job name, outcome: "ran" | "skipped" | "failed", seconds); the
+# web layer adds its metrics here (api/observability.py), so jobs import nothing of it.
+RUN_OBSERVERS: list[Callable[[str, str, float], None]] = []
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,18 @@ class Job:
 
 def run_period(ctx: Context, job: Job, period: str) -> dict | None:
     """Run `job` for `period` unless it already ran; returns its result, or None if done before."""
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        result = _run_period(ctx, job, period)
+        outcome = "skipped" if result is None else "ran"
+        return result
+    finally:
+        for observer in RUN_OBSERVERS:
+            observer(job.name, outcome, time.perf_counter() - started)
+
+
+def _run_period(ctx: Context, job: Job, period: str) -> dict | None:
     with ctx.uow() as uow:
         run = jobruns.claim(uow.session, job.name, period)
         if run is None:

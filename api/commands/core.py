@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from pathlib import Path
 
 from api.cli import print_json
@@ -53,8 +52,9 @@ def serve(args, settings, ctx) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.observability import configure_json_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_json_logging()
     upgrade(settings.database_url)
     if settings.demo_data and not args.no_demo and settings.environment == "local":
         made = demo.seed_demo(ctx)
@@ -66,7 +66,7 @@ def serve(args, settings, ctx) -> int:
         from jobs.scheduler import attach
 
         attach(app, ctx, settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=None, access_log=False)
     return 0
 
 
