@@ -43,6 +43,7 @@ from ledger.rankings.definitions import (
     period_bounds,
     previous_period,
     require_definition,
+    require_cutoff,
     require_ended,
     validate_definition,
 )
@@ -60,60 +61,64 @@ def _star_position(session: Session, position: int, is_current: bool) -> int:
 
 
 def run_ranking(session: Session, principal: Principal, definition_id: int, period: str, today: dt.date,
-                *, position: int | None = None, trigger: str = "on_demand") -> dict:
-    """Rank a finished period at a ledger position (default: now) and store the snapshot.
+                *, position: int | None = None, trigger: str = "on_demand", as_of: dt.date | str | None = None) -> dict:
+    """Rank a finished period — or a period up to a cut-off date inside it (`as_of`, 截至日期) —
+    at a ledger position (default: now) and store the snapshot.
 
-    The same definition version, period and position always give the same snapshot, so
-    asking again returns the stored run.  A scheduled run is unique per definition and period.
+    The same definition version, period, cut-off and position always give the same snapshot,
+    so asking again returns the stored run.  A scheduled run is unique per definition and period.
     """
-    from ledger.rankings import sql as ranking_sql
+    from ledger.rankings import rank_sql
 
     require_role(principal, "admin", "unit_admin")
     definition = require_definition(session, principal, definition_id)
-    start, end = require_ended(definition.period_kind, period, today)
+    if as_of is None:
+        (start, end), cutoff = require_ended(definition.period_kind, period, today), None
+    else:
+        start, end, cutoff = require_cutoff(definition.period_kind, period, as_of, today)
     current = ledger_position(session)
     if position is None:
         position = current
     elif isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= current:
         raise ValidationFailed(f"position must be a transaction id from 0 to {current}", field="position")
     key = (f"scheduled:{definition.id}:{period}" if trigger == "scheduled"
-           else f"run:{definition.id}:{period}:{position}")
+           else f"run:{definition.id}:{period}:{position}" + (f":as-of:{cutoff.isoformat()}" if cutoff else ""))
     existing = session.execute(select(RankingRun).where(RankingRun.run_key == key)).scalar_one_or_none()
     if existing is not None:
         return run_public(session, existing)
     run = RankingRun(run_key=key, definition_id=definition.id, definition_code=definition.code, period=period,
-                     period_start=start, period_end=end, ledger_position=position,
+                     period_start=start, period_end=end, cutoff_on=cutoff, entries_format=2,
+                     ledger_position=position,
                      star_position=_star_position(session, position, position == current), trigger=trigger,
                      candidates=0, eligible=0, shortlisted=0, entries_hash="", created_by=principal.username)
     session.add(run)
     session.flush()
-    sealed = ranking_sql.insert_entries(session, definition.document, run)
+    sealed = rank_sql.insert_entries(session, definition.document, run)
     if sealed is None:  # SQLite: counted in SQL, hashed in Python over the stored entries
-        sealed = (*ranking_sql.entry_counts(session, run.id), entries_hash(session, run.id))
+        sealed = (*rank_sql.entry_counts(session, run.id), entries_hash(session, run.id))
     # the run row is sealed once, here: the database refuses any change after entries_hash is set
     run.candidates, run.eligible, run.shortlisted, run.entries_hash = sealed
     session.flush()
     session.add(AuditEntry(actor=principal.username, action="ranking.run", target=f"ranking_run:{run.id}",
-                           detail={"definition_id": definition.id, "period": period, "position": position}))
+                           detail={"definition_id": definition.id, "period": period, "position": position,
+                                   "as_of": cutoff and cutoff.isoformat()}))
     return run_public(session, run)
-
-
-ENTRY_FIGURES = ("subject_id", "subject_name", "subject_number", "group_unit_id", "minutes", "points",
-                 "activities", "rating_sum", "rating_count", "tx_count", "year_minutes", "star_level",
-                 "is_eligible", "lacks_hours", "lacks_star", "has_reversed_record", "lacks_membership",
-                 "rank", "is_shortlisted")
 
 
 def entries_hash(session: Session, run_id: int, rows=None) -> str:
     """SHA-256 over a run's entries in a fixed order (streamed, never all in memory).
 
-    Each entry is one line, json.dumps of its ENTRY_FIGURES (ensure_ascii=False) and a
-    newline, in subject order; on PostgreSQL `ranking_sql.insert_entries` renders the same
-    bytes in the database when it writes the entries."""
+    Each entry is one line, json.dumps of the figures of the run's entries format
+    (`rank_sql.entry_columns`; ensure_ascii=False, dates as ISO text) and a newline, in subject
+    order; on PostgreSQL `rank_sql.insert_entries` renders the same bytes in the database when
+    it writes the entries."""
+    from ledger.rankings.rank_sql import entry_columns
+
     digest = hashlib.sha256()
     if rows is None:
-        columns = [getattr(RankingEntry, name) for name in ENTRY_FIGURES]
-        rows = session.execute(select(*columns).where(RankingEntry.run_id == run_id)
+        names = entry_columns(session.get(RankingRun, run_id).entries_format)
+        rows = session.execute(select(*[getattr(RankingEntry, name) for name in names])
+                               .where(RankingEntry.run_id == run_id)
                                .order_by(RankingEntry.subject_id).execution_options(yield_per=5000))
     for row in rows:
         digest.update(json.dumps([_plain(v) for v in row], ensure_ascii=False).encode("utf-8"))
@@ -124,6 +129,8 @@ def entries_hash(session: Session, run_id: int, rows=None) -> str:
 def _plain(value):
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return int(value)
 
 
@@ -143,11 +150,21 @@ def run_public(session: Session, run: RankingRun) -> dict:
     """A run as shown to clients (without its entries)."""
     return {"id": run.id, "definition_id": run.definition_id, "definition_code": run.definition_code,
             "period": run.period, "period_start": run.period_start.isoformat(),
-            "period_end": run.period_end.isoformat(), "ledger_position": run.ledger_position,
+            "period_end": run.period_end.isoformat(), **cutoff_public(run.cutoff_on, run.period_end),
+            "ledger_position": run.ledger_position,
             "star_position": run.star_position, "trigger": run.trigger, "candidates": run.candidates,
             "eligible": run.eligible, "shortlisted": run.shortlisted, "entries_hash": run.entries_hash,
             "created_by": run.created_by,
             "created_at": run.created_at.isoformat() if run.created_at else None, **run_status(session, run.id)}
+
+
+def cutoff_public(cutoff: dt.date | None, period_end: dt.date) -> dict:
+    """How a run or report marks its cut-off (截至日期): every page and export shows `basis_label`."""
+    if cutoff is None:
+        return {"as_of": None, "counted_to": period_end.isoformat(), "is_provisional": False,
+                "basis_label": f"全期（至 {period_end.isoformat()}）"}
+    return {"as_of": cutoff.isoformat(), "counted_to": cutoff.isoformat(), "is_provisional": True,
+            "basis_label": f"截至 {cutoff.isoformat()}（期间未结束，非最终结果）"}
 
 
 def require_run(session: Session, principal: Principal, run_id: int) -> RankingRun:
@@ -170,7 +187,9 @@ def rating_text(rating_sum: int, rating_count: int) -> str | None:
 
 def entry_public(entry) -> dict:
     """An entry with the figures behind its rank."""
-    row = {name: _plain(getattr(entry, name)) for name in ENTRY_FIGURES}
+    from ledger.rankings.rank_sql import ENTRY_COLUMNS
+
+    row = {name: _plain(getattr(entry, name)) for name in ENTRY_COLUMNS}
     row["hours"] = hours_text(row["minutes"])
     row["year_hours"] = hours_text(row["year_minutes"])
     row["rating"] = rating_text(row["rating_sum"], row["rating_count"])
@@ -211,12 +230,12 @@ def list_runs(session: Session, principal: Principal, definition_code: str | Non
 
 def reproduce(session: Session, principal: Principal, run_id: int) -> dict:
     """Recompute a run at its recorded positions and compare with the stored snapshot."""
-    from ledger.rankings import sql as ranking_sql
+    from ledger.rankings import rank_sql, sql as ranking_sql
 
     run = require_run(session, principal, run_id)
     definition = session.get(RankingDefinition, run.definition_id)
     with ranking_sql.report_settings(session):
-        rows = ranking_sql.compute_rows(session, definition.document, run)
+        rows = rank_sql.compute_rows(session, definition.document, run)
         recomputed = entries_hash(session, run.id, rows=rows)
     return {"run_id": run.id, "stored_hash": run.entries_hash, "recomputed_hash": recomputed,
             "matches": recomputed == run.entries_hash}

@@ -6,10 +6,9 @@ transactions.id <= position.  Level 1 sums, per service record (服务记录), t
 that name it (service, rating bonus, complaint, adjustment, reversal).  The period is the
 record's service date, so a reversal posted later takes the record out of the period it was
 served in — but only when the reversal is at or before the position.  Level 2 groups by
-subject (volunteer or team), level 3 adds the eligibility facts (star level as of the
-position, membership at the period end, the quota group), level 4 ranks with ROW_NUMBER() in
-each quota group and level 5 applies the quota.  Entries are written with INSERT ... SELECT,
-so the rows never pass through Python.
+subject (volunteer or team); levels 3 to 5 (eligibility facts, rank, quota) are in
+`ledger.rankings.rank_sql`.  A run "as of" a cut-off date (截至日期) counts the services up to
+that day only (`counted_to`), the rest of the period as if it had not happened yet.
 
 Reading postings by their own unit is exact: every transaction that names a service record
 books the volunteer's legs on the record's unit (service_records.post_record, ratings,
@@ -22,21 +21,17 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
+    Date,
     Integer,
-    Text,
     and_,
     any_,
     case,
     cast,
     column,
-    false,
     func,
-    insert,
     literal,
     null,
     or_,
@@ -45,14 +40,16 @@ from sqlalchemy import (
     true,
     values,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from ledger.book.accounts import KINDS as ACCOUNT_KINDS, MINUTES, POINTS
 from ledger.book.tables import Account, Posting, Transaction
-from ledger.incentives.tables import StarEvent
-from ledger.people.tables import Membership, Team, Unit, Volunteer
-from ledger.rankings.tables import RankingEntry, RankingRun
+from ledger.people.tables import Membership, Unit
+from ledger.rankings.definitions import rule, tie_break_keys
+from ledger.rankings.tables import RankingRun
 from ledger.service.tables import Activity, ServiceRecord
 
 KINDS = ("volunteer_minutes", "volunteer_points")
@@ -62,6 +59,30 @@ OTHER_KINDS = tuple(kind for kind in ACCOUNT_KINDS if kind not in KINDS)
 
 def _root(session: Session, unit_id: int) -> Unit:
     return session.get(Unit, unit_id)
+
+
+def counted_to(run) -> dt.date:
+    """The last service day a run (or a report's window) counts: its cut-off (截至日期) if it has
+    one, else its period's last day."""
+    return getattr(run, "cutoff_on", None) or run.period_end
+
+
+class day_of(FunctionElement):
+    """The calendar day of a timestamp column, as a DATE (SQLite: `date(x)`, 'YYYY-MM-DD' text)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "day_of"
+
+
+@compiles(day_of)
+def _day_of(element, compiler, **kw):
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
+
+
+@compiles(day_of, "sqlite")
+def _day_of_sqlite(element, compiler, **kw):
+    return f"date({compiler.process(element.clauses, **kw)})"
 
 
 def _day_after(day: dt.date) -> dt.datetime:
@@ -103,7 +124,7 @@ def _service_postings(query, root_path: str, run: RankingRun):
                    Transaction.id <= run.ledger_position, Transaction.occurred_on >= start,
                    Unit.path.startswith(root_path),
                    ServiceRecord.started_at >= dt.datetime.combine(start, dt.time()),
-                   ServiceRecord.started_at < _day_after(run.period_end)))
+                   ServiceRecord.started_at < _day_after(counted_to(run))))
 
 
 # Settings for the report statements, PostgreSQL only, restored after each statement:
@@ -176,9 +197,9 @@ def served_minutes(units: Subtree, run: RankingRun):
     alone the record's start is looked up (by primary key, in a CASE branch no other row takes)."""
     first = dt.datetime.combine(_first_day(run), dt.time())
     started = select(ServiceRecord.started_at).where(ServiceRecord.id == Transaction.service_record_id)
-    in_window = case((Transaction.reverses_id.is_(None), Posting.occurred_on <= run.period_end),
+    in_window = case((Transaction.reverses_id.is_(None), Posting.occurred_on <= counted_to(run)),
                      else_=and_(started.scalar_subquery() >= first,
-                                started.scalar_subquery() < _day_after(run.period_end)))
+                                started.scalar_subquery() < _day_after(counted_to(run))))
     return (select(Posting.volunteer_id, Posting.unit_id, Posting.amount.label("minutes"))
             .join(Transaction, _same_transaction())
             .where(*counted_postings(units, run), Posting.uom == MINUTES,
@@ -226,9 +247,19 @@ def per_record(units: Subtree, run: RankingRun):
         ServiceRecord.id.label("record_id"), ServiceRecord.volunteer_id, ServiceRecord.activity_id,
         ServiceRecord.rating, ServiceRecord.started_at, ServiceRecord.unit_id, in_period.label("in_period"),
         by_record.c.minutes, by_record.c.points, by_record.c.n_tx, by_record.c.has_reversal, rated.label("rated"),
+        _complained(run).label("complained"), day_of(ServiceRecord.started_at).label("served_on"),
     ).select_from(by_record).join(ServiceRecord, ServiceRecord.id == by_record.c.record_id).where(
         units.contains(ServiceRecord.unit_id), ServiceRecord.started_at >= dt.datetime.combine(first, dt.time()),
-        ServiceRecord.started_at < _day_after(run.period_end)).subquery("rec")
+        ServiceRecord.started_at < _day_after(counted_to(run))).subquery("rec")
+
+
+def _complained(run: RankingRun):
+    """1 when an upheld complaint (投诉) against the record was posted at or before the position
+    (the flag on the record, and its `complaint` transaction: an index lookup for those alone)."""
+    complaint_tx = aliased(Transaction, name="complaint_tx")
+    first = (select(func.min(complaint_tx.id)).where(complaint_tx.service_record_id == ServiceRecord.id,
+                                                     complaint_tx.kind == "complaint").scalar_subquery())
+    return case((and_(ServiceRecord.complaint_upheld.is_(True), first <= run.ledger_position), 1), else_=0)
 
 
 def _subject_key(doc: dict, rec):
@@ -243,30 +274,53 @@ def _subject_key(doc: dict, rec):
     return Membership.team_id, ("membership", valid)
 
 
-def per_subject(doc: dict, units: Subtree, run: RankingRun):
-    """Level 2: the figures of each subject that has a transaction in the period."""
+def _subject_rows(doc: dict, units: Subtree, run: RankingRun):
+    """Level 1 rows with their subject, and — when the definition breaks ties by the day the
+    thresholds were met — the subject's running minutes and points in service order (the
+    window is computed only then: it sorts every record)."""
     rec = per_record(units, run)
     subject, join = _subject_key(doc, rec)
+    columns = [rec, subject.label("subject_id")]
+    if any(name == "threshold_reached" for name, _ in tie_break_keys(doc)):
+        rules = doc["eligibility"]
+        basis = (rec.c.in_period == 1) if rules["min_hours_basis"] == "period" else true()
+        order = (rec.c.started_at, rec.c.record_id)
+        running_minutes = func.sum(case((basis, rec.c.minutes), else_=0)).over(partition_by=subject, order_by=order)
+        running_points = func.sum(case((basis, rec.c.points), else_=0)).over(partition_by=subject, order_by=order)
+        reached = and_(basis, running_minutes >= rules["min_minutes"], running_points >= rule(rules, "min_points"))
+        columns.append(case((reached, 1), else_=0).label("reached"))
+    else:
+        columns.append(literal(0).label("reached"))
+    query = select(*columns).select_from(rec)
+    if join is not None:
+        target = Activity if join[0] == "activity" else Membership
+        query = query.join(target, join[1]).where(subject.is_not(None))
+    return query.subquery("rows")
+
+
+def per_subject(doc: dict, units: Subtree, run: RankingRun):
+    """Level 2: the figures of each subject that has a transaction in the period (to the cut-off)."""
+    rec = _subject_rows(doc, units, run)
     in_period = rec.c.in_period == 1
     counted = and_(in_period, rec.c.minutes > 0)
     # a 评单 counts once its `rating` transaction is at or before the position (even a zero bonus)
     is_rated = and_(counted, rec.c.rated == 1)
-    query = select(
-        subject.label("subject_id"),
+    return (select(
+        rec.c.subject_id,
         int_sum(case((in_period, rec.c.minutes), else_=0)).label("minutes"),
         int_sum(rec.c.minutes).label("year_minutes"),
         int_sum(case((in_period, rec.c.points), else_=0)).label("points"),
+        int_sum(rec.c.points).label("year_points"),
         func.count(func.distinct(case((counted, rec.c.activity_id), else_=null()))).label("activities"),
         int_sum(case((is_rated, rec.c.rating), else_=0)).label("rating_sum"),
         int_sum(case((is_rated, 1), else_=0)).label("rating_count"),
         int_sum(case((in_period, rec.c.n_tx), else_=0)).label("tx_count"),
         func.max(case((in_period, rec.c.has_reversal), else_=0)).label("has_reversal"),
-    ).select_from(rec)
-    if join is not None:
-        target = Activity if join[0] == "activity" else Membership
-        query = query.join(target, join[1]).where(subject.is_not(None))
-    return (query.group_by(subject)
-            .having(int_sum(case((in_period, rec.c.n_tx), else_=0)) > 0)).subquery("subj")
+        int_sum(case((and_(in_period, rec.c.complained == 1), 1), else_=0)).label("upheld_complaints"),
+        func.max(case((counted, rec.c.served_on), else_=null())).label("last_service_on"),
+        func.min(case((rec.c.reached == 1, rec.c.served_on), else_=null())).label("threshold_on"),
+    ).group_by(rec.c.subject_id)
+        .having(int_sum(case((in_period, rec.c.n_tx), else_=0)) > 0)).subquery("subj")
 
 
 def unit_groups(session: Session, root: Unit):
@@ -284,146 +338,6 @@ def unit_groups(session: Session, root: Unit):
         return pairs.subquery("unit_group")
     rows = [tuple(row) for row in session.execute(pairs.order_by(inner.c.id))] or [(None, None)]
     return values(column("unit_id", Integer), column("group_id", Integer), name="unit_group").data(rows)
-
-
-def _star_as_of(run: RankingRun):
-    numbered = select(StarEvent.volunteer_id, StarEvent.level_after, func.row_number().over(
-        partition_by=StarEvent.volunteer_id, order_by=StarEvent.id.desc()).label("rn")).where(
-        StarEvent.id <= run.star_position, StarEvent.occurred_on <= run.period_end).subquery("stars")
-    return select(numbered.c.volunteer_id, numbered.c.level_after).where(numbered.c.rn == 1).subquery("star")
-
-
-def _home_at_end(units: Subtree, run: RankingRun):
-    """The home unit in the subtree of each volunteer at the period end (the subtree's
-    memberships only: on PostgreSQL read through the memberships' unit index)."""
-    return (select(Membership.volunteer_id, func.min(Membership.unit_id).label("unit_id"))
-            .where(Membership.is_home.is_(True), Membership.valid_from <= run.period_end,
-                   or_(Membership.valid_to.is_(None), Membership.valid_to > run.period_end),
-                   units.contains(Membership.unit_id))
-            .group_by(Membership.volunteer_id)).subquery("home")
-
-
-def with_facts(session: Session, doc: dict, run: RankingRun):
-    """Level 3: names, quota group, star level and the eligibility flags."""
-    root = _root(session, doc["unit_id"])
-    units = subtree(session, root.path)
-    subj = per_subject(doc, units, run)
-    rules = doc["eligibility"]
-    basis = subj.c.year_minutes if rules["min_hours_basis"] == "year" else subj.c.minutes
-    if doc["subject"] == "volunteer":
-        star, home, groups = _star_as_of(run), _home_at_end(units, run), unit_groups(session, root)
-        level = func.coalesce(star.c.level_after, 0)
-        group = func.coalesce(groups.c.group_id, root.id)
-        query = (select(subj, Volunteer.name.label("subject_name"), Volunteer.number.label("subject_number"),
-                        Volunteer.registered_on.label("registered_on"), level.label("star_level"),
-                        group.label("group_unit_id"),
-                        (home.c.unit_id.is_(None) if rules["active_membership"] else false()).label("no_home"))
-                 .join(Volunteer, Volunteer.id == subj.c.subject_id)
-                 .outerjoin(star, star.c.volunteer_id == subj.c.subject_id)
-                 .outerjoin(home, home.c.volunteer_id == subj.c.subject_id)
-                 .outerjoin(groups, groups.c.unit_id == func.coalesce(home.c.unit_id, Volunteer.home_unit_id)))
-    else:
-        level, groups = literal(0), unit_groups(session, root)
-        group = func.coalesce(groups.c.group_id, root.id)
-        query = (select(subj, Team.name.label("subject_name"), Team.code.label("subject_number"),
-                        literal(None).label("registered_on"), level.label("star_level"),
-                        group.label("group_unit_id"), false().label("no_home"))
-                 .join(Team, Team.id == subj.c.subject_id)
-                 .outerjoin(groups, groups.c.unit_id == Team.unit_id))
-    return query.add_columns(
-        (basis < rules["min_minutes"]).label("lacks_hours"),
-        (level < rules["min_star_level"]).label("lacks_star"),
-        ((subj.c.has_reversal == 1) if rules["no_reversed_records"] else false()).label("has_reversed_record"),
-    ).subquery("facts")
-
-
-def _order_terms(doc: dict, facts) -> list:
-    rating_key = case((facts.c.rating_count == 0, -1),
-                      else_=facts.c.rating_sum * 10000 / facts.c.rating_count)
-    metric = {"hours": facts.c.minutes.desc(), "points": facts.c.points.desc(),
-              "activities": facts.c.activities.desc(), "rating": rating_key.desc()}
-    extra = {"earlier_registration": facts.c.registered_on.asc(), "number": facts.c.subject_number.asc(),
-             "id": facts.c.subject_id.asc()}
-    terms = [metric[name] for name in doc["metrics"]]
-    terms += [metric.get(name, extra.get(name)) for name in doc["tie_break"]]
-    return terms + [facts.c.subject_id.asc()]
-
-
-def ranked(session: Session, doc: dict, run: RankingRun):
-    """Levels 4 and 5: the rank in each quota group and the shortlist, as a SELECT."""
-    facts = with_facts(session, doc, run)
-    eligible = and_(facts.c.lacks_hours == false(), facts.c.lacks_star == false(),
-                    facts.c.has_reversed_record == false(), facts.c.no_home == false())
-    is_eligible = case((eligible, true()), else_=false())
-    partition = [is_eligible] + ([facts.c.group_unit_id] if doc["quota"]["per"] == "unit" else [])
-    numbered = select(facts, is_eligible.label("is_eligible"),
-                      func.row_number().over(partition_by=partition, order_by=_order_terms(doc, facts)).label("rn"),
-                      func.count().over(partition_by=partition).label("n_group")).subquery("numbered")
-    quota = doc["quota"]
-    if "top_n" in quota:
-        cut = literal(quota["top_n"])
-    else:
-        share = Decimal(quota["top_share"]).as_integer_ratio()
-        raw = numbered.c.n_group * share[0] / share[1]
-        cut = case((raw < 1, 1), else_=raw)
-    ok = numbered.c.is_eligible == true()
-    return select(
-        numbered.c.subject_id, numbered.c.subject_name, numbered.c.subject_number, numbered.c.group_unit_id,
-        numbered.c.minutes, numbered.c.points, numbered.c.activities, numbered.c.rating_sum,
-        numbered.c.rating_count, numbered.c.tx_count, numbered.c.year_minutes, numbered.c.star_level,
-        numbered.c.is_eligible, cast(numbered.c.lacks_hours, Boolean).label("lacks_hours"),
-        cast(numbered.c.lacks_star, Boolean).label("lacks_star"),
-        cast(numbered.c.has_reversed_record, Boolean).label("has_reversed_record"),
-        cast(numbered.c.no_home, Boolean).label("lacks_membership"),
-        case((ok, numbered.c.rn), else_=null()).label("rank"),
-        case((and_(ok, numbered.c.rn <= cut), true()), else_=false()).label("is_shortlisted"),
-    )
-
-
-ENTRY_COLUMNS = ("subject_id", "subject_name", "subject_number", "group_unit_id", "minutes", "points",
-                 "activities", "rating_sum", "rating_count", "tx_count", "year_minutes", "star_level",
-                 "is_eligible", "lacks_hours", "lacks_star", "has_reversed_record", "lacks_membership",
-                 "rank", "is_shortlisted")
-
-
-def insert_entries(session: Session, doc: dict, run: RankingRun) -> tuple[int, int, int, str] | None:
-    """Write the run's entries with one INSERT ... SELECT.
-
-    On PostgreSQL the same statement returns (candidates, eligible, shortlisted, entries hash)
-    over the rows it wrote (a data-modifying CTE): the hash lines are rendered by
-    json_build_array, byte for byte what `rankings.entries_hash` renders with json.dumps.
-    Elsewhere it returns None and the caller seals the run from the stored entries."""
-    body = ranked(session, doc, run).subquery("ranked")
-    source = select(literal(run.id).label("run_id"), *[body.c[name] for name in ENTRY_COLUMNS])
-    statement = insert(RankingEntry).from_select(["run_id", *ENTRY_COLUMNS], source)
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(statement)
-        return None
-    written = statement.returning(*[RankingEntry.__table__.c[name] for name in ENTRY_COLUMNS]).cte("written")
-    line = cast(func.json_build_array(*[written.c[name] for name in ENTRY_COLUMNS]), Text) + "\n"
-    lines = func.string_agg(line, aggregate_order_by(literal(""), written.c.subject_id))
-    seal = select(func.count(), func.count().filter(written.c.is_eligible.is_(True)),
-                  func.count().filter(written.c.is_shortlisted.is_(True)),
-                  func.encode(func.sha256(func.convert_to(func.coalesce(lines, ""), "UTF8")), "hex"))
-    with report_settings(session):
-        candidates, eligible, shortlisted, digest = session.execute(seal).one()
-    return int(candidates), int(eligible), int(shortlisted), digest
-
-
-def compute_rows(session: Session, doc: dict, run: RankingRun):
-    """The entries a run would have, recomputed now at its positions, ordered by subject."""
-    body = ranked(session, doc, run).subquery("ranked")
-    return session.execute(select(*[body.c[name] for name in ENTRY_COLUMNS]).order_by(body.c.subject_id)
-                           .execution_options(yield_per=5000))
-
-
-def entry_counts(session: Session, run_id: int) -> tuple[int, int, int]:
-    """(candidates, eligible, shortlisted) of a run."""
-    row = session.execute(select(
-        func.count(), func.coalesce(func.sum(case((RankingEntry.is_eligible == true(), 1), else_=0)), 0),
-        func.coalesce(func.sum(case((RankingEntry.is_shortlisted == true(), 1), else_=0)), 0),
-    ).where(RankingEntry.run_id == run_id)).one()
-    return int(row[0]), int(row[1]), int(row[2])
 
 
 def trace(session: Session, doc: dict, run: RankingRun, subject_id: int) -> list[dict]:

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ledger.store.db import Base
 from ledger.store.tables import BigId, utcnow
 
-__all__ = ["RankingDefinition", "RankingRun", "RankingEntry", "RankingDecision", "TargetReport"]
+__all__ = ["RankingDefinition", "RankingRun", "RankingEntry", "RankingDecision", "TargetReport", "RankingNotice",
+           "RankingObjection", "ObjectionResolution", "NoticeOutcome"]
 
 
 class RankingDefinition(Base):
@@ -64,6 +65,8 @@ class RankingRun(Base):
     period: Mapped[str] = mapped_column(String(10))  # 2026, 2026-Q3, 2026-07
     period_start: Mapped[dt.date] = mapped_column(Date)
     period_end: Mapped[dt.date] = mapped_column(Date)  # inclusive
+    cutoff_on: Mapped[dt.date | None] = mapped_column(Date)  # 截至日期: services up to this day only
+    entries_format: Mapped[int] = mapped_column(Integer, default=2, server_default="1")  # which figures entries_hash covers
     ledger_position: Mapped[int] = mapped_column(BigInteger)  # transactions.id <= this
     star_position: Mapped[int] = mapped_column(BigInteger)  # star_events.id <= this
     trigger: Mapped[str] = mapped_column(String(20))  # on_demand | scheduled
@@ -101,7 +104,16 @@ class RankingEntry(Base):
     lacks_hours: Mapped[bool] = mapped_column(Boolean)  # below the minimum hours
     lacks_star: Mapped[bool] = mapped_column(Boolean)  # below the minimum star level
     has_reversed_record: Mapped[bool] = mapped_column(Boolean)  # a record of the period reversed
-    lacks_membership: Mapped[bool] = mapped_column(Boolean)  # no active membership at period end
+    lacks_membership: Mapped[bool] = mapped_column(Boolean)  # no active membership at the cut-off
+    # entries_format 2 (None in runs made before): the dates behind the tie-breaks and new rules
+    threshold_on: Mapped[dt.date | None] = mapped_column(Date)  # the day the thresholds were met
+    last_service_on: Mapped[dt.date | None] = mapped_column(Date)
+    registered_on: Mapped[dt.date | None] = mapped_column(Date)
+    upheld_complaints: Mapped[int | None] = mapped_column(Integer)  # records of the period with one
+    lacks_points: Mapped[bool | None] = mapped_column(Boolean)
+    lacks_activities: Mapped[bool | None] = mapped_column(Boolean)
+    has_upheld_complaint: Mapped[bool | None] = mapped_column(Boolean)
+    lacks_registration: Mapped[bool | None] = mapped_column(Boolean)  # registered too recently
     rank: Mapped[int | None] = mapped_column(Integer)  # within the group; None when ineligible
     is_shortlisted: Mapped[bool] = mapped_column(Boolean)
 
@@ -131,9 +143,66 @@ class TargetReport(Base):
     report_key: Mapped[str] = mapped_column(String(120), unique=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     period: Mapped[str] = mapped_column(String(10))
+    cutoff_on: Mapped[dt.date | None] = mapped_column(Date)  # 截至日期 (year or quarter to date)
     ledger_position: Mapped[int] = mapped_column(BigInteger)
     due_on: Mapped[dt.date | None] = mapped_column(Date)
     trigger: Mapped[str] = mapped_column(String(20))
     figures: Mapped[dict] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RankingNotice(Base):
+    """A published run put on public notice (公示) from one day to another (inclusive)."""
+
+    __tablename__ = "ranking_notices"
+    __table_args__ = (CheckConstraint("ends_on >= starts_on", name="days"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ranking_runs.id"), unique=True)
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RankingObjection(Base):
+    """An objection (异议) to a list on notice, from anyone; the contact kept hashed and masked."""
+
+    __tablename__ = "ranking_objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("ranking_notices.id"), index=True)
+    line: Mapped[int | None] = mapped_column(Integer)  # the 序号 on the public list it is about
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    objector_name: Mapped[str] = mapped_column(String(50), default="")
+    contact_hash: Mapped[str] = mapped_column(String(64))
+    contact_masked: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ObjectionResolution(Base):
+    """The county's answer to an objection: upheld (成立) or dismissed (不成立), with a reply."""
+
+    __tablename__ = "ranking_objection_resolutions"
+    __table_args__ = (CheckConstraint("outcome IN ('upheld','dismissed')", name="outcome"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    objection_id: Mapped[int] = mapped_column(ForeignKey("ranking_objections.id"), unique=True)
+    outcome: Mapped[str] = mapped_column(String(10))
+    reply: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NoticeOutcome(Base):
+    """How a notice ended: the list confirmed final (确认), or superseded by a later run, with a reason."""
+
+    __tablename__ = "ranking_notice_outcomes"
+    __table_args__ = (CheckConstraint("outcome IN ('confirmed','superseded')", name="outcome"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("ranking_notices.id"), unique=True)
+    outcome: Mapped[str] = mapped_column(String(12))
+    by_run_id: Mapped[int | None] = mapped_column(ForeignKey("ranking_runs.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
