@@ -42,8 +42,8 @@ from ledger.rankings.definitions import (
     list_definitions,
     period_bounds,
     previous_period,
-    require_definition,
     require_cutoff,
+    require_definition,
     require_ended,
     validate_definition,
 )
