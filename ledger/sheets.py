@@ -1,0 +1,165 @@
+"""Spreadsheets people can use as they open them: one writer for every Excel export.
+
+Each sheet has Chinese headers in a bold, frozen first row, columns as wide as their
+content (a Chinese character counts twice), A4 print set-up (fit to the page width, the
+header row repeated on every page, page numbers in the footer).  Numbers stay numbers,
+yes/no is 是/否 (never TRUE/FALSE), dates are dates; text that a spreadsheet would read as a
+formula (=, +, -, @) is stored as text with Excel's quote prefix: shown as typed, never run.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+MIN_WIDTH, MAX_WIDTH = 6, 60
+WIDTH_SAMPLE = 2000  # rows looked at to size a column
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One worksheet: its tab name, Chinese headers and rows of plain values."""
+
+    title: str
+    headers: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+    landscape: bool = True
+
+
+def cell_value(value: Any) -> Any:
+    """A value as it should sit in a cell: 是/否 for booleans, numbers as numbers, text as text."""
+    if value is None:
+        return ""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        value = value.item()
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return ""
+    if isinstance(value, (int, float, Decimal, dt.date, dt.time)):
+        return value
+    return str(value)
+
+
+def display_width(value: Any) -> int:
+    """How many character cells a value takes in a column (East Asian wide characters count 2)."""
+    if isinstance(value, dt.datetime):
+        return 16
+    if isinstance(value, dt.date):
+        return 10
+    text = str(value)
+    return max((sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+                for line in text.splitlines() or [""]), default=0)
+
+
+def column_widths(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    """A width per column: its widest header or value (first rows only), within bounds."""
+    widths = [display_width(h) for h in headers]
+    for row in rows[:WIDTH_SAMPLE]:
+        for index, value in enumerate(row[:len(widths)]):
+            widths[index] = max(widths[index], display_width(value))
+    return [min(MAX_WIDTH, max(MIN_WIDTH, width + 2)) for width in widths]
+
+
+def workbook(sheets: Sequence[Sheet]) -> bytes:
+    """The sheets as an .xlsx file."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    used: set[str] = set()
+    for sheet in sheets:
+        _write_sheet(book, sheet, used)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def frames_workbook(frames: Sequence[tuple[str, Any]], landscape: bool = True) -> bytes:
+    """pandas DataFrames (tab name, frame) through the same writer: headers are the columns."""
+    sheets = []
+    for title, frame in frames:
+        rows = [[None if _is_missing(v) else v for v in row] for row in frame.itertuples(index=False)]
+        sheets.append(Sheet(title, [str(c) for c in frame.columns], rows, landscape))
+    return workbook(sheets)
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return value is None or (not isinstance(value, (str, bytes, bool)) and value != value)
+    except (TypeError, ValueError):
+        return False
+
+
+def sheet_title(name: str, used: set[str]) -> str:
+    """A valid, unique tab name (≤ 31 characters, no []:*?/\\)."""
+    clean = "".join("_" if c in "[]:*?/\\" else c for c in str(name))[:28] or "表"
+    candidate, n = clean, 2
+    while candidate in used:
+        candidate, n = f"{clean[:25]}({n})", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def _write_sheet(book, sheet: Sheet, used: set[str]) -> None:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    rows = [[cell_value(v) for v in row] for row in sheet.rows]
+    headers = [str(h) for h in sheet.headers]
+    ws = book.create_sheet(sheet_title(sheet.title, used))
+    for index, width in enumerate(column_widths(headers, rows), start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    ws.freeze_panes = "A2"
+    _print_setup(ws, sheet.landscape, len(headers), len(rows) + 1)
+    bold, fill = Font(bold=True), PatternFill("solid", fgColor="E8E8E8")
+    header_cells = []
+    for header in headers:
+        cell = WriteOnlyCell(ws, value=cell_value(header))
+        cell.font, cell.fill = bold, fill
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        header_cells.append(cell)
+    ws.append(header_cells)
+    for row in rows:
+        ws.append([_typed_cell(ws, value) for value in row])
+
+
+def _typed_cell(ws, value: Any):
+    """Dates and times get a readable number format; text that looks like a formula stays text."""
+    from openpyxl.cell import WriteOnlyCell
+
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"  # openpyxl would store "=..." as a formula
+        cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
+        return cell
+    if isinstance(value, (dt.date, dt.time)):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.number_format = ("yyyy-mm-dd hh:mm" if isinstance(value, dt.datetime)
+                              else "hh:mm" if isinstance(value, dt.time) else "yyyy-mm-dd")
+        return cell
+    return value
+
+
+def _print_setup(ws, landscape: bool, columns: int, last_row: int) -> None:
+    """A4, fit to one page wide, header row on every page, page x of n in the footer."""
+    from openpyxl.utils import get_column_letter
+
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.paperSize = 9  # A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_options.horizontalCentered = True
+    ws.print_options.gridLines = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.oddHeader.center.text = "&A"
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+    if columns:
+        ws.print_area = f"A1:{get_column_letter(columns)}{last_row}"
