@@ -95,6 +95,21 @@ def list_units(session: Session, principal: Principal, root_id: int | None = Non
     return [unit_public(unit) for unit in session.execute(query).scalars()]
 
 
+def unit_tree(session: Session, principal: Principal) -> list[dict]:
+    """The units the principal may see as a nested tree for pickers: each unit with `children`.
+
+    The roots are the principal's own unit (or every center for admins and auditors); children
+    are in path order.  A principal without a unit scope gets an empty list.
+    """
+    units = [{**unit, "children": []} for unit in list_units(session, principal)]
+    by_id = {unit["id"]: unit for unit in units}
+    roots = []
+    for unit in units:
+        parent = by_id.get(unit["parent_id"])
+        (parent["children"] if parent else roots).append(unit)
+    return roots
+
+
 def unit_hours(session: Session, principal: Principal, unit_id: int) -> dict:
     """Hours served at a unit (−balance of its unit_minutes_served account), reconciled
     against its postings and broken down by volunteer; plus the whole subtree's total."""
