@@ -79,8 +79,10 @@ def test_targets_workbook_neutralises_hostile_team_and_unit_names(ctx):
 def test_what_if_csv_and_workbook_neutralise_hostile_unit_names():
     row = {key: 0 for key in whatif.COLUMNS} | {"unit_id": 7, "unit_code": "-S1", "unit_name": HOSTILE,
                                                  "points_change": -40, "stars_current": [1], "stars_draft": [1]}
-    result = {"units": [row], "totals": {**row, "stars_current": [1], "stars_draft": [1]}}
+    result = {"units": [row], "totals": {**row, "stars_current": [1], "stars_draft": [1]},
+              "draft": {"name": HOSTILE, "content_hash": "0" * 64}, "period_from": "2025-01-01",
+              "period_to": "2025-12-31"}
     rows = list(csv.DictReader(io.StringIO(whatif.to_csv(result))))
-    assert (rows[0]["unit_name"], rows[0]["unit_code"], rows[0]["points_change"]) == ("'" + HOSTILE, "'-S1", "-40")
+    assert (rows[0]["单位"], rows[0]["单位编码"], rows[0]["积分变化"]) == ("'" + HOSTILE, "'-S1", "-40")
     values = assert_no_formula(whatif.to_xlsx(result))
     assert "'" + HOSTILE in values and -40 in values

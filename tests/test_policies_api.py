@@ -134,12 +134,19 @@ def test_what_if_prices_a_period_under_a_draft_per_unit(client, ctx):
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and len(png.content) > 10_000
     csv = client.post("/policies/what-if?format=csv", json=body, headers=h(admin, with_key=False))
-    assert csv.status_code == 200 and "points_change" in csv.text and "合计" in csv.text
+    assert csv.status_code == 200 and "积分变化" in csv.text and "合计" in csv.text
+    assert "points_change" not in csv.text  # headers are Chinese
     xlsx = client.post("/policies/what-if?format=xlsx", json=body, headers=h(admin, with_key=False))
     import openpyxl
 
-    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    sheet = book.active
     assert sheet.max_row == 4  # header, two stations, total
+    assert [c.value for c in sheet[1]][:6] == ["单位编码", "单位", "服务记录(条)", "现行积分", "草案积分", "积分变化"]
+    assert [c.value for c in sheet[4]][1:6] == ["合计", 3, 90, 160, 70] and sheet.freeze_panes == "A2"
+    about = [row[0] for row in book["说明"].iter_rows(min_row=2, values_only=True)]
+    assert "合计积分增加 70：现行 90 分，草案 160 分。" in about
+    assert not any("{" in line for line in about)  # sentences, not dicts
 
     bad = client.post("/policies/what-if", json={**body, "document": DRAFT.replace("per_hour = 20", "per_hour = -2")},
                       headers=h(admin, with_key=False))

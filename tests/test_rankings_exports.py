@@ -26,9 +26,11 @@ def test_ranking_workbook_csv_and_chart(ctx):
     # station A: v1 (240 min, 3 activities) first, then v5 and v2
     assert list(station_a["名称"]) == ["甲", "戊", "乙"]
     assert list(station_a["时长(分钟)"]) == [240, 240, 240] and list(station_a["交易笔数"]) == [3, 2, 2]
-    assert list(station_a["入围"].fillna("")) == ["是", "", ""]
+    assert list(station_a["入围"]) == ["是", "否", "否"]
     about = dict(zip(sheets["说明"]["项目"], sheets["说明"]["内容"]))
-    assert str(about["台账位置 (transactions.id ≤)"]) == str(run["ledger_position"])
+    assert f"台账第 {run['ledger_position']} 笔交易" in about["数据截至"]
+    assert about["名额"] == "前 1 名入围，每个下级单位分别计算名额。"
+    assert not any("{" in str(text) for text in about.values())  # sentences, not dicts
     text = csv.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("排名,入围,名称") and len(text.splitlines()) == 6
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -44,4 +46,6 @@ def test_targets_workbook_and_chart(ctx):
     sheets = pd.read_excel(io.BytesIO(rank_exports.targets_xlsx(figures)), sheet_name=None)
     assert list(sheets) == ["总览", "队伍集中服务", "站点每月活动", "居民参与"]
     assert sorted(sheets["队伍集中服务"]["本年累计"]) == [2, 7]
+    overview = dict(zip(sheets["总览"]["指标"], sheets["总览"]["数值"]))
+    assert isinstance(overview["居民参与率目标(%)"], (int, float)) and overview["人口"] == 5000
     assert rank_exports.targets_chart(figures)[:4] == b"\x89PNG"

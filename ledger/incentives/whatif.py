@@ -154,31 +154,53 @@ def _totals(table: list[dict], levels: int) -> dict:
     return totals
 
 
+EXPORT_HEADERS = {"unit_code": "单位编码", "unit_name": "单位", "records": "服务记录(条)",
+                  "points_current": "现行积分", "points_draft": "草案积分", "points_change": "积分变化",
+                  "volunteers": "志愿者(人)", "liability_current": "现行积分负债", "liability_draft": "草案积分负债"}
+
+
 def flat_rows(result: dict) -> list[dict]:
-    """One flat row per unit (star counts as columns 星级0_现行, 星级0_草案, ...) and a total row."""
+    """One flat row per unit and a total row, Chinese headers (star counts as 0星人数(现行), ...)."""
     width = len(result["totals"]["stars_current"])
     out = []
     for row in result["units"] + [{**result["totals"], "unit_id": None, "unit_code": "", "unit_name": "合计"}]:
-        flat = {key: row[key] for key in COLUMNS}
+        flat = {title: row[key] for key, title in EXPORT_HEADERS.items()}
         for level in range(width):
-            flat[f"stars_{level}_current"] = row["stars_current"][level] if level < len(row["stars_current"]) else 0
-            flat[f"stars_{level}_draft"] = row["stars_draft"][level] if level < len(row["stars_draft"]) else 0
+            flat[f"{level}星人数(现行)"] = row["stars_current"][level] if level < len(row["stars_current"]) else 0
+            flat[f"{level}星人数(草案)"] = row["stars_draft"][level] if level < len(row["stars_draft"]) else 0
         out.append(flat)
     return out
 
 
+def explanation(result: dict) -> list[str]:
+    """What the table shows, in sentences, for the 说明 sheet and the page."""
+    totals = result["totals"]
+    change = totals["points_change"]
+    direction = f"增加 {change}" if change > 0 else f"减少 {-change}" if change < 0 else "不变"
+    return [
+        f"本表按草案《{result['draft']['name']}》重新计算 {result['period_from']} 至 {result['period_to']} "
+        f"期间已入账的 {totals['records']} 条服务记录的积分，不写入台账。",
+        "“现行”是各条记录入账时适用的政策所给的积分；“草案”是按草案计算的积分。",
+        f"合计积分{direction}：现行 {totals['points_current']} 分，草案 {totals['points_draft']} 分。",
+        "积分按服务所在单位统计；星级人数与积分负债（志愿者可用积分之和）按志愿者所属单位统计，"
+        f"截至 {result['period_to']}。",
+        f"草案内容哈希：{result['draft']['content_hash']}（发布时可核对是同一草案）。",
+    ]
+
+
 def to_csv(result: dict) -> str:
-    """The what-if table as CSV text (UTF-8, one row per unit and a total row)."""
+    """The what-if table as CSV text (UTF-8, Chinese headers, one row per unit and a total row)."""
     import pandas as pd
 
     return csv_text(pd.DataFrame(flat_rows(result)))
 
 
 def to_xlsx(result: dict) -> bytes:
-    """The what-if table as an Excel workbook."""
+    """The what-if table as a workbook: the table (政策测算), then its explanation (说明)."""
     import pandas as pd
 
-    return xlsx_bytes([("政策测算", pd.DataFrame(flat_rows(result)))])
+    about = pd.DataFrame({"说明": explanation(result)})
+    return xlsx_bytes([("政策测算", pd.DataFrame(flat_rows(result))), ("说明", about)])
 
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",

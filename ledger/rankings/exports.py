@@ -9,6 +9,7 @@ scripts/setup-system.sh).  Amounts stay integers: hours are drawn from minutes.
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 from functools import lru_cache
 from itertools import chain
 
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from ledger.people.access import Principal
 from ledger.people.tables import Unit
-from ledger.rankings import runs as rankings
+from ledger.rankings import describe, runs as rankings
 from ledger.rankings.tables import RankingDefinition, RankingEntry
 from ledger.spreadsheet import csv_text, xlsx_bytes
 
@@ -80,24 +81,24 @@ def _frame(rows: list[dict], names: dict[int, str]) -> pd.DataFrame:
     for row in rows:
         row["unit_name"] = names.get(row["group_unit_id"], "")
         row["reasons"] = "、".join(row["reasons"])
-        row["is_shortlisted"] = "是" if row["is_shortlisted"] else ""
+        row["is_shortlisted"] = "是" if row["is_shortlisted"] else "否"
         row["is_eligible"] = "是" if row["is_eligible"] else "否"
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.rename(columns=COLUMNS)
 
 
 def _about(session: Session, run: dict) -> pd.DataFrame:
+    """The 说明 sheet: what was ranked and how, in sentences (`describe`), then the run's figures."""
     definition = session.get(RankingDefinition, run["definition_id"])
     doc = definition.document
-    items = [("评选名称", definition.name), ("定义编码", definition.code), ("定义版本", definition.version),
+    items = [("评选名称", definition.name), ("定义编码", f"{definition.code}（第 {definition.version} 版）"),
              ("范围单位", _unit_names(session, [definition.unit_id]).get(definition.unit_id, "")),
-             ("期间", f"{run['period']} ({run['period_start']} 至 {run['period_end']})"),
-             ("排序指标", " > ".join(rankings.METRIC_NAMES[m] for m in doc["metrics"])),
-             ("并列处理", ", ".join(doc["tie_break"]) or "ID"), ("名额", str(doc["quota"])),
-             ("资格条件", str(doc["eligibility"])), ("台账位置 (transactions.id ≤)", run["ledger_position"]),
-             ("候选", run["candidates"]), ("符合条件", run["eligible"]), ("入围", run["shortlisted"]),
+             ("期间", f"{run['period']}（{run['period_start']} 至 {run['period_end']}）"),
+             *describe.definition_items(doc),
+             ("人数", f"候选 {run['candidates']} 人，符合条件 {run['eligible']} 人，入围 {run['shortlisted']} 人。"),
+             ("数据截至", f"台账第 {run['ledger_position']} 笔交易（含）为止；以同一位置重算，结果相同。"),
              ("快照哈希", run["entries_hash"]), ("已发布", "是" if run["is_published"] else "否"),
-             ("被替代", run["superseded_by"] or "")]
+             ("被替代", f"已被第 {run['superseded_by']} 次评选替代" if run["superseded_by"] else "否")]
     return pd.DataFrame(items, columns=["项目", "内容"])
 
 
@@ -166,27 +167,35 @@ def ranking_chart(session: Session, principal: Principal, run_id: int) -> bytes:
 
 def targets_xlsx(figures: dict) -> bytes:
     """A targets report as a workbook: overview, teams, stations, residents by unit."""
+    party, hours, residents = figures["party"], figures["hours"], figures["residents"]
     overview = pd.DataFrame([
         ("单位", figures["unit_name"]), ("期间", figures["period"]),
         ("累计起始", figures["year_to_date_from"]), ("台账位置", figures["ledger_position"]),
-        ("党员参与率(%)", figures["party"]["rate_percent"]), ("目标(%)", figures["party"]["target_percent"]),
-        ("党员人数 / 参与", f"{figures['party']['members']} / {figures['party']['served']}"),
-        ("人均时长(小时)", figures["hours"]["average_hours"]), ("人均时长目标(小时)", figures["hours"]["target_hours"]),
-        ("注册志愿者", figures["hours"]["volunteers"]), ("总时长(小时)", figures["hours"]["hours"]),
-        ("居民参与率(%)", figures["residents"]["rate_percent"]),
-        ("居民参与目标(%)", figures["residents"]["target_percent"]),
-        ("参与人数 / 人口", f"{figures['residents']['served']} / {figures['residents']['population']}"),
+        ("党员参与率(%)", _number(party["rate_percent"])), ("党员参与率目标(%)", _number(party["target_percent"])),
+        ("党员人数", party["members"]), ("参与服务的党员", party["served"]),
+        ("人均时长(小时)", _number(hours["average_hours"])), ("人均时长目标(小时)", _number(hours["target_hours"])),
+        ("注册志愿者", hours["volunteers"]), ("总时长(小时)", _number(hours["hours"])),
+        ("居民参与率(%)", _number(residents["rate_percent"])),
+        ("居民参与率目标(%)", _number(residents["target_percent"])),
+        ("参与服务的居民", residents["served"]), ("人口", residents["population"]),
     ], columns=["指标", "数值"])
     teams = pd.DataFrame(figures["teams"]).rename(columns={
         "team_id": "队伍ID", "name": "队伍", "unit_id": "单位ID", "in_period": "本期集中服务",
         "year_to_date": "本年累计", "target_year_to_date": "累计目标", "target_year": "全年目标", "is_met": "达标"})
     stations = pd.DataFrame([{"站点": s["name"], "无活动月份": "、".join(s["months_without_activity"]),
                               "达标": s["is_met"]} for s in figures["stations"]])
-    residents = pd.DataFrame(figures["residents"]["by_unit"]).rename(columns={
+    by_unit = [{**row, "rate_percent": _number(row["rate_percent"]), "target_percent": _number(row["target_percent"])}
+               for row in residents["by_unit"]]
+    residents = pd.DataFrame(by_unit).rename(columns={
         "unit_id": "单位ID", "name": "单位", "served": "参与人数", "population": "人口",
         "rate_percent": "参与率(%)", "target_percent": "目标(%)", "is_met": "达标"})
     return xlsx_bytes([("总览", overview), ("队伍集中服务", teams), ("站点每月活动", stations),
                        ("居民参与", residents)])
+
+
+def _number(text) -> Decimal | None:
+    """A figure the report keeps as text ("62.5") as a number for the cell; unknown stays blank."""
+    return None if text is None or text == "" else Decimal(str(text))
 
 
 def targets_chart(figures: dict) -> bytes:

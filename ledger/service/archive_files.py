@@ -14,7 +14,7 @@ from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
 from ledger.book.amounts import hours_text
-from ledger.sheets import Sheet, workbook
+from ledger.spreadsheet import Sheet, workbook
 from ledger.volunteer_view.certificate_pdf import FAMILY, find_cjk_font
 
 ACTIVITY_HEADERS = ("序号", "日期", "活动名称", "服务类别", "举办单位", "队伍", "地点", "组织者", "集中服务",

@@ -1,4 +1,4 @@
-"""The one spreadsheet writer: numbers as numbers, 是/否, formulas kept as text, print set-up."""
+"""The one spreadsheet writer: numbers as numbers, 是/否, frozen bold headers, widths, print set-up."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +8,7 @@ from decimal import Decimal
 import pandas as pd
 from openpyxl import load_workbook
 
-from ledger import sheets
+from ledger import spreadsheet as sheets
 
 
 def _open(data: bytes):
@@ -25,12 +25,10 @@ def test_values_keep_their_kind_and_yes_no_is_chinese():
     assert ws["B3"].value == "否" and ws["E3"].value is None
 
 
-def test_text_that_looks_like_a_formula_is_stored_as_text():
-    hostile = ['=HYPERLINK("http://x","y")', "+1+2", "-SUM(A1)", "@cmd"]
-    ws = _open(sheets.workbook([sheets.Sheet("表", ["名称"], [[h] for h in hostile])]))["表"]
-    cells = [ws.cell(row=n, column=1) for n in range(2, 6)]
-    assert [c.value for c in cells] == hostile
-    assert all(c.data_type == "s" and c.quotePrefix for c in cells)
+def test_rows_go_through_the_formula_rule():
+    ws = _open(sheets.workbook([sheets.Sheet("表", ["名称"], [['=HYPERLINK("http://x","y")'], ["-3"]])]))["表"]
+    assert (ws["A2"].value, ws["A2"].data_type) == ("'=HYPERLINK(\"http://x\",\"y\")", "s")
+    assert ws["A3"].value == "-3"
 
 
 def test_header_frozen_bold_widths_and_a4_print_set_up():
@@ -45,7 +43,7 @@ def test_header_frozen_bold_widths_and_a4_print_set_up():
 def test_frames_go_through_the_same_writer_without_numpy_leftovers():
     frame = pd.DataFrame({"单位": ["东风村", "合计"], "人数": [3, 5], "达标": [True, False],
                           "比率": [0.5, float("nan")]})
-    ws = _open(sheets.frames_workbook([("总览", frame)]))["总览"]
+    ws = _open(sheets.xlsx_bytes([("总览", frame)]))["总览"]
     assert [c.value for c in ws[2]] == ["东风村", 3, "是", 0.5]
     assert [c.value for c in ws[3]] == ["合计", 5, "否", None]
 
