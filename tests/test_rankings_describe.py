@@ -11,7 +11,8 @@ def _doc(**changes):
 
 
 def test_every_rule_of_a_volunteer_ranking_is_a_sentence():
-    doc = _doc(metrics=["hours", "points"], tie_break=["activities", "earlier_registration"],
+    doc = _doc(metrics=["hours", "points"], tie_break=["activities", "earlier_registration",
+                                                       {"by": "last_service", "order": "asc"}],
                eligibility={"min_hours": 20, "min_hours_basis": "year", "min_star_level": 2,
                             "no_reversed_records": True, "active_membership": True},
                quota={"top_share": "10%", "per": "unit"})
@@ -19,10 +20,18 @@ def test_every_rule_of_a_volunteer_ranking_is_a_sentence():
         "评选对象": "志愿者，每年评选一次。",
         "排序": "依次按时长、积分从高到低排列。",
         "资格条件": "本年度累计服务时长不少于 20 小时；星级不低于 2 星；评选期间没有被冲正的服务记录；"
-                    "期末仍在本单位登记在册。",
-        "名额": "前 10% 入围（向下取整，至少 1 名），每个下级单位分别计算名额。",
-        "并列处理": "排序指标相同时，依次活动次数高者在前，再注册时间早者在前。",
+                    "截至日仍在本单位登记在册。",
+        "名额": "符合条件者的前 10% 入围（向下取整，至少 1 名），每个下级单位分别计算名额。",
+        "并列处理": "排序指标相同时，依次比较：活动次数高者在前，再注册日期早者在前，再最后一次服务日期早者在前。",
+        "公示": "结果发布后公示 7 天。",
     }
+
+
+def test_the_rules_added_later_are_said_too():
+    doc = _doc(eligibility={"min_points": 50, "min_activities": 3, "no_upheld_complaint": True,
+                            "min_registration_months": 6})
+    assert dict(definition_items(doc))["资格条件"] == (
+        "评选期间积分不少于 50 分；参加活动不少于 3 次；注册满 6 个月；评选期间没有成立的投诉。")
 
 
 def test_a_ranking_without_rules_says_everyone_is_a_candidate():
@@ -36,4 +45,5 @@ def test_a_ranking_without_rules_says_everyone_is_a_candidate():
 def test_sentences_carry_their_heading_and_no_python_values():
     sentences = describe_definition(_doc(eligibility={"min_hours": 1.5}))
     assert sentences[2] == "资格条件：评选期间服务时长不少于 1.5 小时。"
+    assert sentences[4] == "并列处理：排序指标相同时，依次比较：登记顺序在前者在前。"
     assert not any(mark in s for s in sentences for mark in ("{", "True", "None", "'"))

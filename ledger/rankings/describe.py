@@ -9,13 +9,19 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ledger.book.amounts import hours_text
-from ledger.rankings.definitions import METRIC_NAMES
+from ledger.rankings.definitions import (
+    DATE_KEYS,
+    METRIC_NAMES,
+    TIE_BREAK_NAMES as KEY_NAMES,
+    notice_days,
+    rule,
+    tie_break_keys,
+)
 
 SUBJECT_NAMES = {"volunteer": "志愿者", "team": "队伍"}
 PERIOD_NAMES = {"month": "每月", "quarter": "每季度", "year": "每年"}
-TIE_BREAK_NAMES = {**{name: f"{label}高者在前" for name, label in METRIC_NAMES.items()},
-                   "earlier_registration": "注册时间早者在前", "number": "编号小者在前",
-                   "id": "登记顺序在前者在前"}
+ORDER_WORDS = {"metric": {"desc": "高者在前", "asc": "低者在前"}, "date": {"asc": "早者在前", "desc": "晚者在前"},
+               "code": {"asc": "小者在前", "desc": "大者在前"}, "id": {"asc": "在前者在前", "desc": "在后者在前"}}
 ATTRIBUTION_NAMES = {"activity": "队伍的时长按活动所属队伍计算", "membership": "队伍的时长按成员隶属的队伍计算"}
 
 
@@ -28,7 +34,8 @@ def definition_items(doc: dict) -> list[tuple[str, str]]:
              ("排序", f"依次按{metrics}从高到低排列。"),
              ("资格条件", eligibility_text(doc.get("eligibility", {}), subject)),
              ("名额", quota_text(doc.get("quota", {}))),
-             ("并列处理", tie_break_text(doc.get("tie_break", [])))]
+             ("并列处理", tie_break_text(doc)),
+             ("公示", f"结果发布后公示 {notice_days(doc)} 天。")]
     if doc.get("subject") == "team":
         items.append(("队伍时长", ATTRIBUTION_NAMES.get(doc.get("team_attribution", "activity"), "") + "。"))
     return items
@@ -46,14 +53,20 @@ def eligibility_text(rules: dict, subject: str = "志愿者") -> str:
     if minutes:
         basis = "本年度累计" if rules.get("min_hours_basis") == "year" else "评选期间"
         parts.append(f"{basis}服务时长不少于 {hours_text(minutes)} 小时")
+    if rule(rules, "min_points"):
+        parts.append(f"评选期间积分不少于 {rule(rules, 'min_points')} 分")
+    if rule(rules, "min_activities"):
+        parts.append(f"参加活动不少于 {rule(rules, 'min_activities')} 次")
     if rules.get("min_star_level"):
         parts.append(f"星级不低于 {rules['min_star_level']} 星")
+    if rule(rules, "min_registration_months"):
+        parts.append(f"注册满 {rule(rules, 'min_registration_months')} 个月")
     if rules.get("no_reversed_records"):
         parts.append("评选期间没有被冲正的服务记录")
+    if rule(rules, "no_upheld_complaint"):
+        parts.append("评选期间没有成立的投诉")
     if rules.get("active_membership"):
-        parts.append("期末仍在本单位登记在册")
-    known = {"min_minutes", "min_hours_basis", "min_star_level", "no_reversed_records", "active_membership"}
-    parts += [f"{key} = {value}" for key, value in rules.items() if key not in known and value]
+        parts.append("截至日仍在本单位登记在册")
     if not parts:
         return f"不设条件，评选期间有服务记录的{subject}都是候选。"
     return "；".join(parts) + "。"
@@ -65,14 +78,18 @@ def quota_text(quota: dict) -> str:
         amount = f"前 {quota['top_n']} 名入围"
     else:
         share = Decimal(str(quota.get("top_share", "0"))) * 100
-        amount = f"前 {share.normalize():f}% 入围（向下取整，至少 1 名）"
+        amount = f"符合条件者的前 {share.normalize():f}% 入围（向下取整，至少 1 名）"
     scope = "每个下级单位分别计算名额" if quota.get("per") == "unit" else "在整个范围内统一计算"
     return f"{amount}，{scope}。"
 
 
-def tie_break_text(tie_break: list[str]) -> str:
-    """How ties are broken, in order; the registration order decides last."""
-    steps = [TIE_BREAK_NAMES.get(name, name) for name in tie_break]
+def tie_break_text(doc: dict) -> str:
+    """How ties are broken, key by key in order; the registration order decides last."""
+    steps = []
+    for name, order in tie_break_keys(doc):
+        kind = "metric" if name in METRIC_NAMES else "date" if name in DATE_KEYS else "id" if name == "id" else "code"
+        label = "登记顺序" if name == "id" else KEY_NAMES.get(name, name)
+        steps.append(label + ORDER_WORDS[kind].get(order, order))
     if not steps:
         return "排序指标相同时，登记顺序在前者在前。"
-    return "排序指标相同时，依次" + "，再".join(steps) + "。"
+    return "排序指标相同时，依次比较：" + "，再".join(steps) + "。"

@@ -94,6 +94,7 @@ def _about(session: Session, run: dict) -> pd.DataFrame:
     items = [("评选名称", definition.name), ("定义编码", f"{definition.code}（第 {definition.version} 版）"),
              ("范围单位", _unit_names(session, [definition.unit_id]).get(definition.unit_id, "")),
              ("期间", f"{run['period']}（{run['period_start']} 至 {run['period_end']}）"),
+             ("统计口径", run["basis_label"]),
              *describe.definition_items(doc),
              ("人数", f"候选 {run['candidates']} 人，符合条件 {run['eligible']} 人，入围 {run['shortlisted']} 人。"),
              ("数据截至", f"台账第 {run['ledger_position']} 笔交易（含）为止；以同一位置重算，结果相同。"),
