@@ -22,13 +22,16 @@ LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 def context_from_settings(settings: Settings) -> Context:
-    """Build the ledger context (engine, secret key, deployment) from settings."""
-    return Context(engine=make_engine(settings.database_url), secret_key=settings.secret_bytes,
+    """Build the ledger context (engine, standby, secret key, deployment) from settings."""
+    replica = make_engine(settings.replica_url) if settings.replica_url else None
+    return Context(engine=make_engine(settings.database_url), replica_engine=replica,
+                   secret_key=settings.secret_bytes,
                    deployment_id=settings.deployment_id, deployment_name=settings.deployment_name,
                    options={"transfer_future_limit_days": settings.transfer_future_limit_days,
                             "sign_in_max_attempts": settings.sign_in_max_attempts,
                             "sign_in_lockout_minutes": settings.sign_in_lockout_minutes,
                             "rate_limit_per_minute": settings.rate_limit_per_minute,
+                            "replica_wait_ms": settings.replica_wait_ms,
                             "data_dir": str(settings.data_dir)})
 
 
@@ -41,7 +44,7 @@ def create_app(ctx: Context | None = None, settings: Settings | None = None) -> 
     app.state.settings = settings
     errors.install(app)
     middleware.install(app)
-    observability.install(app, ctx.engine)  # outermost: measures what the rate limit refuses too
+    observability.install(app, ctx)  # outermost: measures what the rate limit refuses too
     for router in all_routers():
         app.include_router(router)
 

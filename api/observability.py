@@ -5,7 +5,8 @@ What `/metrics` exposes (no personal data: routes are path templates, never fill
 - `ledger_writes_total{operation,outcome}`: idempotent writes, `ok`, `replayed` or the refusal's
   error code (`insufficient_points`, `conflict`, `forbidden`, …);
 - `ledger_job_runs_total{job,outcome}` and `ledger_job_run_duration_seconds{job}`: scheduled jobs;
-- `ledger_db_pool_connections{state}`: the database pool (`in_use`, `idle`, `overflow`, `size`).
+- `ledger_db_pool_connections{state}`: the database pool (`in_use`, `idle`, `overflow`, `size`);
+- with a hot standby: `ledger_standby_reads_total{target}` and `ledger_replica_lag_bytes`.
 It answers the loopback address, or an admin or auditor's bearer token.
 
 Every request gets a request id (the client's `X-Request-ID` when it is a plain token, else a
@@ -16,6 +17,7 @@ Log lines are JSON objects; the access line names the route template, never the 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import logging
 import re
@@ -23,8 +25,10 @@ import time
 import uuid
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.routing import Match
+
+from ledger.store.replica import current_reader
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUEST_SECONDS = Histogram(
@@ -78,6 +82,30 @@ POOL = PoolCollector()
 REGISTRY.register(POOL)
 
 
+class StandbyCollector:
+    """Where standby reads went (`ledger_standby_reads_total{target}`) and the standby's lag."""
+
+    def __init__(self):
+        self.router = None
+
+    def collect(self):
+        if self.router is None or not self.router.enabled:
+            return
+        reads = CounterMetricFamily("ledger_standby_reads", "Standby-eligible reads by where they ran",
+                                    labels=["target"])
+        for target, count in sorted(self.router.stats.items()):
+            reads.add_metric([target], count)
+        yield reads
+        lag = self.router.lag_bytes()
+        if lag is not None:
+            yield GaugeMetricFamily("ledger_replica_lag_bytes", "WAL bytes the standby has not replayed yet",
+                                    value=lag)
+
+
+STANDBY = StandbyCollector()
+REGISTRY.register(STANDBY)
+
+
 def count_write(operation: str, outcome: str) -> None:
     """Count one idempotent write's outcome."""
     WRITES.labels(operation=operation, outcome=outcome).inc()
@@ -119,6 +147,7 @@ class Observe:
             return
         request_id = _request_id(scope)
         token = REQUEST_ID.set(request_id)
+        reader = current_reader.set(_reader_key(scope))
         status = {"code": 500}
         started = time.perf_counter()
 
@@ -138,6 +167,19 @@ class Observe:
             access_log.info("request", extra={"request_id": request_id, "method": scope["method"], "route": route,
                                               "status": status["code"], "ms": round(seconds * 1000, 2)})
             REQUEST_ID.reset(token)
+            current_reader.reset(reader)
+
+
+def _reader_key(scope) -> str | None:
+    """Who reads, for read-your-writes on the standby: a digest of the request's credential."""
+    credential = None
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            credential = value
+            break
+        if name == b"cookie":
+            credential = value
+    return hashlib.sha256(credential).hexdigest() if credential else None
 
 
 def _request_id(scope) -> str:
@@ -181,12 +223,13 @@ def configure_json_logging(level: int = logging.INFO) -> None:
     logging.getLogger("uvicorn.access").disabled = True  # its lines carry query strings
 
 
-def install(app, engine) -> None:
-    """Measure every request, the scheduled jobs and the pool of `engine` (called by `create_app`)."""
+def install(app, ctx) -> None:
+    """Measure every request, the scheduled jobs, the pool and the standby (called by `create_app`)."""
     from jobs import runner
 
-    if engine not in POOL.engines:
-        POOL.engines.append(engine)
+    if ctx.engine not in POOL.engines:
+        POOL.engines.append(ctx.engine)
+    STANDBY.router = ctx.replica
     if observe_job not in runner.RUN_OBSERVERS:
         runner.RUN_OBSERVERS.append(observe_job)
     app.add_middleware(Observe)

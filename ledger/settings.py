@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     sign_in_lockout_minutes: int = 15
     rate_limit_per_minute: int = 120
     scheduler_enabled: bool = True
+    replica_url: str | None = None  # a PostgreSQL hot standby for reads (README: "A hot standby")
+    replica_wait_ms: int = 500  # how long a reader's read waits for the standby to reach their write
     timezone: str = "Asia/Shanghai"
 
     @model_validator(mode="after")

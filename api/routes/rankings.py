@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
 from ledger.errors import NotFound
 from ledger.rankings import exports as rank_exports, runs as rankings, targets
-from ledger.store.usecase import read
+from ledger.store.usecase import read_standby
 
 router = APIRouter(tags=["rankings"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -73,12 +73,12 @@ def define(body: RankingDefinitionCreate, ctx: CtxDep, user: CurrentUser, key: I
 
 @router.get("/rankings/definitions")
 def list_definitions(ctx: CtxDep, user: CurrentUser, unit_id: int | None = None) -> list[dict]:
-    return read(ctx, lambda s: rankings.list_definitions(s, user, unit_id))
+    return read_standby(ctx, lambda s: rankings.list_definitions(s, user, unit_id))
 
 
 @router.get("/rankings/definitions/{definition_id}")
 def get_definition(definition_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
-    return read(ctx, lambda s: rankings.definition_public(rankings.require_definition(s, user, definition_id)))
+    return read_standby(ctx, lambda s: rankings.definition_public(rankings.require_definition(s, user, definition_id)))
 
 
 @router.post("/rankings/runs", status_code=status.HTTP_201_CREATED)
@@ -91,7 +91,7 @@ def run(body: RankingRunCreate, ctx: CtxDep, user: CurrentUser, key: Idempotency
 @router.get("/rankings/runs")
 def list_runs(ctx: CtxDep, user: CurrentUser, definition_code: str | None = None,
               period: str | None = None) -> list[dict]:
-    return read(ctx, lambda s: rankings.list_runs(s, user, definition_code, period))
+    return read_standby(ctx, lambda s: rankings.list_runs(s, user, definition_code, period))
 
 
 @router.get("/rankings/official")
@@ -102,7 +102,7 @@ def official(ctx: CtxDep, user: CurrentUser, definition_code: str, period: str) 
             raise NotFound(f"no published list for {definition_code} {period}", field="period")
         return rankings.run_public(session, rankings.require_run(session, user, found.id))
 
-    return read(ctx, run_)
+    return read_standby(ctx, run_)
 
 
 @router.get("/rankings/runs/{run_id}")
@@ -114,17 +114,17 @@ def get_run(run_id: int, ctx: CtxDep, user: CurrentUser, shortlisted: bool = Fal
                                                 limit=limit, offset=offset)
         return found
 
-    return read(ctx, run_)
+    return read_standby(ctx, run_)
 
 
 @router.get("/rankings/runs/{run_id}/reproduce")
 def reproduce(run_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
-    return read(ctx, lambda s: rankings.reproduce(s, user, run_id))
+    return read_standby(ctx, lambda s: rankings.reproduce(s, user, run_id))
 
 
 @router.get("/rankings/runs/{run_id}/entries/{subject_id}/transactions")
 def trace(run_id: int, subject_id: int, ctx: CtxDep, user: CurrentUser) -> list[dict]:
-    return read(ctx, lambda s: rankings.transactions_of_entry(s, user, run_id, subject_id))
+    return read_standby(ctx, lambda s: rankings.transactions_of_entry(s, user, run_id, subject_id))
 
 
 @router.post("/rankings/runs/{run_id}/publish")
@@ -143,23 +143,23 @@ def supersede(run_id: int, body: Supersede, ctx: CtxDep, user: CurrentUser, key:
 
 @router.get("/rankings/runs/{run_id}/export.xlsx")
 def export_xlsx(run_id: int, ctx: CtxDep, user: CurrentUser) -> Response:
-    return _file(read(ctx, lambda s: rank_exports.ranking_xlsx(s, user, run_id)), XLSX, f"ranking-{run_id}.xlsx")
+    return _file(read_standby(ctx, lambda s: rank_exports.ranking_xlsx(s, user, run_id)), XLSX, f"ranking-{run_id}.xlsx")
 
 
 @router.get("/rankings/runs/{run_id}/export.csv")
 def export_csv(run_id: int, ctx: CtxDep, user: CurrentUser) -> Response:
-    return _file(read(ctx, lambda s: rank_exports.ranking_csv(s, user, run_id)), "text/csv; charset=utf-8",
+    return _file(read_standby(ctx, lambda s: rank_exports.ranking_csv(s, user, run_id)), "text/csv; charset=utf-8",
                  f"ranking-{run_id}.csv")
 
 
 @router.get("/rankings/runs/{run_id}/chart.png")
 def chart(run_id: int, ctx: CtxDep, user: CurrentUser) -> Response:
-    return Response(read(ctx, lambda s: rank_exports.ranking_chart(s, user, run_id)), media_type="image/png")
+    return Response(read_standby(ctx, lambda s: rank_exports.ranking_chart(s, user, run_id)), media_type="image/png")
 
 
 @router.get("/targets")
 def targets_now(ctx: CtxDep, user: CurrentUser, unit_id: int, period: str) -> dict:
-    return read(ctx, lambda s: targets.preview(s, user, unit_id, period, ctx.today()))
+    return read_standby(ctx, lambda s: targets.preview(s, user, unit_id, period, ctx.today()))
 
 
 @router.post("/targets/reports", status_code=status.HTTP_201_CREATED)
@@ -172,21 +172,21 @@ def make_report(body: TargetReportCreate, ctx: CtxDep, user: CurrentUser, key: I
 
 @router.get("/targets/reports")
 def list_reports(ctx: CtxDep, user: CurrentUser, unit_id: int) -> list[dict]:
-    return read(ctx, lambda s: targets.list_reports(s, user, unit_id))
+    return read_standby(ctx, lambda s: targets.list_reports(s, user, unit_id))
 
 
 @router.get("/targets/reports/{report_id}")
 def get_report(report_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
-    return read(ctx, lambda s: targets.report_public(targets.require_report(s, user, report_id)))
+    return read_standby(ctx, lambda s: targets.report_public(targets.require_report(s, user, report_id)))
 
 
 @router.get("/targets/reports/{report_id}/export.xlsx")
 def report_xlsx(report_id: int, ctx: CtxDep, user: CurrentUser) -> Response:
-    figures = read(ctx, lambda s: targets.require_report(s, user, report_id).figures)
+    figures = read_standby(ctx, lambda s: targets.require_report(s, user, report_id).figures)
     return _file(rank_exports.targets_xlsx(figures), XLSX, f"targets-{report_id}.xlsx")
 
 
 @router.get("/targets/reports/{report_id}/chart.png")
 def report_chart(report_id: int, ctx: CtxDep, user: CurrentUser) -> Response:
-    figures = read(ctx, lambda s: targets.require_report(s, user, report_id).figures)
+    figures = read_standby(ctx, lambda s: targets.require_report(s, user, report_id).figures)
     return Response(rank_exports.targets_chart(figures), media_type="image/png")

@@ -22,7 +22,7 @@ from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write, token_fr
 from api.middleware import DEFAULT_LIMIT, SlidingWindow
 from ledger.errors import TooManyAttempts
 from ledger.people import auth, signin
-from ledger.store.usecase import read, write_once
+from ledger.store.usecase import read_standby, write_once
 from ledger.volunteer_view import certificates, selfservice
 from ledger.volunteer_view.certificate_pdf import render_certificate
 
@@ -59,7 +59,7 @@ def _etag_read(request: Request, ctx, user, volunteer_id: int, fn: Callable) -> 
             return etag, None
         return etag, fn(session)
 
-    etag, body = read(ctx, run)
+    etag, body = read_standby(ctx, run)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if body is None:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -147,7 +147,7 @@ def verify_url(request: Request, number: str, code: str) -> str:
 @router.get("/selfservice/certificates/{number}.pdf")
 def certificate_pdf(number: str, request: Request, ctx: CtxDep, user: CurrentUser) -> Response:
     """The certificate as PDF, for its volunteer or an admin in scope."""
-    content, code = read(ctx, lambda s: certificates.require_certificate(s, user, number))
+    content, code = read_standby(ctx, lambda s: certificates.require_certificate(s, user, number))
     pdf = render_certificate(content, code, verify_url(request, number, code), ctx.options.get("cjk_font"))
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{number}.pdf"',
@@ -175,7 +175,7 @@ def verify(request: Request, ctx: CtxDep, number: str = Query("", max_length=60)
         seconds = max(1, math.ceil(wait))
         raise TooManyAttempts(f"核验次数过多，请 {seconds} 秒后再试 (too many checks from this address; "
                               f"retry after {seconds} s)", field="number", retry_after_seconds=seconds)
-    return read(ctx, lambda s: certificates.verify_certificate(s, ctx.secret_key, number, code))
+    return read_standby(ctx, lambda s: certificates.verify_certificate(s, ctx.secret_key, number, code))
 
 
 @router.get("/my", include_in_schema=False)

@@ -66,7 +66,8 @@ def _read_as(request: Request, token: str, fn: Callable[..., Any]) -> Any:
     COMMIT (`usecase.read_autocommit`), so the statements stay prepared on the connection.
     """
     ctx = request.app.state.ctx
-    return usecase.read_autocommit(ctx, lambda s: fn(s, principal_for_token(s, token, ctx.now())))
+    return usecase.read_standby(ctx, lambda s: fn(s, principal_for_token(s, token, ctx.now())),
+                                fallback=usecase.read_autocommit)
 
 
 @router.get("/volunteers/{volunteer_id}/balances")

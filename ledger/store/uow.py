@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.store.db import is_sqlite, make_session_factory
+from ledger.store.replica import ReplicaRouter
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -55,9 +56,12 @@ class Context:
     deployment_name: str = "本地县新时代文明实践中心"
     clock: Callable[[], dt.datetime] = _now
     options: dict = field(default_factory=dict)
+    replica_engine: Engine | None = None  # a hot standby for reads (store/replica.py)
 
     def __post_init__(self) -> None:
         self.session_factory = make_session_factory(self.engine)
+        self.replica = ReplicaRouter(self.engine, self.replica_engine,
+                                     wait_seconds=self.options.get("replica_wait_ms", 500) / 1000)
 
     def uow(self) -> UnitOfWork:
         """Open a unit of work (a database transaction)."""

@@ -45,11 +45,22 @@ def read_autocommit(ctx: Context, fn: Callable[[Session], Any]) -> Any:
             return fn(session)
 
 
+def read_standby(ctx: Context, fn: Callable[[Session], Any], *,
+                 fallback: Callable[[Context, Callable[[Session], Any]], Any] = read) -> Any:
+    """A read the hot standby may serve (figures, history, certificates, reports), with the
+    reader's own writes visible (`store.replica`); without a standby, `fallback` runs it."""
+    if not ctx.replica.enabled:
+        return fallback(ctx, fn)
+    return ctx.replica.read(fn)
+
+
 def write(ctx: Context, *, key: str | None, operation: str, request: Any,
           fn: Callable[[Session], dict]) -> tuple[dict, bool]:
     """Run a write once per idempotency key; returns (result, replayed)."""
-    return run_idempotent(ctx, key=key, operation=operation, request=request,
-                          work=lambda uow: fn(uow.session))
+    result = run_idempotent(ctx, key=key, operation=operation, request=request,
+                            work=lambda uow: fn(uow.session))
+    ctx.replica.note_write()
+    return result
 
 
 def write_once(ctx: Context, fn: Callable[[Session], Any]) -> Any:
