@@ -6,12 +6,52 @@ from sqlalchemy.orm import Session
 
 from ledger.store.tables import AuditEntry
 
+ACTION_NAMES = {
+    "unit.create": "新建单位", "team.create": "新建队伍", "user.create": "新建用户", "token.issue": "签发接口令牌",
+    "volunteer.register": "登记志愿者", "volunteer.import": "导入志愿者", "volunteer.export": "导出志愿者",
+    "volunteer.transfer": "志愿者调动", "sign_in_code.issue": "签发登录码", "record.reverse": "冲正服务记录",
+    "record.complaint_upheld": "投诉成立", "import.approve": "批准台账导入", "policy.publish": "发布激励办法",
+    "policy.adjustment.confirm": "确认追溯调整", "ranking.define": "保存评选办法", "ranking.run": "运行评选",
+    "ranking.publish": "发布评选结果", "ranking.supersede": "替代评选结果", "supersede": "替代评选结果",
+    "publish": "发布", "targets.report": "保存目标考核报告", "desk.create": "新建兑换点", "desk.price": "调整价格",
+    "desk.cancel": "撤销兑换", "certificate.issue": "出具志愿服务证明", "deployment_key.trust": "信任其他部署的密钥",
+}
+DETAIL_NAMES = {"code": "编码", "unit_id": "单位", "reason": "原因", "role": "角色", "records": "记录数",
+                "points": "积分", "package_id": "转移包", "version": "版本", "to": "调入", "from": "调出",
+                "points_difference": "积分差额", "period": "期间", "number": "编号", "minutes": "分钟",
+                "label": "名称", "kind": "类别", "fingerprint": "指纹", "by_run_id": "替代为第几次运行",
+                "before": "原值", "after": "新值"}
+MAX_LIMIT = 500
 
-def audit_entries(session: Session, *, limit: int, before_id: int | None = None) -> list[dict]:
-    """The newest `limit` entries of the audit log (older than `before_id` when given)."""
+
+def audit_entries(session: Session, *, limit: int, before_id: int | None = None, actor: str | None = None,
+                  action: str | None = None) -> list[dict]:
+    """The newest `limit` entries of the audit log (older than `before_id`; of one actor or action)."""
     query = select(AuditEntry)
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
-    rows = session.execute(query.order_by(AuditEntry.id.desc()).limit(limit)).scalars()
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    rows = session.execute(query.order_by(AuditEntry.id.desc()).limit(min(limit, MAX_LIMIT))).scalars()
     return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-             "target": e.target, "detail": e.detail} for e in rows]
+             "action_name": ACTION_NAMES.get(e.action, e.action), "target": e.target, "detail": e.detail,
+             "detail_text": detail_text(e.detail)} for e in rows]
+
+
+def detail_text(detail: dict | None) -> str:
+    """An entry's details for people: "原因：重复录入；编码：S1" (unknown keys keep their name)."""
+    if not detail:
+        return ""
+    return "；".join(f"{DETAIL_NAMES.get(key, key)}：{_value(value)}" for key, value in detail.items())
+
+
+def _value(value) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, (list, tuple)):
+        return "、".join(_value(item) for item in value)
+    if isinstance(value, dict):
+        return "，".join(f"{DETAIL_NAMES.get(k, k)} {_value(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
