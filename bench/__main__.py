@@ -9,6 +9,7 @@ bench/results/<size>-<time>.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -55,6 +56,29 @@ def fresh_sqlite(name: str) -> str:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}"
+
+
+@contextlib.contextmanager
+def production_server():
+    """A private PostgreSQL with the production settings for this machine, as the bench server."""
+    global ADMIN_URL
+    from ledger.store.pgsettings import production_settings
+    from tests.faults.pgcluster import PrivateCluster
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    settings = {**production_settings(memory, os.cpu_count() or 2), "max_connections": "200"}
+    cluster = PrivateCluster(settings)
+    cluster.init()
+    cluster.start()
+    before = ADMIN_URL
+    ADMIN_URL = f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres"
+    os.environ["LEDGER_BENCH_POSTGRES"] = ADMIN_URL  # read again where figure 2 imports it
+    log(f"production settings on a private server at port {cluster.port}: {settings}")
+    try:
+        yield settings
+    finally:
+        ADMIN_URL = before
+        cluster.destroy()
 
 
 def context(url: str, pool: int = 40) -> Context:
@@ -142,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="",
                         help="suffix of the bench database and data-set names (runs side by side: --tag _a)")
     parser.add_argument("--seconds", type=float, default=None, help="time bound of each timed figure")
+    parser.add_argument("--pg-settings", choices=("stock", "production"), default="stock",
+                        help="production: a private server (initdb, another port) with `ledger pg-settings` "
+                             "sized for this machine, instead of LEDGER_BENCH_POSTGRES")
     args = parser.parse_args(argv)
     args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]
     args.seconds = args.seconds or (10.0 if args.size in ("small", "tiny") else 30.0)
@@ -152,7 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
     if args.engine in ("postgresql", "both"):
-        run_postgresql(args, results)
+        if args.pg_settings == "production":
+            with production_server() as settings:
+                results["pg_settings"] = settings
+                args.tag += "_production"
+                run_postgresql(args, results)
+        else:
+            run_postgresql(args, results)
     if args.engine in ("sqlite", "both"):
         run_sqlite(args, results)
     results["wall_s"] = round(time.perf_counter() - started, 1)

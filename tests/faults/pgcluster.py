@@ -36,7 +36,8 @@ def postgres_bin() -> Path:
 class PrivateCluster:
     """initdb + pg_ctl start/stop on a free port; `url(db)` for SQLAlchemy."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        self.settings = settings  # server settings instead of the test defaults (fsync off, small)
         self.bin = postgres_bin()
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="ledger-private-pg-"))
@@ -64,8 +65,11 @@ class PrivateCluster:
         return self
 
     def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
-                   f"-c max_connections=60 -c shared_buffers=32MB")
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
+        if self.settings is None:
+            options += "-c fsync=off -c max_connections=60 -c shared_buffers=32MB"
+        else:
+            options += " ".join(f"-c {name}={value}" for name, value in self.settings.items())
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                   "-o", options, "start")
 
