@@ -242,23 +242,6 @@ def test_a_stored_record_that_credited_less_than_its_minutes_leaves_room_under_t
     assert read(fresh_ctx, verify).ok
 
 
-@pytest.mark.parametrize("memo, actor, version", [
-    ("周末课堂: 120 min, 20 pts (policy default, x1)", "approver", None),
-    ('a "quoted"\\ memo\twith\ncontrol \x01 chars and emoji 😀', "审核员 张三", 7),
-    ("", "", 12345678901),
-])
-def test_the_service_hash_is_content_hash_written_out(memo, actor, version):
-    from ledger.book.postings import Leg, content_hash
-
-    legs = [(905, "PTS", -40, 3, 1), (17, "MIN", 120, 3, 12), (18, "MIN", -120, 3, 12), (904, "PTS", 40, 3, 12)]
-    tx = dict(kind="service", idempotency_key="service:77", occurred_on=dt.date(2025, 3, 5), actor=actor,
-              volunteer_id=3, unit_id=12, policy_version_id=version, reverses_id=None, service_record_id=77, memo=memo)
-    expected = content_hash(tx, [Leg(*leg) for leg in legs])
-    import json
-    assert bulk.service_hash(json.dumps(actor, ensure_ascii=False), 77, "2025-03-05", json.dumps(memo, ensure_ascii=False),
-                             version, legs, 3, 12) == expected
-
-
 def test_a_batch_naming_an_unknown_recorder_is_refused_by_field(fresh_ctx):
     ctx = fresh_ctx
     world = _world(ctx)

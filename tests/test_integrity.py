@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from ledger.book import integrity
+from ledger.book import integrity, verify_postgresql
 from ledger.book.accounts import MINUTES, POINTS, account_id
 from ledger.book.integrity import chain_hash, seal_period, verify
 from ledger.book.postings import Leg, post
@@ -79,8 +79,8 @@ def _report(ctx, **options) -> dict:
 @pytest.fixture
 def one_id_per_range(monkeypatch):
     """Cut the ledger into ranges of one transaction id: many tasks, some past the data."""
-    monkeypatch.setattr(integrity, "MIN_RANGE", 1)
-    monkeypatch.setattr(integrity, "RANGES_PER_WORKER", 10_000)
+    monkeypatch.setattr(verify_postgresql, "MIN_RANGE", 1)
+    monkeypatch.setattr(verify_postgresql, "RANGES_PER_WORKER", 10_000)
 
 
 def test_a_clean_ledger_verifies_and_counts_every_row(fresh_ctx, one_id_per_range):
@@ -98,7 +98,7 @@ def test_the_caller_s_connection_does_the_work_when_no_helper_can_connect(fresh_
     ids, _ = _ledger(ctx, 3)
     _behind_the_ledgers_back(ctx, ("UPDATE transactions SET memo = 'changed' WHERE id = :t", {"t": ids[1]}))
     expected = _report(ctx)
-    monkeypatch.setattr(integrity, "_helper", lambda *args: None)  # as if every connect failed
+    monkeypatch.setattr(verify_postgresql, "_helper", lambda *args: None)  # as if every connect failed
     assert _report(ctx) == expected
     assert [p["row"] for p in expected["problems"]] == [ids[1]]
 
@@ -150,7 +150,7 @@ def test_the_checkpoint_chain_is_hashed_as_chain_hash_does(fresh_ctx, monkeypatc
     assert periods[0].hash == chain_hash(integrity.GENESIS, [(i, _hash_of(ctx, i)) for i in ids[:2]])
     assert periods[2].tx_count == 0 and periods[2].prev_hash == periods[1].hash
     assert _report(ctx)["checkpoints"] == 3 and _report(ctx)["ok"]
-    monkeypatch.setattr(integrity, "CHAIN_IN_SQL", 0)  # the chain hashed in Python, streamed
+    monkeypatch.setattr(verify_postgresql, "CHAIN_IN_SQL", 0)  # the chain hashed in Python, streamed
     assert _report(ctx)["checkpoints"] == 3 and _report(ctx)["ok"]
     monkeypatch.undo()
     _behind_the_ledgers_back(ctx, ("UPDATE checkpoints SET tx_count = tx_count + 1 WHERE id = :c",
@@ -158,7 +158,7 @@ def test_the_checkpoint_chain_is_hashed_as_chain_hash_does(fresh_ctx, monkeypatc
     report = _report(ctx)
     assert [(p["check"], p["row"]) for p in report["problems"]] == [("checkpoint", periods[1].id)]
     assert report["checkpoints"] == 2  # the chain stops at the first seal that does not match
-    monkeypatch.setattr(integrity, "CHAIN_IN_SQL", 0)
+    monkeypatch.setattr(verify_postgresql, "CHAIN_IN_SQL", 0)
     assert _report(ctx) == report
 
 

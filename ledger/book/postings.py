@@ -14,8 +14,6 @@ and so its one partition.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -26,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.book.accounts import defer_balance, is_counter_kind, known_kind
+from ledger.book.hashing import content_digest
 from ledger.book.tables import Account, Posting, Transaction, TransactionKey
 from ledger.book.year_minutes import VolunteerYearMinutes
 from ledger.errors import AlreadyReversed, Conflict, IdempotencyConflict, InsufficientPoints, NotFound
@@ -56,34 +55,6 @@ class Leg:
     amount: int
     volunteer_id: int | None = None
     unit_id: int | None = None
-
-
-def content_hash(tx: dict, legs: list[Leg] | list[dict]) -> str:
-    """SHA-256 over the canonical content of a transaction and its postings."""
-    rows = sorted(
-        [_leg_tuple(leg) for leg in legs],
-    )
-    body = {
-        "kind": tx["kind"],
-        "key": tx["idempotency_key"],
-        "occurred_on": str(tx["occurred_on"]),
-        "actor": tx["actor"],
-        "volunteer_id": tx.get("volunteer_id"),
-        "unit_id": tx.get("unit_id"),
-        "policy_version_id": tx.get("policy_version_id"),
-        "reverses_id": tx.get("reverses_id"),
-        "service_record_id": tx.get("service_record_id"),
-        "memo": tx.get("memo") or "",
-        "postings": rows,
-    }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _leg_tuple(leg) -> tuple:
-    if isinstance(leg, Leg):
-        return (leg.account_id, leg.uom, int(leg.amount), leg.volunteer_id, leg.unit_id)
-    return (leg["account_id"], leg["uom"], int(leg["amount"]), leg["volunteer_id"], leg["unit_id"])
 
 
 def check_balanced(legs: list[Leg]) -> None:
@@ -119,7 +90,7 @@ def post(
     tx = dict(kind=kind, idempotency_key=key, occurred_on=occurred_on, actor=actor,
               volunteer_id=volunteer_id, unit_id=unit_id, policy_version_id=policy_version_id,
               reverses_id=reverses_id, service_record_id=service_record_id, memo=memo)
-    digest = content_hash(tx, legs)
+    digest = content_digest(tx, legs)
     existing = session.connection().execute(_BY_KEY, {"key": key}).first()
     if existing is not None:
         first = _transaction_on(session, existing.transaction_id, existing.occurred_on)

@@ -26,13 +26,13 @@ import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from hashlib import sha256
 from typing import Iterable, Sequence
 
 from sqlalchemy import Date, DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
 from ledger.book.accounts import KINDS, MINUTES, POINTS
+from ledger.book.hashing import canonical_text, digest_of
 from ledger.book.postings import add_year_minutes
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
 from ledger.incentives import pricing
@@ -517,27 +517,13 @@ def _credited_before(session: Session, services: Sequence[ApprovedService], minu
     return day_credited, year_credited
 
 
-def _json_int(value: int | None) -> str:
-    return "null" if value is None else str(int(value))
-
-
 def service_hash(actor_json: str, record_id: int, occurred_on: str, memo_json: str, policy_version_id: int | None,
                  legs: list[tuple], volunteer_id: int, unit_id: int) -> str:
-    """`postings.content_hash` of a service transaction, its JSON written out directly.
-
-    The same bytes as `json.dumps(body, sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)`: keys in sorted order, no spaces; `actor_json` and `memo_json` are
-    the strings as `json.dumps` writes them; `legs` are (account, uom, amount, volunteer,
-    unit) with integer ids and uom "MIN" or "PTS", on distinct accounts (sorted by account,
-    as `content_hash` sorts them).  tests/test_bulk.py checks it against `content_hash`.
-    """
-    postings = ",".join([f'[{a},"{u}",{m},{v},{n}]' for a, u, m, v, n in sorted(legs)])
-    version = "null" if policy_version_id is None else policy_version_id
-    body = (f'{{"actor":{actor_json},"key":"service:{record_id}","kind":"service","memo":{memo_json},'
-            f'"occurred_on":"{occurred_on}","policy_version_id":{version},'
-            f'"postings":[{postings}],"reverses_id":null,"service_record_id":{record_id},'
-            f'"unit_id":{unit_id},"volunteer_id":{volunteer_id}}}')
-    return sha256(body.encode()).hexdigest()
+    """The content hash of a service transaction (`hashing.canonical_text`, strings already in JSON)."""
+    return digest_of(canonical_text(
+        kind_json='"service"', key_json=f'"service:{record_id}"', actor_json=actor_json, memo_json=memo_json,
+        occurred_on_json=f'"{occurred_on}"', policy_version_id=policy_version_id, reverses_id=None,
+        service_record_id=record_id, unit_id=unit_id, volunteer_id=volunteer_id, legs=legs))
 
 
 class _Plan:

@@ -14,7 +14,7 @@ from decimal import InvalidOperation
 from typing import Any, Callable
 
 from ledger.book import deployment_keys as keys
-from ledger.book.postings import content_hash
+from ledger.book.hashing import content_digest
 from ledger.book.tables import DeploymentPeer
 from ledger.errors import PackageRefused
 
@@ -87,7 +87,7 @@ def _checked(envelope: dict, find_peer, own_deployment_id: str) -> tuple[dict, D
 def _check_hashes(body: dict) -> None:
     """Every transaction's content hash, recomputed from its fields and postings; and balance."""
     for tx in body["transactions"]:
-        if content_hash(tx, tx["postings"]) != tx["content_hash"]:
+        if content_digest(tx, tx["postings"]) != tx["content_hash"]:
             raise refused("hash_mismatch", f"transaction {tx['id']} does not match its content hash",
                           field="package.transactions")
         sums: dict[str, int] = {}
