@@ -62,3 +62,19 @@ def create_app(ctx: Context | None = None, settings: Settings | None = None) -> 
         return Response(body, media_type=content_type)
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one server process of several (`ledger serve --workers N`): settings from the
+    environment; the supervising process upgraded, seeded and runs the scheduled jobs."""
+    from api.observability import configure_json_logging
+
+    configure_json_logging()
+    settings = Settings()
+    ctx = context_from_settings(settings)
+    app = create_app(ctx, settings)
+    if settings.scheduler_enabled:
+        from jobs.scheduler import attach
+
+        attach(app, ctx, settings)
+    return app

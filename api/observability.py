@@ -20,11 +20,12 @@ import contextvars
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.routing import Match
 
@@ -118,9 +119,23 @@ def observe_job(job: str, outcome: str, seconds: float) -> None:
         JOB_SECONDS.labels(job=job).observe(seconds)
 
 
+def use_multiprocess(folder: str) -> None:
+    """Gather metrics across server processes (call in the supervising process before it starts
+    them): each process writes its samples under `folder`, and a scrape adds them up."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
 def metrics_text() -> tuple[bytes, str]:
-    """The metrics in Prometheus' text format, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    """The metrics in Prometheus' text format, and its content type (summed over processes
+    when several serve: `use_multiprocess`; the pool and the standby are the answering one's)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    gathered = CollectorRegistry()
+    multiprocess.MultiProcessCollector(gathered, path=folder)
+    gathered.register(POOL)
+    gathered.register(STANDBY)
+    return generate_latest(gathered), CONTENT_TYPE_LATEST
 
 
 def _route_template(scope) -> str:

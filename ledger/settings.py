@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     sign_in_lockout_minutes: int = 15
     rate_limit_per_minute: int = 120
     scheduler_enabled: bool = True
+    workers: int = 1  # server processes: production on PostgreSQL sets one per core (LEDGER_WORKERS)
     replica_url: str | None = None  # a PostgreSQL hot standby for reads (README: "A hot standby")
     replica_wait_ms: int = 500  # how long a reader's read waits for the standby to reach their write
     timezone: str = "Asia/Shanghai"

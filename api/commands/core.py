@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 from api.cli import print_json
 from ledger import demo
 from ledger.book.integrity import seal_period, verify
+from ledger.errors import ValidationFailed
 from ledger.people import auth
 from ledger.people.access import SYSTEM
 from ledger.service import imports
@@ -21,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-demo", action="store_true", help="do not seed demo data into an empty database")
     p.add_argument("--no-scheduler", action="store_true", help="do not start the scheduled jobs")
+    p.add_argument("--workers", type=int, default=None,
+                   help="server processes (default LEDGER_WORKERS or 1; on PostgreSQL in production: one per core)")
     p.set_defaults(handler=serve)
     p = sub.add_parser("upgrade", help="create or upgrade the schema (Alembic, to the newest revision)")
     p.set_defaults(handler=lambda a, s, c: upgrade(s.database_url) or print("schema is up to date"))
@@ -61,12 +65,36 @@ def serve(args, settings, ctx) -> int:
         if made:
             print(f"demo data seeded: {made}")
             print("demo tokens: " + ", ".join(made["tokens"]))
-    app = create_app(ctx, settings)
-    if settings.scheduler_enabled and not args.no_scheduler:
-        from jobs.scheduler import attach
+    workers = max(args.workers or settings.workers, 1)
+    if workers > 1 and ctx.is_sqlite:
+        raise ValidationFailed("SQLite 只能由一个服务进程写入；多个进程请用 PostgreSQL "
+                               "(several server processes need PostgreSQL: SQLite has one writer)", field="workers")
+    scheduled = settings.scheduler_enabled and not args.no_scheduler
+    if workers == 1:
+        app = create_app(ctx, settings)
+        if scheduled:
+            from jobs.scheduler import attach
 
-        attach(app, ctx, settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=None, access_log=False)
+            attach(app, ctx, settings)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=None, access_log=False)
+        return 0
+    return _serve_workers(args, settings, ctx, workers, scheduled)
+
+
+def _serve_workers(args, settings, ctx, workers: int, scheduled: bool) -> int:
+    """Several server processes (uvicorn's workers, each with its own pool and scheduler: a
+    job's period runs once whichever process fires first); metrics gathered across them."""
+    import tempfile
+
+    import uvicorn
+
+    from api import observability
+
+    observability.use_multiprocess(tempfile.mkdtemp(prefix="ledger-metrics-"))
+    os.environ["LEDGER_SCHEDULER_ENABLED"] = "true" if scheduled else "false"
+    uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, host=args.host,
+                port=args.port, log_level="info", log_config=None, access_log=False,
+                timeout_worker_healthcheck=60)  # a worker imports pandas and matplotlib: slow on a busy box
     return 0
 
 
