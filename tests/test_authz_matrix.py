@@ -196,6 +196,8 @@ def _(w, role):
 fixed("GET", "/ledger/verify", (200, 403, 403, 403, 200, 403, 403, 401), "/ledger/verify")
 fixed("GET", "/ledger/checkpoints", (200, 403, 403, 403, 200, 403, 403, 401), "/ledger/checkpoints")
 fixed("GET", "/audit", (200, 403, 403, 403, 200, 403, 403, 401), "/audit")
+# the service's metrics: loopback scrapers, or admins and auditors (the test client is not loopback)
+fixed("GET", "/metrics", (200, 403, 403, 403, 200, 403, 403, 401), "/metrics")
 
 # --- policies ------------------------------------------------------------------------------
 
