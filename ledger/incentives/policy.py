@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from ledger.errors import ValidationFailed
 from ledger.incentives import document
+from ledger.incentives.caps import capped_minutes
 from ledger.incentives.document import Caps, DateTag, StarRule, decimal_text
 
 MINUTES_PER_HOUR = 60
@@ -181,17 +182,15 @@ class Policy:
 
     def _credit(self, facts: ServiceFacts) -> tuple[int, dict[str, Any]]:
         caps = self.caps
-        credited = facts.minutes
         steps: dict[str, Any] = {"minutes": facts.minutes, "service_kind": facts.service_kind}
         if caps.per_activity_minutes is not None:
-            credited = min(credited, caps.per_activity_minutes)
             steps["per_activity_cap"] = caps.per_activity_minutes
         if caps.per_day_minutes is not None:
             steps["day_remaining"] = max(0, caps.per_day_minutes - facts.credited_minutes_same_day)
-            credited = min(credited, steps["day_remaining"])
         if caps.per_year_minutes is not None:
             steps["year_remaining"] = max(0, caps.per_year_minutes - facts.credited_minutes_same_year)
-            credited = min(credited, steps["year_remaining"])
+        credited = capped_minutes(caps, facts.minutes, facts.credited_minutes_same_day,
+                                  facts.credited_minutes_same_year)
         steps["capped_minutes"] = credited
         if facts.service_kind in self.no_hours_kinds:
             credited = 0
@@ -308,3 +307,8 @@ def spendable_points(lots: Sequence[PointLot], debits_total: int, as_of: date) -
     """Points that may still be spent on `as_of`: earned - debited - expired but not yet posted."""
     earned = sum(lot.points for lot in lots)
     return earned - debits_total - expiring_points(lots, debits_total, as_of)
+
+
+def service_memo(title: str, credited_minutes: int, points: int, version_label: str, multiplier: Decimal) -> str:
+    """The memo of a service transaction: what was credited, under which version, at what rate."""
+    return f"{title}: {credited_minutes} min, {points} pts (policy {version_label}, x{multiplier})"

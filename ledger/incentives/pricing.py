@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from ledger.book.tables import Account, Posting, Transaction
 from ledger.book.year_minutes import VolunteerYearMinutes
-from ledger.incentives.policy import Policy, ServiceFacts
-from ledger.incentives.stars import star_level
+from ledger.incentives import funding
+from ledger.incentives.funding import county_of, version_in_force, version_label
+from ledger.incentives.policy import Policy, ServiceFacts, service_memo
+from ledger.incentives.stars import StarChange, star_change, star_level
 from ledger.incentives.tables import PolicyVersion, StarEvent
 from ledger.people.tables import Membership, Unit, Volunteer
 from ledger.service.tables import Activity, ServiceRecord
@@ -77,15 +79,12 @@ def policy_in_force(session: Session, unit_id: int, on_date: dt.date) -> tuple[P
     if (unit_id, on_date) in found:
         return found[(unit_id, on_date)]
     chain = ancestors(session, unit_id)
-    nearness = {candidate: depth for depth, candidate in enumerate(chain)}
     versions = session.execute(
         select(PolicyVersion).where(PolicyVersion.unit_id.in_(chain), PolicyVersion.effective_from <= on_date)
     ).scalars().all()
-    if not versions:
-        answer: tuple[PolicyVersion | None, Policy] = (None, default_policy())
-    else:
-        version = min(versions, key=lambda v: (nearness[v.unit_id], -v.effective_from.toordinal(), -v.version))
-        answer = (version, parse_cached(version.document))
+    version = version_in_force(chain, versions, on_date)
+    answer: tuple[PolicyVersion | None, Policy] = (
+        (version, parse_cached(version.document)) if version is not None else (None, default_policy()))
     found[(unit_id, on_date)] = answer
     return answer
 
@@ -96,26 +95,19 @@ def forget_policies_in_force(session: Session) -> None:
 
 
 def funding_unit(session: Session, policy: Policy, record: ServiceRecord, home_unit_id: int) -> int:
-    """Who funds the points: the volunteer's home unit ("unit"), else the county (tree root)."""
-    if policy.funding == "unit":
-        return home_unit_id
-    return ancestors(session, record.unit_id)[-1]
+    """Who funds a record's points (`funding.funding_unit`): the home unit, or the record's county."""
+    return funding.funding_unit(policy, home_unit_id, county_of(ancestors(session, record.unit_id)))
 
 
 def home_unit_on(session: Session, volunteer_id: int, on_date: dt.date) -> int:
-    """The volunteer's home unit on a date (membership history), else the current one.
-
-    A record for service before a transfer that arrives after it is funded as on its
-    service date, by the old home unit.
-    """
-    found = session.execute(
-        select(Membership.unit_id).where(
+    """The volunteer's home unit on a date (`funding.home_unit_on` over the membership history)."""
+    periods = session.execute(
+        select(Membership.valid_from, Membership.valid_to, Membership.unit_id).where(
             Membership.volunteer_id == volunteer_id, Membership.is_home.is_(True),
             Membership.valid_from <= on_date,
-            (Membership.valid_to.is_(None)) | (Membership.valid_to > on_date))
-        .order_by(Membership.valid_from.desc()).limit(1)).scalar_one_or_none()
-    if found is not None:
-        return found
+            (Membership.valid_to.is_(None)) | (Membership.valid_to > on_date))).all()
+    if periods:
+        return funding.home_unit_on(periods, on_date, periods[0][2])
     return session.execute(select(Volunteer.home_unit_id).where(Volunteer.id == volunteer_id)).scalar_one()
 
 
@@ -225,9 +217,8 @@ def price_record(session: Session, record: ServiceRecord, activity: Activity) ->
     version, policy = policy_in_force(session, record.unit_id, record.started_at.date())
     pricing = policy.price(facts_for(session, record, activity, rating=record.rating))
     home_unit_id = home_unit_on(session, record.volunteer_id, record.started_at.date())
-    version_label = f"v{version.version}@unit{version.unit_id}" if version else "default"
-    memo = (f"{activity.title}: {pricing.credited_minutes} min, {pricing.points} pts "
-            f"(policy {version_label}, x{pricing.multiplier})")
+    memo = service_memo(activity.title, pricing.credited_minutes, pricing.points, version_label(version),
+                        pricing.multiplier)
     return PricedService(policy_version_id=version.id if version else None,
                          credited_minutes=pricing.credited_minutes, points=pricing.points,
                          funding_unit_id=funding_unit(session, policy, record, home_unit_id),
@@ -291,14 +282,19 @@ def _star_inputs(session: Session, volunteer_id: int, year: int) -> tuple[int, i
 
 def update_star_level(session: Session, volunteer_id: int, on_date: dt.date, transaction_id: int | None,
                       reason: str) -> StarEvent | None:
-    """Record a star change event when the hours now give a different level (up or down)."""
+    """Record a star change event when the hours now give a different level (`stars.star_change`)."""
     before, total, this_year = _star_inputs(session, volunteer_id, on_date.year)
-    after, version_id = _derived(session, volunteer_id, on_date, total, this_year)
-    if after == before:
-        return None
-    event = StarEvent(volunteer_id=volunteer_id, occurred_on=on_date, level_before=before,
-                      level_after=after, transaction_id=transaction_id, policy_version_id=version_id,
-                      reason=reason)
+    volunteer = session.get(Volunteer, volunteer_id)
+    version, policy = policy_in_force(session, volunteer.home_unit_id, on_date)
+    change = star_change(policy, before, total, this_year, volunteer.registered_on, on_date,
+                         volunteer_id=volunteer_id, transaction_id=transaction_id,
+                         policy_version_id=version.id if version else None, reason=reason)
+    return record_star_change(session, change) if change else None
+
+
+def record_star_change(session: Session, change: StarChange) -> StarEvent:
+    """Write a star event (the batch path writes the same fields as rows)."""
+    event = StarEvent(**vars(change))
     session.add(event)
     session.flush()
     return event

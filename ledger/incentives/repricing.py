@@ -8,7 +8,6 @@ their new credited minutes; the others count with what the ledger credited them.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import PolicyInvalid, ValidationFailed
 from ledger.incentives import pricing
+from ledger.incentives.caps import RunningCredit
 from ledger.incentives.policy import Policy, ServiceFacts
 from ledger.people.tables import Unit, Volunteer
 from ledger.service.tables import Activity, ServiceRecord
@@ -95,39 +95,32 @@ def reprice(session: Session, root_path: str, period_from: dt.date, period_to: d
     rows = _context_records(session, volunteer_ids, period_from, period_to)
     awarded = pricing.record_amounts(session, [record.id for record, _, _ in rows])
     result: list[Repriced] = []
-    day_credit: dict[tuple[int, dt.date], int] = defaultdict(int)
-    year_credit: dict[tuple[int, int], int] = defaultdict(int)
+    credit = RunningCredit()  # the caps count records in service order, as `caps.capped_minutes` does
     for record, activity, home_unit_id in rows:
         day = record.started_at.date()
-        day_key, year_key = (record.volunteer_id, day), (record.volunteer_id, day.year)
         minutes_before, points_before = awarded[record.id]
         if record.id not in in_scope:
-            day_credit[day_key] += minutes_before
-            year_credit[year_key] += minutes_before
+            credit.add(record.volunteer_id, day, minutes_before)
             continue
         version_id, policy = policy_for(record, activity)
+        same_day, same_year = credit.before(record.volunteer_id, day)
         facts = ServiceFacts(
             minutes=record.minutes, service_date=day, category=activity.category,
             tags=frozenset(activity.tags or ()), rating=record.rating,
             complaint_upheld=record.complaint_upheld, service_kind=record.service_kind,
-            credited_minutes_same_day=day_credit[day_key], credited_minutes_same_year=year_credit[year_key])
+            credited_minutes_same_day=same_day, credited_minutes_same_year=same_year)
         priced = _price(policy, facts)
-        day_credit[day_key] += priced.credited_minutes
-        year_credit[year_key] += priced.credited_minutes
+        credit.add(record.volunteer_id, day, priced.credited_minutes)
         result.append(Repriced(record.id, record.volunteer_id, record.unit_id, home_unit_id, day, version_id,
                                minutes_before, points_before, priced.credited_minutes, priced.points))
     return result
 
 
 def policy_in_force_for_records(session: Session) -> PolicyFor:
-    """A `PolicyFor` that uses the versions now published (cached per unit and date)."""
-    cache: dict[tuple[int, dt.date], tuple[int | None, Policy]] = {}
+    """A `PolicyFor` that uses the versions now published (`pricing.policy_in_force`)."""
 
     def policy_for(record: ServiceRecord, _activity: Activity) -> tuple[int | None, Policy]:
-        key = (record.unit_id, record.started_at.date())
-        if key not in cache:
-            version, policy = pricing.policy_in_force(session, *key)
-            cache[key] = (version.id if version else None, policy)
-        return cache[key]
+        version, policy = pricing.policy_in_force(session, record.unit_id, record.started_at.date())
+        return (version.id if version else None, policy)
 
     return policy_for

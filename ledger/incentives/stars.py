@@ -8,6 +8,7 @@ level is the highest one whose own conditions and those of every lower level are
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from ledger.incentives.document import StarRule
@@ -87,3 +88,29 @@ def minutes_to_next_star(
         return None
     minutes = _basis_minutes(policy, cumulative_minutes, minutes_in_year)
     return max(0, policy.star_levels[level].minutes - minutes)
+
+
+@dataclass(frozen=True)
+class StarChange:
+    """A star event (星级变动) to record: the level before and after, on a day, and why."""
+
+    volunteer_id: int
+    occurred_on: date
+    level_before: int
+    level_after: int
+    transaction_id: int | None
+    policy_version_id: int | None
+    reason: str
+
+
+def star_change(policy: Policy, level_before: int, cumulative_minutes: int, minutes_in_year: int,
+                registered_on: date, on_date: date, *, volunteer_id: int, transaction_id: int | None,
+                policy_version_id: int | None, reason: str) -> StarChange | None:
+    """The event to record when the hours now give another level than `level_before`, else None.
+
+    The one rule for when a star changes with the hours: a single posting, a batch, a
+    reversal, an upheld complaint and hours carried in from another deployment all call it."""
+    after = star_level(policy, cumulative_minutes, minutes_in_year, registered_on, on_date)
+    if after == level_before:
+        return None
+    return StarChange(volunteer_id, on_date, level_before, after, transaction_id, policy_version_id, reason)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ledger.book.accounts import POINTS, account_id, balance
 from ledger.book.postings import Leg, post
 from ledger.errors import Conflict, NotFound, RedemptionInFlight, UnknownUnit, UnknownVolunteer, ValidationFailed
+from ledger.incentives.funding import county_of, funding_unit
 from ledger.incentives.pricing import ancestors, policy_in_force
 from ledger.people.access import Principal, can_see_volunteer, in_scope, require_role
 from ledger.people.tables import Membership, Team, Unit, Volunteer
@@ -124,9 +125,7 @@ def refuse_in_flight(session: Session, volunteer_id: int) -> None:
 def funding_account_owner(session: Session, home_unit_id: int, on: dt.date) -> int:
     """Who funds a volunteer homed at a unit on a date: that unit ("unit"), else its county."""
     _version, policy = policy_in_force(session, home_unit_id, on)
-    if policy.funding == "unit":
-        return home_unit_id
-    return ancestors(session, home_unit_id)[-1]
+    return funding_unit(policy, home_unit_id, county_of(ancestors(session, home_unit_id)))
 
 
 def transfer_volunteer(session: Session, principal: Principal, command: TransferVolunteer, *,

@@ -37,7 +37,14 @@ from ledger.book.accounts import MINUTES, POINTS, account_id, balance
 from ledger.book.postings import Leg, post
 from ledger.book.tables import Account, DeploymentPeer, Posting, Transaction
 from ledger.errors import Conflict, NotFound, UnknownUnit, ValidationFailed
-from ledger.incentives.pricing import current_star_level, derived_star_level, policy_in_force, update_star_level
+from ledger.incentives.pricing import (
+    current_star_level,
+    derived_star_level,
+    policy_in_force,
+    record_star_change,
+    update_star_level,
+)
+from ledger.incentives.stars import StarChange
 from ledger.incentives.tables import StarEvent
 from ledger.people.access import Principal, in_scope, require_role
 from ledger.people.idcard import mask_id_number
@@ -346,9 +353,8 @@ def _carry_star(session: Session, body: dict, volunteer_id: int, arrived_on: dt.
     tx_id = tx.id if tx else None
     if carried > before:
         origin = f"{body['from']['name']} ({body['from']['deployment_id']})"
-        session.add(StarEvent(volunteer_id=volunteer_id, occurred_on=arrived_on, level_before=before,
-                              level_after=carried, transaction_id=tx_id, reason=f"carried from {origin}"[:200]))
-        session.flush()
+        record_star_change(session, StarChange(volunteer_id, arrived_on, before, carried, tx_id, None,
+                                               f"carried from {origin}"[:200]))
     derived, _version = derived_star_level(session, volunteer_id, arrived_on)
     if derived > max(before, carried):
         update_star_level(session, volunteer_id, arrived_on, tx_id, reason="hours carried in")
