@@ -14,9 +14,19 @@ from typing import Iterable, Protocol, Sequence
 from ledger.incentives.policy import Policy
 
 
-def funding_unit(policy: Policy, home_unit_id: int, county_unit_id: int) -> int:
-    """The volunteer's home unit when the policy funds by unit ("unit"), else the county."""
-    return home_unit_id if policy.funding == "unit" else county_unit_id
+def funds_by_home_unit(policy: Policy) -> bool:
+    """Does the policy fund points from the volunteer's home unit ("unit"), rather than the county?"""
+    return policy.funding == "unit"
+
+
+def funding_unit(policy: Policy, home_unit_id: int | None, county_unit_id: int) -> int:
+    """The volunteer's home unit when the policy funds by unit, else the county (积分出资方).
+
+    `home_unit_id` may be None where the policy does not fund by unit (`funds_by_home_unit`)."""
+    if funds_by_home_unit(policy):
+        assert home_unit_id is not None, "a policy funding by unit needs the home unit"
+        return home_unit_id
+    return county_unit_id
 
 
 def county_of(chain: Sequence[int]) -> int:

@@ -34,7 +34,7 @@ from ledger.book.accounts import MINUTES, POINTS
 from ledger.book.hashing import canonical_text, digest_of
 from ledger.errors import Conflict, Forbidden, ValidationFailed
 from ledger.incentives.caps import capped_minutes
-from ledger.incentives.funding import county_of, funding_unit
+from ledger.incentives.funding import county_of, funding_unit, funds_by_home_unit
 from ledger.incentives.policy import Policy, ServiceFacts, service_memo
 from ledger.incentives.stars import star_change
 from ledger.people.access import Principal, require_role
@@ -133,9 +133,10 @@ def _checked_minutes(index: int, service: ApprovedService, principal: Principal,
 
 class _Setting:
     """What pricing needs of an activity on a day: its unit, the policy in force and the
-    price's key (the policy, the day's date tags, category and tags)."""
+    price's key (the policy, the day's date tags, category and tags), and the funder when it
+    does not depend on the volunteer."""
 
-    __slots__ = ("unit_id", "version_id", "label", "policy", "price_key", "title", "county")
+    __slots__ = ("unit_id", "version_id", "label", "policy", "price_key", "title", "county", "funder")
 
     def __init__(self, facts: BatchFacts, activity_id: int, day: dt.date, day_tags: dict) -> None:
         self.unit_id, category, tags, self.title = facts.activities[activity_id]
@@ -145,6 +146,7 @@ class _Setting:
             day_tags[tags_key] = self.policy.date_tags_on(day)
         self.price_key = (id(self.policy), day_tags[tags_key], category, tags)
         self.county = county_of(facts.ancestors(self.unit_id))
+        self.funder = None if funds_by_home_unit(self.policy) else funding_unit(self.policy, None, self.county)
 
 
 class _Prices:
@@ -202,7 +204,9 @@ def _price_all(session: Session, facts: BatchFacts, services: Sequence[ApprovedS
         capped = capped_minutes(setting.policy.caps, wanted, *credit.before(volunteer_id, day))
         credited, points, memo = prices.of(service.activity_id, setting, day, capped, service.service_kind)
         credit.add(volunteer_id, day, credited)
-        funder = funding_unit(setting.policy, facts.home_unit_on(session, volunteer_id, day), setting.county)
+        funder = setting.funder
+        if funder is None:  # funded by the home unit on the service date
+            funder = funding_unit(setting.policy, facts.home_unit_on(session, volunteer_id, day), setting.county)
         out.append((setting.unit_id, day, setting.version_id, credited, points, funder, memo))
     return out
 
