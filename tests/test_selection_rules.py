@@ -226,3 +226,69 @@ def test_an_older_document_keeps_its_version_when_the_new_rules_are_not_used(ctx
         same = rankings.define_ranking(uow.session, SYSTEM, {**first["document"], "eligibility": {
             "min_hours": 2, "min_points": 0, "no_upheld_complaint": False}, "notice_days": 7})
     assert same["id"] == first["id"]
+
+
+def test_a_targets_report_quarter_to_date_as_of_a_cut_off(ctx):
+    """tests.test_targets.build, reported for 2025-Q2 as of 2025-05-12 (4 whole months elapsed).
+
+    T1 concentrated Jan 12, Feb 10, Mar 10, Apr 14, May 12 -> 5 year to date (2 in Q2) against
+    12 x 4 / 12 = 4: met.  T2: Jan 13 only (May 13 is after the cut-off) -> 1: behind.
+    Stations in April and May to the 12th: A has Apr 14 and May 12; B nothing (May 13, 20 later).
+    Served to the cut-off: p1 120 (Apr 14), n1 300 + 300 -> 720 min; party members who served: p1 of
+    3 = 33.33 %; 720 min / 5 volunteers = 2.4 h against 20 h x 4 / 12 = 400 min = 6.67 h."""
+    from ledger.rankings import targets
+    from tests.test_targets import build as build_targets
+
+    units, t1, t2 = build_targets(ctx)
+    with ctx.uow() as uow:
+        report = targets.make_report(uow.session, SYSTEM, units["institute"], "2025-Q2", TODAY, as_of="2025-05-12")
+        uow.commit()
+    figures = report["figures"]
+    assert (report["as_of"], report["is_provisional"], report["due_on"]) == ("2025-05-12", True, None)
+    assert "截至 2025-05-12" in figures["basis_label"] and figures["months_elapsed"] == 4
+    teams = {t["team_id"]: t for t in figures["teams"]}
+    assert (teams[t1["id"]]["in_period"], teams[t1["id"]]["year_to_date"], teams[t1["id"]]["target_year_to_date"],
+            teams[t1["id"]]["is_met"]) == (2, 5, 4, True)
+    assert (teams[t2["id"]]["year_to_date"], teams[t2["id"]]["is_met"]) == (1, False)
+    stations = {s["unit_id"]: s["months_without_activity"] for s in figures["stations"]}
+    assert (stations[units["station_a"]], stations[units["station_b"]]) == ([], ["2025-04", "2025-05"])
+    assert (figures["party"]["served"], figures["party"]["rate_percent"]) == (1, "33.33")
+    hours = figures["hours"]
+    assert (hours["minutes"], hours["average_hours"], hours["target_hours"]) == (720, "2.40", "6.67")
+    with ctx.uow() as uow:
+        for as_of in ("2025-07-01", "2025-03-31", "2026-11-24"):
+            with pytest.raises(ValidationFailed) as caught:
+                targets.make_report(uow.session, SYSTEM, units["institute"], "2025-Q2", TODAY, as_of=as_of)
+            assert caught.value.field == "as_of" and CJK.search(caught.value.message)
+        # the year to date of a running year: 2026 as of 2026-06-30 (nothing served in 2026 here)
+        running = targets.preview(uow.session, SYSTEM, units["institute"], "2026", TODAY, as_of="2026-06-30")
+    assert (running["counted_to"], running["months_elapsed"], running["hours"]["minutes"]) == ("2026-06-30", 6, 0)
+
+
+def test_every_export_of_a_cut_off_run_says_so(ctx):
+    """A run of 2026 as of 2026-06-30: the overview, every row of each unit's sheet and of the CSV,
+    and the targets workbook carry 截至 2026-06-30（期间未结束，非最终结果）."""
+    import io
+
+    import pandas as pd
+
+    from ledger.rankings import exports as rank_exports, targets
+
+    units, ids, _ = serve_plan(ctx, {"r1": [(dt.date(2026, 3, 10), 120)], "r2": [(dt.date(2026, 5, 11), 180)]})
+    definition = define(ctx, units, eligibility={}, tie_break=[{"by": "last_service", "order": "asc"}])
+    result = run(ctx, definition["id"], period="2026", as_of="2026-06-30")
+    label = "截至 2026-06-30（期间未结束，非最终结果）"
+    with ctx.uow() as uow:
+        workbook = rank_exports.ranking_xlsx(uow.session, SYSTEM, result["id"])
+        csv = rank_exports.ranking_csv(uow.session, SYSTEM, result["id"]).decode("utf-8-sig")
+        figures = targets.preview(uow.session, SYSTEM, units["institute"], "2026", TODAY, as_of="2026-06-30")
+    sheets = pd.read_excel(io.BytesIO(workbook), sheet_name=None)
+    about = dict(zip(sheets["说明"]["项目"], sheets["说明"]["内容"]))
+    assert about["统计口径"] == label and "最后一次服务" in about["并列处理"]
+    station = sheets[list(sheets)[1]]  # the one quota group: the institute under the center
+    assert list(station["名称"]) == ["r2", "r1"] and set(station["统计范围"]) == {label}
+    assert list(station["最后服务日期"]) == ["2026-05-11", "2026-03-10"]
+    lines = csv.splitlines()
+    assert lines[0].endswith("统计口径") and all(line.endswith(label) for line in lines[1:]) and len(lines) == 3
+    overview = pd.read_excel(io.BytesIO(rank_exports.targets_xlsx(figures)), sheet_name="总览")
+    assert dict(zip(overview["指标"], overview["数值"]))["统计口径"] == label

@@ -33,7 +33,8 @@ COLUMNS = {"rank": "排名", "is_shortlisted": "入围", "subject_name": "名称
            "unit_name": "所属单位", "hours": "时长(小时)", "minutes": "时长(分钟)", "points": "积分",
            "activities": "活动次数", "rating": "评单平均分", "rating_count": "评单次数",
            "tx_count": "交易笔数", "year_hours": "本年度时长(小时)", "star_level": "星级",
-           "is_eligible": "符合条件", "reasons": "不符合原因", "subject_id": "ID"}
+           "threshold_on": "达到条件日期", "last_service_on": "最后服务日期",
+           "is_eligible": "符合条件", "reasons": "不符合原因", "subject_id": "ID", "basis_label": "统计口径"}
 BUCKET_MINUTES = 600  # 10 hours per bar of the distribution
 
 
@@ -77,8 +78,10 @@ def _sheet_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _frame(rows: list[dict], names: dict[int, str]) -> pd.DataFrame:
+def _frame(rows: list[dict], names: dict[int, str], basis_label: str) -> pd.DataFrame:
+    """Entries as a sheet; every row says how far it counts (a cut-off run: 截至…，非最终结果)."""
     for row in rows:
+        row["basis_label"] = basis_label
         row["unit_name"] = names.get(row["group_unit_id"], "")
         row["reasons"] = "、".join(row["reasons"])
         row["is_shortlisted"] = "是" if row["is_shortlisted"] else "否"
@@ -110,7 +113,8 @@ def ranking_xlsx(session: Session, principal: Principal, run_id: int) -> bytes:
                              .distinct().order_by(RankingEntry.group_unit_id)).scalars().all()
     names = _unit_names(session, groups)
     used: set[str] = set()
-    per_unit = ((_sheet_name(names.get(group, str(group)), used), _frame(_group_rows(session, run_id, group), names))
+    per_unit = ((_sheet_name(names.get(group, str(group)), used), _frame(_group_rows(session, run_id, group), names,
+                                                                              run["basis_label"]))
                 for group in groups)  # one unit's rows at a time
     return xlsx_bytes(chain([(_sheet_name("说明", used), _about(session, run))], per_unit))
 
@@ -124,9 +128,10 @@ def _group_rows(session: Session, run_id: int, group: int) -> list[dict]:
 
 def ranking_csv(session: Session, principal: Principal, run_id: int) -> bytes:
     """Every entry as CSV (UTF-8 with BOM, so Excel shows the Chinese)."""
+    run = rankings.run_public(session, rankings.require_run(session, principal, run_id))
     rows = rankings.run_entries(session, principal, run_id)
     groups = {row["group_unit_id"] for row in rows}
-    frame = _frame(rows, _unit_names(session, groups))
+    frame = _frame(rows, _unit_names(session, groups), run["basis_label"])
     return csv_text(frame).encode("utf-8-sig")
 
 
@@ -152,7 +157,7 @@ def ranking_chart(session: Session, principal: Principal, run_id: int) -> bytes:
     left.set_xticks(range(len(buckets)), labels, rotation=45, fontsize=8)
     left.set_xlabel("时长(小时)")
     left.set_ylabel("人数")
-    left.set_title(f"{run['period']} 时长分布")
+    left.set_title(f"{run['period']} 时长分布 · {run['basis_label']}")
     left.legend()
     names = [f"{e['rank']}. {e['subject_name']}" for e in shortlisted][::-1]
     right.barh(range(len(names)), [e["minutes"] for e in shortlisted][::-1], color="#c0392b")
@@ -171,6 +176,7 @@ def targets_xlsx(figures: dict) -> bytes:
     party, hours, residents = figures["party"], figures["hours"], figures["residents"]
     overview = pd.DataFrame([
         ("单位", figures["unit_name"]), ("期间", figures["period"]),
+        ("统计口径", figures.get("basis_label", f"全期（至 {figures['period_end']}）")),
         ("累计起始", figures["year_to_date_from"]), ("台账位置", figures["ledger_position"]),
         ("党员参与率(%)", _number(party["rate_percent"])), ("党员参与率目标(%)", _number(party["target_percent"])),
         ("党员人数", party["members"]), ("参与服务的党员", party["served"]),
@@ -209,7 +215,7 @@ def targets_chart(figures: dict) -> bytes:
         left.axhline(teams[0]["target_year_to_date"], color="#333", linestyle="--", label="累计目标")
         left.legend()
     left.set_xticks(range(len(teams)), [t["name"] for t in teams], rotation=30, fontsize=8)
-    left.set_title("队伍集中服务(本年累计)")
+    left.set_title(f"队伍集中服务(本年累计 · {figures.get('basis_label', '全期')})")
     labels = ["党员参与率", "居民参与率"]
     values = [figures["party"]["rate_percent"], figures["residents"]["rate_percent"]]
     goals = [figures["party"]["target_percent"], figures["residents"]["target_percent"]]

@@ -22,7 +22,7 @@ from ledger.book.postings import ledger_position
 from ledger.errors import NotFound, ValidationFailed
 from ledger.people.access import Principal, require_role, require_unit
 from ledger.people.tables import Team, Unit, Volunteer
-from ledger.rankings.runs import period_bounds, require_ended
+from ledger.rankings.runs import cutoff_public, period_bounds, require_cutoff, require_ended
 from ledger.rankings.sql import Subtree, int_sum, report_settings, served_minutes, subtree, unit_groups
 from ledger.rankings.tables import TargetReport
 from ledger.service.tables import Activity
@@ -57,6 +57,11 @@ def percent(numerator: int, denominator: int) -> str | None:
     return str((Decimal(numerator) * 100 / denominator).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
+def months_elapsed(end: dt.date) -> int:
+    """Whole months of the year completed on `end` (a cut-off on 12-10 has completed 11)."""
+    return end.month if (end + dt.timedelta(days=1)).day == 1 else end.month - 1
+
+
 def _months(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
     months, day = [], start
     while day <= end:
@@ -75,7 +80,7 @@ def team_figures(session: Session, root: Unit, start: dt.date, ytd_start: dt.dat
                func.sum(case((concentrated, 1), else_=0)))
         .join(Unit, Unit.id == Team.unit_id).outerjoin(Activity, Activity.team_id == Team.id)
         .where(Unit.path.startswith(root.path)).group_by(Team.id, Team.name, Team.unit_id).order_by(Team.id)).all()
-    target = CONCENTRATED_PER_YEAR * end.month // 12
+    target = CONCENTRATED_PER_YEAR * months_elapsed(end) // 12
     return [{"team_id": team_id, "name": name, "unit_id": unit_id, "in_period": int(in_period or 0),
              "year_to_date": int(ytd or 0), "target_year_to_date": target, "target_year": CONCENTRATED_PER_YEAR,
              "is_met": int(ytd or 0) >= target} for team_id, name, unit_id, in_period, ytd in rows]
@@ -149,7 +154,7 @@ def people_figures(figures: dict, window: Window) -> dict:
     """Party-member participation and hours per volunteer, from `ledger_figures`."""
     volunteers, party, party_served = figures["people"]
     total_minutes, served_count, _ = figures["served"]
-    months = window.period_end.month
+    months = months_elapsed(window.period_end)
     target_minutes = HOURS_PER_VOLUNTEER_YEAR * 60 * months // 12
     average = (Decimal(total_minutes) / volunteers / 60).quantize(Decimal("0.01")) if volunteers else None
     return {
@@ -181,20 +186,33 @@ def _resident_row(unit_id: int, name: str, served: int, population: int | None) 
             "is_met": bool(population) and Decimal(served) >= RESIDENT_SHARE * population}
 
 
-def compute_targets(session: Session, root: Unit, period: str, position: int) -> dict:
-    """Every target figure of a unit subtree for a finished period at a ledger position."""
-    start, end = period_bounds(period_kind_of(period), period)
+def compute_targets(session: Session, root: Unit, period: str, position: int,
+                    cutoff: dt.date | None = None) -> dict:
+    """Every target figure of a unit subtree for a finished period — or for the period up to a
+    cut-off date inside it (截至日期: year or quarter to date) — at a ledger position."""
+    start, period_end = period_bounds(period_kind_of(period), period)
+    end = cutoff or period_end
     ytd_start = dt.date(end.year, 1, 1)
     window = Window(ytd_start, end, position)
     with report_settings(session):
         figures = ledger_figures(session, root, window)
     people = people_figures(figures, window)
     return {"unit_id": root.id, "unit_name": root.name, "period": period, "period_start": start.isoformat(),
-            "period_end": end.isoformat(), "year_to_date_from": ytd_start.isoformat(), "ledger_position": position,
+            "period_end": period_end.isoformat(), **cutoff_public(cutoff, period_end),
+            "year_to_date_from": ytd_start.isoformat(), "ledger_position": position,
+            "months_elapsed": months_elapsed(end),
             "teams": team_figures(session, root, start, ytd_start, end),
             "stations": stations_without_activity(session, root, start, end),
             "party": people["party"], "hours": people["hours"], "served_volunteers": people["served_volunteers"],
             "residents": resident_figures(session, root, figures)}
+
+
+def _window_of(period: str, today: dt.date, as_of) -> dt.date | None:
+    """The cut-off of a report (None: the whole period, which must have ended)."""
+    if as_of is None:
+        require_ended(period_kind_of(period), period, today)
+        return None
+    return require_cutoff(period_kind_of(period), period, as_of, today)[2]
 
 
 def due_on(period: str) -> dt.date:
@@ -207,6 +225,7 @@ def due_on(period: str) -> dt.date:
 def report_public(report: TargetReport) -> dict:
     """A stored targets report as shown to clients."""
     return {"id": report.id, "unit_id": report.unit_id, "period": report.period,
+            **cutoff_public(report.cutoff_on, period_bounds(period_kind_of(report.period), report.period)[1]),
             "ledger_position": report.ledger_position, "due_on": report.due_on.isoformat() if report.due_on else None,
             "trigger": report.trigger, "created_by": report.created_by,
             "created_at": report.created_at.isoformat() if report.created_at else None,
@@ -215,36 +234,40 @@ def report_public(report: TargetReport) -> dict:
 
 
 def make_report(session: Session, principal: Principal, unit_id: int, period: str, today: dt.date, *,
-                position: int | None = None, trigger: str = "on_demand") -> dict:
-    """Compute and store the targets report of a finished period (a scheduled one once per period)."""
+                position: int | None = None, trigger: str = "on_demand", as_of: dt.date | str | None = None) -> dict:
+    """Compute and store the targets report of a finished period (a scheduled one once per period),
+    or of a period to date as of a cut-off inside it (`as_of`, 截至日期; never the period's due report)."""
     require_role(principal, "admin", "unit_admin")
     root = require_unit(session, principal, unit_id)
-    require_ended(period_kind_of(period), period, today)
+    cutoff = _window_of(period, today, as_of)
     current = ledger_position(session)
     if position is None:
         position = current
     elif isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= current:
         raise ValidationFailed(f"position must be a transaction id from 0 to {current}", field="position")
-    key = f"scheduled:{unit_id}:{period}" if trigger == "scheduled" else f"report:{unit_id}:{period}:{position}"
+    key = (f"scheduled:{unit_id}:{period}" if trigger == "scheduled" else f"report:{unit_id}:{period}:{position}"
+           + (f":as-of:{cutoff.isoformat()}" if cutoff else ""))
     existing = session.execute(select(TargetReport).where(TargetReport.report_key == key)).scalar_one_or_none()
     if existing is not None:
         return report_public(existing)
-    report = TargetReport(report_key=key, unit_id=root.id, period=period, ledger_position=position,
-                          due_on=due_on(period), trigger=trigger, figures=compute_targets(session, root, period, position),
+    report = TargetReport(report_key=key, unit_id=root.id, period=period, cutoff_on=cutoff, ledger_position=position,
+                          due_on=None if cutoff else due_on(period), trigger=trigger,
+                          figures=compute_targets(session, root, period, position, cutoff),
                           created_by=principal.username)
     session.add(report)
     session.flush()
     session.add(AuditEntry(actor=principal.username, action="targets.report", target=f"target_report:{report.id}",
-                           detail={"unit_id": unit_id, "period": period}))
+                           detail={"unit_id": unit_id, "period": period, "as_of": cutoff and cutoff.isoformat()}))
     return report_public(report)
 
 
-def preview(session: Session, principal: Principal, unit_id: int, period: str, today: dt.date) -> dict:
-    """The targets figures now, without storing a report."""
+def preview(session: Session, principal: Principal, unit_id: int, period: str, today: dt.date,
+            as_of: dt.date | str | None = None) -> dict:
+    """The targets figures now (of a finished period, or to date as of a cut-off), without storing a report."""
     require_role(principal, "admin", "unit_admin", "auditor")
     root = require_unit(session, principal, unit_id)
-    require_ended(period_kind_of(period), period, today)
-    return compute_targets(session, root, period, ledger_position(session))
+    cutoff = _window_of(period, today, as_of)
+    return compute_targets(session, root, period, ledger_position(session), cutoff)
 
 
 def require_report(session: Session, principal: Principal, report_id: int) -> TargetReport:
