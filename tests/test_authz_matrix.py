@@ -365,6 +365,60 @@ def _(w, role):
                                                           "reason": "补录"}}
 
 
+# --- public notice (公示) ---------------------------------------------------------------------
+def _on_notice(w: World) -> tuple[int, int, int]:
+    """(definition, run, notice): a fresh run of a fresh definition, published and put on notice."""
+    definition = w.definition()
+    run = w.ranking_run(definition)
+    w.admin("POST", f"/rankings/runs/{run}/publish")
+    return definition, run, w.admin("POST", f"/rankings/runs/{run}/notice")["id"]
+
+
+def _objection(w: World) -> int:
+    notice = _on_notice(w)[2]
+    w.admin("POST", f"/public/notices/{notice}/objections", role="anon",
+            json={"contact": "15110655224", "reason": "名单有误，请核实"})
+    return w.admin("GET", f"/rankings/notices/{notice}/objections")[0]["id"]
+
+
+@row("POST", "/rankings/runs/{run_id}/notice", 201, 201, 404, 403, 403, 403, 403, 401)
+def _(w, role):
+    run = w.ranking_run(w.definition())
+    w.admin("POST", f"/rankings/runs/{run}/publish")
+    return f"/rankings/runs/{run}/notice", {}
+
+
+fixed("GET", "/rankings/notices", (200, 200, 200, 403, 200, 403, 403, 401), "/rankings/notices")
+fixed("GET", "/rankings/notices/{notice_id}/objections", (200, 200, 404, 403, 200, 403, 403, 401),
+      lambda w: f"/rankings/notices/{_on_notice(w)[2]}/objections")
+fixed("POST", "/rankings/objections/{objection_id}/resolve", (200, 200, 404, 403, 403, 403, 403, 401),
+      lambda w: f"/rankings/objections/{_objection(w)}/resolve", json={"outcome": "dismissed", "reply": "经核实无误"})
+# open for 7 days: the admin and the unit admin in scope get as far as the notice's state
+fixed("POST", "/rankings/notices/{notice_id}/confirm", (409, 409, 404, 403, 403, 403, 403, 401),
+      lambda w: f"/rankings/notices/{_on_notice(w)[2]}/confirm")
+
+
+@row("POST", "/rankings/notices/{notice_id}/supersede", 200, 200, 404, 403, 403, 403, 403, 401)
+def _(w, role):
+    definition, _, notice = _on_notice(w)
+    return f"/rankings/notices/{notice}/supersede", {"json": {"by_run_id": w.fresh_ranking_run(definition),
+                                                              "reason": "异议成立"}}
+
+
+fixed("GET", "/public/notice.css", (200,) * 8, "/public/notice.css")
+fixed("GET", "/public/notices/{notice_id}", (200,) * 8, lambda w: f"/public/notices/{_on_notice(w)[2]}")
+fixed("GET", "/public/notices/{notice_id}/data", (200,) * 8, lambda w: f"/public/notices/{_on_notice(w)[2]}/data")
+fixed("POST", "/public/notices/{notice_id}/objections", (201,) * 8,
+      lambda w: f"/public/notices/{_on_notice(w)[2]}/objections",
+      json={"contact": "15110655224", "reason": "名单有误，请核实", "line": None})
+
+
+@row("POST", "/public/notices/{notice_id}/objection-form", *(200,) * 8)
+def _(w, role):
+    return f"/public/notices/{_on_notice(w)[2]}/objection-form", {
+        "data": {"token": f.ref("form"), "contact": "15110655224", "reason": "名单有误，请核实"}}
+
+
 fixed("GET", "/targets", (200, 200, 404, 403, 200, 403, 403, 401), lambda w: f"/targets?unit_id={w.ids['station_a']}&period=2025")
 fixed("POST", "/targets/reports", (201, 201, 404, 403, 403, 403, 403, 401), "/targets/reports")
 TABLE[("POST", "/targets/reports")] = (

@@ -27,7 +27,7 @@ def serve_plan(ctx, plan: dict, **people) -> tuple[dict, dict, dict]:
     approver, _ = f.user(ctx, "admin")
     ids, records = {}, {}
     for key, services in plan.items():
-        ids[key] = person(ctx, units["station_a"], name=key, **people.get(key, {}))
+        ids[key] = person(ctx, units["station_a"], **{"name": key, **people.get(key, {})})
         for day, minutes in services:
             activity = f.activity(ctx, units["station_a"], day)
             records.setdefault(key, []).append(f.served(ctx, recorder, approver, ids[key], activity,
@@ -48,7 +48,7 @@ def order_of(rows, ids) -> list[str]:
 
 
 def test_ties_are_broken_by_the_day_the_threshold_was_met_or_by_the_last_service(ctx):
-    """All three served 300 minutes in 2025 (30 points: 10 an hour); at least 4 hours to qualify.
+    """All three served 300 minutes in 2025 (50 points: 10 an hour); at least 4 hours to qualify.
 
     Running minutes: p1 120 (03-10), 240 (05-12) -> reached 2025-05-12; p2 240 on 02-10 -> reached
     2025-02-10; p3 60, 120, 300 -> reached 2025-04-14.  Earlier first: p2, p3, p1.

@@ -1,6 +1,7 @@
 """Commendation rankings (评先评优) and targets reports: definitions, runs, publication, exports, pages."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from fastapi import APIRouter, Query, Response, status
@@ -24,10 +25,14 @@ class RankingDefinitionCreate(BaseModel):
     period_kind: str = Field(description="month | quarter | year")
     subject: str = Field(default="volunteer", description="volunteer | team")
     metrics: list[str] = Field(default_factory=lambda: ["hours"], description="hours, points, activities, rating")
-    eligibility: dict = Field(default_factory=dict, description="min_hours, min_hours_basis (period|year), "
-                              "min_star_level, no_reversed_records, active_membership")
+    eligibility: dict = Field(default_factory=dict, description="min_hours, min_points, min_hours_basis "
+                              "(period|year), min_star_level, min_activities, no_reversed_records, "
+                              "no_upheld_complaint, min_registration_months, active_membership")
     quota: dict = Field(default_factory=lambda: {"top_n": 10}, description="top_n or top_share; per: overall|unit")
-    tie_break: list[str] = Field(default_factory=lambda: ["id"])
+    tie_break: list[str | dict] = Field(default_factory=lambda: ["id"], description=(
+        "in order: a metric, threshold_reached, last_service, earlier_registration, number, id; or "
+        "{\"by\": name, \"order\": \"asc\"|\"desc\"}"))
+    notice_days: int = Field(default=7, description="days of public notice (公示)")
     team_attribution: str = Field(default="activity", description="activity | membership (teams)")
 
 
@@ -35,6 +40,7 @@ class RankingRunCreate(BaseModel):
     definition_id: int
     period: str = Field(description="2025, 2025-Q4 or 2025-12")
     position: int | None = Field(default=None, description="ledger position (transactions.id); default now")
+    as_of: dt.date | None = Field(default=None, description="截至日期: a cut-off inside the period (it may be running)")
 
 
 class Supersede(BaseModel):
@@ -46,6 +52,7 @@ class TargetReportCreate(BaseModel):
     unit_id: int
     period: str = Field(description="2025-Q4 (or a year or month)")
     position: int | None = None
+    as_of: dt.date | None = Field(default=None, description="截至日期: year or quarter to date")
 
 
 def _file(content: bytes, media_type: str, filename: str) -> Response:
@@ -85,7 +92,7 @@ def get_definition(definition_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
 def run(body: RankingRunCreate, ctx: CtxDep, user: CurrentUser, key: IdempotencyKeyDep, response: Response) -> dict:
     return run_write(ctx, response, key=key, operation="ranking.run", request=body.model_dump(),
                      fn=lambda s: rankings.run_ranking(s, user, body.definition_id, body.period, ctx.today(),
-                                                       position=body.position))
+                                                       position=body.position, as_of=body.as_of))
 
 
 @router.get("/rankings/runs")
@@ -158,8 +165,8 @@ def chart(run_id: int, ctx: CtxDep, user: CurrentUser) -> Response:
 
 
 @router.get("/targets")
-def targets_now(ctx: CtxDep, user: CurrentUser, unit_id: int, period: str) -> dict:
-    return read_standby(ctx, lambda s: targets.preview(s, user, unit_id, period, ctx.today()))
+def targets_now(ctx: CtxDep, user: CurrentUser, unit_id: int, period: str, as_of: dt.date | None = None) -> dict:
+    return read_standby(ctx, lambda s: targets.preview(s, user, unit_id, period, ctx.today(), as_of=as_of))
 
 
 @router.post("/targets/reports", status_code=status.HTTP_201_CREATED)
@@ -167,7 +174,7 @@ def make_report(body: TargetReportCreate, ctx: CtxDep, user: CurrentUser, key: I
                 response: Response) -> dict:
     return run_write(ctx, response, key=key, operation="targets.report", request=body.model_dump(),
                      fn=lambda s: targets.make_report(s, user, body.unit_id, body.period, ctx.today(),
-                                                      position=body.position))
+                                                      position=body.position, as_of=body.as_of))
 
 
 @router.get("/targets/reports")

@@ -47,7 +47,14 @@ from ledger.rankings.definitions import (
     require_ended,
     validate_definition,
 )
-from ledger.rankings.tables import RankingDecision, RankingDefinition, RankingEntry, RankingRun
+from ledger.rankings.tables import (
+    NoticeOutcome,
+    RankingDecision,
+    RankingDefinition,
+    RankingEntry,
+    RankingNotice,
+    RankingRun,
+)
 from ledger.store.tables import AuditEntry
 
 # --- runs ----------------------------------------------------------------------------------
@@ -135,7 +142,8 @@ def _plain(value):
 
 
 def run_status(session: Session, run_id: int) -> dict:
-    """Whether a run is published and/or superseded (and by which run, why)."""
+    """Whether a run is published and/or superseded (and by which run, why), and its public
+    notice (公示): the notice's id and whether the list was confirmed final after it."""
     decisions = session.execute(select(RankingDecision).where(RankingDecision.run_id == run_id)).scalars().all()
     status = {"is_published": False, "published_at": None, "superseded_by": None, "supersede_reason": None}
     for decision in decisions:
@@ -143,6 +151,11 @@ def run_status(session: Session, run_id: int) -> dict:
             status["is_published"], status["published_at"] = True, decision.at.isoformat()
         else:
             status["superseded_by"], status["supersede_reason"] = decision.by_run_id, decision.reason
+    notice = session.execute(select(RankingNotice.id, NoticeOutcome.outcome)
+                             .outerjoin(NoticeOutcome, NoticeOutcome.notice_id == RankingNotice.id)
+                             .where(RankingNotice.run_id == run_id)).first()
+    status["notice_id"] = notice and notice[0]
+    status["is_final"] = bool(notice and notice[1] == "confirmed")
     return status
 
 
