@@ -286,7 +286,7 @@ def test_every_export_of_a_cut_off_run_says_so(ctx):
     about = dict(zip(sheets["说明"]["项目"], sheets["说明"]["内容"]))
     assert about["统计口径"] == label and "最后一次服务" in about["并列处理"]
     station = sheets[list(sheets)[1]]  # the one quota group: the institute under the center
-    assert list(station["名称"]) == ["r2", "r1"] and set(station["统计范围"]) == {label}
+    assert list(station["名称"]) == ["r2", "r1"] and set(station["统计口径"]) == {label}
     assert list(station["最后服务日期"]) == ["2026-05-11", "2026-03-10"]
     lines = csv.splitlines()
     assert lines[0].endswith("统计口径") and all(line.endswith(label) for line in lines[1:]) and len(lines) == 3

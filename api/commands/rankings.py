@@ -40,6 +40,7 @@ def register(sub) -> None:
     p.add_argument("code", help="definition code (its newest version is used)")
     p.add_argument("period", help="2025, 2025-Q4 or 2025-12")
     p.add_argument("--position", type=int)
+    p.add_argument("--as-of", dest="as_of", help="截至日期: rank the period up to this day (it may be running)")
     p.set_defaults(handler=run)
     p = commands.add_parser("show", help="a run and its entries")
     p.add_argument("run_id", type=int)
@@ -68,6 +69,7 @@ def register(sub) -> None:
     parser.add_argument("unit_id", type=int)
     parser.add_argument("period", help="2025-Q4 (or a year or month)")
     parser.add_argument("--store", action="store_true", help="store the report (else only print it)")
+    parser.add_argument("--as-of", dest="as_of", help="截至日期: the period to date (year or quarter to date)")
     parser.add_argument("--xlsx", type=Path)
     parser.add_argument("--png", type=Path)
     parser.add_argument("--as-user")
@@ -94,7 +96,7 @@ def run(args, settings, ctx) -> int:
         if definition is None:
             raise NotFound(f"no ranking definition {args.code!r}", field="code")
         return rankings.run_ranking(session, auth.principal_named(session, args.as_user), definition.id, args.period,
-                                    ctx.today(), position=args.position)
+                                    ctx.today(), position=args.position, as_of=args.as_of)
 
     print_json(write_once(ctx, work))
     return 0
@@ -142,12 +144,12 @@ def export(args, settings, ctx) -> int:
 def report(args, settings, ctx) -> int:
     if args.store:
         stored = write_once(ctx, lambda s: targets.make_report(s, auth.principal_named(s, args.as_user), args.unit_id,
-                                                               args.period, ctx.today()))
+                                                               args.period, ctx.today(), as_of=args.as_of))
         figures = stored["figures"]
         print_json(stored)
     else:
         figures = read(ctx, lambda s: targets.preview(s, auth.principal_named(s, args.as_user), args.unit_id, args.period,
-                                                      ctx.today()))
+                                                      ctx.today(), as_of=args.as_of))
         print_json(figures)
     if args.xlsx:
         args.xlsx.write_bytes(rank_exports.targets_xlsx(figures))
