@@ -1,4 +1,4 @@
-"""`ledger policy ...` subcommands: publish, list, in-force, what-if, adjust, confirm; `ledger expire-points`."""
+"""`ledger policy ...` subcommands: describe, publish, list, in-force, what-if, adjust, confirm; `ledger expire-points`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -22,6 +22,10 @@ def register(sub) -> None:
     p.add_argument("--effective-from", type=dt.date.fromisoformat, required=True)
     p.add_argument("--as-user", help="the publishing user (default: the system admin)")
     p.set_defaults(handler=publish)
+    p = actions.add_parser("describe", help="check a draft document and print its rules in Chinese (办法)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true", help="print the rules and warnings as JSON")
+    p.set_defaults(handler=describe)
     p = actions.add_parser("list", help="list published versions")
     p.add_argument("--unit-id", type=int)
     p.set_defaults(handler=list_versions)
@@ -57,6 +61,17 @@ def publish(args, settings, ctx) -> int:
     command = policies.PublishPolicy(args.unit_id, args.effective_from, args.file.read_text(encoding="utf-8"))
     print_json(write_once(ctx, lambda s: policies.version_public(
         policies.publish_policy(s, auth.principal_named(s, args.as_user), command))))
+    return 0
+
+
+def describe(args, settings, ctx) -> int:
+    result = policies.describe_document(args.file.read_text(encoding="utf-8"))
+    if args.json:
+        print_json(result)
+        return 0
+    print(result["rules_text"])
+    for warning in result["warnings"]:
+        print(f"注意 (warning) {warning['path']}: {warning['reason']}")
     return 0
 
 

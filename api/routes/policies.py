@@ -47,6 +47,17 @@ def publish(body: PolicyPublish, ctx: CtxDep, user: CurrentUser, key: Idempotenc
                      fn=lambda s: policies.version_public(policies.publish_policy(s, user, command)))
 
 
+class PolicyDraft(BaseModel):
+    document: str = Field(description="a draft policy document, TOML")
+
+
+@router.post("/policies/describe")
+def describe(body: PolicyDraft, user: CurrentUser) -> dict:
+    """The draft's rules as a Chinese 办法 summary, with warnings; a policy that cannot do what
+    it says is refused with the path and the reason.  Writes nothing."""
+    return policies.describe_document(body.document)
+
+
 @router.get("/policies")
 def list_versions(ctx: CtxDep, user: CurrentUser, unit_id: int | None = None) -> list[dict]:
     return read(ctx, lambda s: policies.list_versions(s, user, unit_id))

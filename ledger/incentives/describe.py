@@ -75,12 +75,31 @@ def _kinds(policy: Policy) -> str:
     return "；".join(parts) + "。" if parts else "各类服务都计时长和积分。"
 
 
+SCOPE_NAMES = {"activity": "每次活动", "day": "每人每天", "week": "每人每周", "month": "每人每月", "year": "每人每年"}
+
+
 def _caps(policy: Policy) -> str:
     caps = policy.caps
-    parts = [f"{label}最多计 {_hours(minutes)} 小时" for label, minutes in (
-        ("每次活动", caps.per_activity_minutes), ("每人每天", caps.per_day_minutes),
-        ("每人每年", caps.per_year_minutes)) if minutes is not None]
-    return "；".join(parts) + "。" if parts else "服务时长不封顶。"
+    parts = []
+    for scope, label in SCOPE_NAMES.items():
+        minutes, points = caps.limit("minutes", scope), caps.limit("points", scope)
+        if minutes is not None:
+            parts.append(f"{label}最多计 {_hours(minutes)} 小时")
+        if points is not None:
+            parts.append(f"{label}最多得 {points} 积分（服务时长照计）")
+    if not parts:
+        return "服务时长和积分不封顶。"
+    return "；".join(parts) + "。"
+
+
+def policy_text(policy: Policy) -> str:
+    """The policy as a readable 办法 summary: one numbered article (条) per rule."""
+    numbers = "一二三四五六七八九十"
+    lines = [policy.name]
+    for index, (heading, sentence) in enumerate(policy_items(policy)[1:], start=1):
+        number = numbers[index - 1] if index <= 10 else "十" + numbers[index - 11]
+        lines.append(f"第{number}条　{heading}：{sentence}")
+    return "\n".join(lines)
 
 
 def _expiry(policy: Policy) -> str:

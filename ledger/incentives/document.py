@@ -63,13 +63,36 @@ class DateTag:
         return self.start <= day <= self.end  # type: ignore[operator]
 
 
+CAP_SCOPES = ("activity", "day", "week", "month", "year")
+CAP_MEASURES = ("minutes", "points")
+# Date tags a county names in its multipliers: each needs a [[date_tags]] rule that says its dates.
+KNOWN_DATE_TAGS = ("志愿服务日", "学雷锋纪念日", "国际志愿者日", "元旦", "春节", "元宵", "清明", "劳动节",
+                   "端午", "中秋", "国庆")
+MINUTES_PER_SCOPE = {"day": 1440, "week": 7 * 1440, "month": 31 * 1440, "year": 366 * 1440}
+
+
 @dataclass(frozen=True)
 class Caps:
-    """Upper bounds (封顶) on credited minutes; None means no cap."""
+    """Upper bounds (封顶) per volunteer; None means no cap.
+
+    Each cap limits the sum of the volunteer's records in its scope (the same activity, day,
+    week Monday to Sunday, month, calendar year): `*_minutes` caps the hours credited (and so
+    the points they earn), `*_points` caps the points only, every hour still counting."""
 
     per_activity_minutes: int | None = None
     per_day_minutes: int | None = None
     per_year_minutes: int | None = None
+    per_week_minutes: int | None = None
+    per_month_minutes: int | None = None
+    per_activity_points: int | None = None
+    per_day_points: int | None = None
+    per_week_points: int | None = None
+    per_month_points: int | None = None
+    per_year_points: int | None = None
+
+    def limit(self, measure: str, scope: str) -> int | None:
+        """The cap on `measure` ("minutes" or "points") per `scope`, or None."""
+        return getattr(self, f"per_{scope}_{measure}")
 
 
 def read_document(text: str) -> dict[str, Any]:
@@ -203,6 +226,7 @@ def validate(data: Any) -> dict[str, Any]:
     fields.update(_expiry_section(root))
     fields.update(_stars_section(root))
     fields["date_tags"] = _date_tags_section(root)
+    _check_tags(fields)
     complaints = _Table(root.get("complaints", {}), "complaints", ("upheld",))
     fields["complaint_upheld"] = _choice(complaints.get("upheld", "zero_points"),
                                          complaints.at("upheld"), COMPLAINT_RULES)
@@ -225,9 +249,11 @@ def _points_section(root: _Table) -> dict[str, Any]:
 
 
 def _service_section(root: _Table) -> dict[str, Any]:
-    table = _Table(root.get("service", {}), "service", ("categories", "no_points_kinds", "no_hours_kinds"))
+    table = _Table(root.get("service", {}), "service", ("categories", "tags", "no_points_kinds", "no_hours_kinds"))
     categories = table.get("categories", list(NATIONAL_CATEGORIES))
+    tags = table.get("tags", None)
     return {
+        "activity_tags": None if tags is None else _names(tags, table.at("tags")),
         "categories": _names(categories, table.at("categories")),
         "no_points_kinds": frozenset(_names(table.get("no_points_kinds", []), table.at("no_points_kinds"))),
         "no_hours_kinds": frozenset(_names(table.get("no_hours_kinds", []), table.at("no_hours_kinds"))),
@@ -246,12 +272,13 @@ def _multipliers_section(root: _Table, categories: tuple[str, ...]) -> dict[str,
 
 
 def _caps_section(root: _Table) -> dict[str, Any]:
-    keys = ("per_activity_minutes", "per_day_minutes", "per_year_minutes")
+    keys = tuple(f"per_{scope}_{measure}" for measure in CAP_MEASURES for scope in CAP_SCOPES)
     table = _Table(root.get("caps", {}), "caps", keys)
     values = {key: (None if table.get(key, None) is None else _int(table.get(key), table.at(key), 1))
               for key in keys}
-    if (values["per_day_minutes"] or 0) > MINUTES_PER_DAY:
-        raise PolicyInvalid(table.at("per_day_minutes"), f"a day has only {MINUTES_PER_DAY} minutes")
+    for scope, most in MINUTES_PER_SCOPE.items():
+        if (values[f"per_{scope}_minutes"] or 0) > most:
+            raise PolicyInvalid(table.at(f"per_{scope}_minutes"), f"a {scope} has only {most} minutes")
     return {"caps": Caps(**values)}
 
 
@@ -291,6 +318,37 @@ def _star_rule(raw: Any, path: str, level: int, lower: list[StarRule]) -> StarRu
                                    table.at("min_months_registered"), 0),
         requires_review=_bool(table.get("requires_review", False), table.at("requires_review")),
     )
+
+
+def _check_tags(fields: dict[str, Any]) -> None:
+    """A tag multiplier must be able to apply: a date tag needs its date rule; with
+    `service.tags` declared, any other tag must be one of them."""
+    defined = {tag.name for tag in fields["date_tags"]}
+    known = set(fields["activity_tags"] or ()) | defined
+    for name in fields["tag_multipliers"]:
+        if name in KNOWN_DATE_TAGS and name not in defined:
+            raise PolicyInvalid(f"multipliers.tag.{name}", f"{name} is a date tag (特殊日期) and no [[date_tags]] "
+                                "rule says its dates: the multiplier would never apply")
+        if fields["activity_tags"] is not None and name not in known:
+            raise PolicyInvalid(f"multipliers.tag.{name}",
+                                "unknown tag: neither in service.tags nor defined by [[date_tags]]")
+    tags = fields["date_tags"]
+    for index, tag in enumerate(tags):
+        if tag.is_range and _shadowed(tag, [other for other in tags if other.is_range and other.name != tag.name]):
+            raise PolicyInvalid(f"date_tags[{index}]", f"{tag.name} never applies: every day of it is covered by a "
+                                "range of higher precedence")
+
+
+def _shadowed(tag: DateTag, others: list[DateTag]) -> bool:
+    """True when every day of the range `tag` lies in a range of higher precedence."""
+    higher = [o for o in others if o.precedence is not None and tag.precedence is not None
+              and o.precedence > tag.precedence]
+    reached = tag.start  # the first day not yet known to be covered
+    for other in sorted(higher, key=lambda o: o.start):  # type: ignore[arg-type, return-value]
+        if other.start > reached:  # type: ignore[operator]
+            break
+        reached = max(reached, date.fromordinal(other.end.toordinal() + 1))  # type: ignore[union-attr, type-var]
+    return reached > tag.end  # type: ignore[operator]
 
 
 def _date_tags_section(root: _Table) -> tuple[DateTag, ...]:
@@ -360,6 +418,7 @@ def canonical_dict(policy: Any) -> dict[str, Any]:
                         "rating": rates(policy.rating_multipliers),
                         "category": rates(policy.category_multipliers)},
         "service": {"categories": list(policy.categories),
+                    **({} if policy.activity_tags is None else {"tags": list(policy.activity_tags)}),
                     "no_points_kinds": sorted(policy.no_points_kinds),
                     "no_hours_kinds": sorted(policy.no_hours_kinds)},
         "caps": caps,
@@ -381,3 +440,19 @@ def _date_tag_dict(tag: DateTag) -> dict[str, Any]:
     if tag.precedence is not None:
         body["precedence"] = tag.precedence
     return body
+
+
+def policy_warnings(policy: Any) -> list[dict[str, str]]:
+    """What a valid policy says that can change nothing: published, but shown to the publisher."""
+    found = []
+    for index, tag in enumerate(policy.date_tags):
+        if tag.name not in policy.tag_multipliers:
+            found.append({"path": f"date_tags[{index}]",
+                          "reason": f"{tag.name} has no multiplier in multipliers.tag: the date rule changes nothing"})
+    for measure in CAP_MEASURES:
+        for smaller, larger in zip(CAP_SCOPES[1:], CAP_SCOPES[2:]):
+            low, high = policy.caps.limit(measure, smaller), policy.caps.limit(measure, larger)
+            if low is not None and high is not None and low > high:
+                found.append({"path": f"caps.per_{smaller}_{measure}",
+                              "reason": f"above caps.per_{larger}_{measure} ({high}): it can never bind"})
+    return found

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import Forbidden, NotFound, PolicyInvalid
-from ledger.incentives import pricing
+from ledger.incentives import describe, pricing
+from ledger.incentives.document import policy_warnings
 from ledger.incentives.policy import Policy
 from ledger.incentives.tables import PolicyVersion
 from ledger.people.access import Principal, in_scope, require_role, require_unit
@@ -45,7 +46,9 @@ def version_public(version: PolicyVersion, unit: Unit | None = None, *, with_doc
         body["unit_code"], body["unit_name"] = unit.code, unit.name
     if with_document:
         body["document"] = version.document
-        body["policy"] = pricing.parse_cached(version.document).to_dict()
+        policy = pricing.parse_cached(version.document)
+        body["policy"] = policy.to_dict()
+        body["rules_text"] = describe.policy_text(policy)
     return body
 
 
@@ -67,6 +70,21 @@ def parse_document(text: str) -> Policy:
     if len(text) > MAX_DOCUMENT_CHARS:
         raise PolicyInvalid("document", f"longer than {MAX_DOCUMENT_CHARS} characters")
     return Policy.parse(text)
+
+
+def rules_of(policy: Policy) -> dict:
+    """A policy's 办法 summary in Chinese (one article per rule) and its warnings."""
+    return {"name": policy.name, "content_hash": policy.content_hash(),
+            "rules": [{"heading": heading, "text": text} for heading, text in describe.policy_items(policy)],
+            "rules_text": describe.policy_text(policy), "warnings": policy_warnings(policy)}
+
+
+def describe_document(text: str) -> dict:
+    """Check a draft document and say its rules in Chinese, before anyone publishes it.
+
+    A document that cannot do what it says is refused (PolicyInvalid with the path and the
+    reason), as publishing would refuse it; what it says that changes nothing is a warning."""
+    return rules_of(parse_document(text))
 
 
 def publish_policy(session: Session, principal: Principal, command: PublishPolicy) -> PolicyVersion:

@@ -97,6 +97,7 @@ class Policy:
     star_basis: str
     star_levels: tuple[StarRule, ...]
     date_tags: tuple[DateTag, ...]
+    activity_tags: tuple[str, ...] | None = None  # service.tags: the activity tags the policy knows
 
     @classmethod
     def parse(cls, text: str) -> Policy:

@@ -51,6 +51,10 @@ def create_activity(session: Session, principal: Principal, command: CreateActiv
     if command.category not in policy.categories:
         raise ValidationFailed(f"unknown service category {command.category!r}; the policy in force knows "
                                f"{', '.join(policy.categories)}", field="category")
+    unknown = sorted(set(command.tags) - set(policy.activity_tags)) if policy.activity_tags is not None else []
+    if unknown:
+        raise ValidationFailed(f"unknown tag {unknown[0]!r}; the policy in force knows "
+                               f"{', '.join(policy.activity_tags or ())}", field="tags")
     if command.team_id is not None:
         team = session.get(Team, command.team_id)
         if team is None:
