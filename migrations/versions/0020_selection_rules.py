@@ -32,12 +32,23 @@ ENTRY_COLUMNS = (("threshold_on", sa.Date()), ("last_service_on", sa.Date()), ("
 
 
 def upgrade() -> None:
+    _add_columns()
+    _notices_and_objections()
+    _resolutions_and_outcomes()
+    for table in APPEND_ONLY:
+        make_append_only(table)
+
+
+def _add_columns() -> None:
     # plain ADD COLUMN on both engines (a batch copy would drop SQLite's append-only triggers)
     op.add_column("ranking_runs", sa.Column("cutoff_on", sa.Date(), nullable=True))
     op.add_column("ranking_runs", sa.Column("entries_format", sa.Integer(), nullable=False, server_default="1"))
     op.add_column("target_reports", sa.Column("cutoff_on", sa.Date(), nullable=True))
     for name, type_ in ENTRY_COLUMNS:
         op.add_column("ranking_entries", sa.Column(name, type_, nullable=True))
+
+
+def _notices_and_objections() -> None:
     op.create_table(
         "ranking_notices",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -66,6 +77,9 @@ def upgrade() -> None:
                                 name=op.f("fk_ranking_objections_notice_id_ranking_notices")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ranking_objections")))
     op.create_index(op.f("ix_ranking_objections_notice_id"), "ranking_objections", ["notice_id"])
+
+
+def _resolutions_and_outcomes() -> None:
     op.create_table(
         "ranking_objection_resolutions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -95,8 +109,6 @@ def upgrade() -> None:
                                 name=op.f("fk_ranking_notice_outcomes_notice_id_ranking_notices")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ranking_notice_outcomes")),
         sa.UniqueConstraint("notice_id", name=op.f("uq_ranking_notice_outcomes_notice_id")))
-    for table in APPEND_ONLY:
-        make_append_only(table)
 
 
 def downgrade() -> None:
