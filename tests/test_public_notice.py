@@ -65,6 +65,12 @@ def test_a_selection_on_public_notice_then_confirmed_final(ctx, client):
     bad = client.post(f"/public/notices/{notice['id']}/objections", headers={"Idempotency-Key": f.ref("o")},
                       json={"contact": "12345", "reason": "名单有误，请核实", "line": 9})
     assert bad.status_code == 422 and bad.json()["field"] == "contact" and CJK.search(bad.json()["message"])
+    hidden = client.post(f"/public/notices/{notice['id']}/objections", headers={"Idempotency-Key": f.ref("o")},
+                         json={"contact": PHONE, "reason": "名单有误，请核实", "name": "张\u200b三"})
+    assert hidden.status_code == 422 and hidden.json()["field"] == "name"
+    short = client.post(f"/public/notices/{notice['id']}/objections", headers={"Idempotency-Key": f.ref("o")},
+                        json={"contact": PHONE, "reason": "有误"})
+    assert short.status_code == 422 and short.json()["field"] == "reason"
     # not final while the notice is open, nor with an objection unresolved
     confirm = client.post(f"/rankings/notices/{notice['id']}/confirm", headers=_headers(token, f.ref("k")))
     assert confirm.status_code == 409 and confirm.json()["field"] == "notice_id"

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound, ValidationFailed
+from ledger.names import clean_name
 from ledger.people.access import Principal, in_scope, require_role, require_unit, unit_path
 from ledger.people.tables import Unit
 from ledger.rankings.tables import RankingDefinition
@@ -280,10 +281,8 @@ def validate_definition(raw: dict) -> dict:
     code = raw.get("code")
     if not isinstance(code, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,60}", code):
         raise ValidationFailed("编码为 1-60 个字母、数字或 _ . : -", field="code")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationFailed("评选名称不能为空", field="name")
-    doc = {"code": code, "name": name.strip(), "unit_id": _whole(raw.get("unit_id"), "unit_id", 1),
+    name = clean_name(raw.get("name"), "name", max_length=200, label="评选名称")
+    doc = {"code": code, "name": name, "unit_id": _whole(raw.get("unit_id"), "unit_id", 1),
            "period_kind": _choice(raw.get("period_kind"), PERIOD_KINDS, "period_kind"),
            "subject": _choice(raw.get("subject", "volunteer"), SUBJECTS, "subject"),
            "metrics": _names(raw.get("metrics", ["hours"]), METRICS, "metrics", required=True),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ledger.book.amounts import hours_text
 from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger.names import clean_name
 from ledger.people.access import Principal, require_role
 from ledger.people.idcard import keyed_hash, mask_phone, validate_phone
 from ledger.people.tables import Unit
@@ -128,12 +129,7 @@ def public_notice(session: Session, notice_id: int, today: dt.date) -> dict:
 def _objection_text(reason, name) -> tuple[str, str]:
     if not isinstance(reason, str) or not REASON_LENGTH[0] <= len(reason.strip()) <= REASON_LENGTH[1]:
         raise ValidationFailed(f"异议内容应为 {REASON_LENGTH[0]}-{REASON_LENGTH[1]} 个字", field="reason")
-    if name is not None and not isinstance(name, str):
-        raise ValidationFailed("姓名应为文字", field="name")
-    name = (name or "").strip()
-    if len(name) > 50:
-        raise ValidationFailed("姓名不超过 50 个字", field="name")
-    return reason.strip(), name
+    return reason.strip(), clean_name(name or None, "name", max_length=50, label="姓名", allow_empty=True)
 
 
 def object_to(session: Session, secret_key: bytes, notice_id: int, today: dt.date, *, contact: str,
