@@ -25,7 +25,8 @@ Where each concept lives (one package each, pure rules at the bottom, then use c
 * `service/`     activities, service records and their two-person approval, ratings (评单), 台账 imports, bulk.
 * `redemption/`  desks (爱心超市), catalogue and stock, who may redeem and how, reservations.
 * `transfers/`   moves between units (转移接续) and signed packages between deployments.
-* `rankings/`    ranking definitions and reproducible runs (评先评优), exports, targets (目标考核).
+* `rankings/`    ranking definitions and reproducible runs (评先评优, also as of a 截至日期), public notice (公示)
+                 and objections, exports, targets (目标考核).
 * `volunteer_view/`  a volunteer's figures and history, self-service, certificates (志愿服务证明).
 * `store/`       engines, unit of work, use-case runners, idempotency, job runs, partitions, audit log.
 * `schema.py` registers every table (Alembic's env); `demo.py` seeds the demo county.
