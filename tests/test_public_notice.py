@@ -133,4 +133,4 @@ def test_a_provisional_run_is_marked_on_its_public_page(ctx, client):
     client.post(f"/rankings/runs/{run['id']}/publish", headers=_headers(token, f.ref("k")))
     notice = client.post(f"/rankings/runs/{run['id']}/notice", headers=_headers(token, f.ref("k"))).json()
     page = client.get(f"/public/notices/{notice['id']}").text
-    assert "截至 2026-06-30（期间未结束，非最终结果）" in page and "2 小时" in page
+    assert "截至 2026-06-30（非全期统计，非最终结果）" in page and "2 小时" in page

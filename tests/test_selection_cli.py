@@ -41,5 +41,5 @@ def test_a_cut_off_run_put_on_notice_from_the_command_line(tmp_path):
     code, notice = ledger(db, "notices", "put", str(run["id"]))
     assert code == 0 and notice["days"] == 5 and notice["status"] == "open"
     code, shown = ledger(db, "notices", "show", str(notice["id"]))
-    assert code == 0 and shown["basis_label"] == "截至 2026-06-30（期间未结束，非最终结果）"
+    assert code == 0 and shown["basis_label"] == "截至 2026-06-30（非全期统计，非最终结果）"
     assert [(line["name"], line["figures"]) for line in shown["lines"]] == [("王五", ["2 小时", "20 分"])]

@@ -167,6 +167,8 @@ def test_the_final_run_supersedes_the_one_made_as_of_a_cut_off(ctx):
         ids["p1"]: 240, ids["p2"]: 240, ids["p3"]: 300}
     final = run(ctx, definition["id"])
     assert final["as_of"] is None and not final["is_provisional"]
+    # a cut-off on the last day of a finished period is the period's own run
+    assert run(ctx, definition["id"], as_of="2025-12-31")["id"] == final["id"]
     with ctx.uow() as uow:
         rankings.publish_run(uow.session, SYSTEM, early["id"])
         rankings.supersede_run(uow.session, SYSTEM, early["id"], final["id"], "年度终了，以全年结果为准")
@@ -267,7 +269,7 @@ def test_a_targets_report_quarter_to_date_as_of_a_cut_off(ctx):
 
 def test_every_export_of_a_cut_off_run_says_so(ctx):
     """A run of 2026 as of 2026-06-30: the overview, every row of each unit's sheet and of the CSV,
-    and the targets workbook carry 截至 2026-06-30（期间未结束，非最终结果）."""
+    and the targets workbook carry 截至 2026-06-30（非全期统计，非最终结果）."""
     import io
 
     import pandas as pd
@@ -277,7 +279,7 @@ def test_every_export_of_a_cut_off_run_says_so(ctx):
     units, ids, _ = serve_plan(ctx, {"r1": [(dt.date(2026, 3, 10), 120)], "r2": [(dt.date(2026, 5, 11), 180)]})
     definition = define(ctx, units, eligibility={}, tie_break=[{"by": "last_service", "order": "asc"}])
     result = run(ctx, definition["id"], period="2026", as_of="2026-06-30")
-    label = "截至 2026-06-30（期间未结束，非最终结果）"
+    label = "截至 2026-06-30（非全期统计，非最终结果）"
     with ctx.uow() as uow:
         workbook = rank_exports.ranking_xlsx(uow.session, SYSTEM, result["id"])
         csv = rank_exports.ranking_csv(uow.session, SYSTEM, result["id"]).decode("utf-8-sig")

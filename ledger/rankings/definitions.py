@@ -98,11 +98,12 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(day.day, (after - dt.timedelta(days=1)).day))
 
 
-def require_cutoff(kind: str, period: str, cutoff, today: dt.date) -> tuple[dt.date, dt.date, dt.date]:
+def require_cutoff(kind: str, period: str, cutoff, today: dt.date) -> tuple[dt.date, dt.date, dt.date | None]:
     """(start, end, cut-off) of a run "as of" a cut-off date (截至日期) inside the period.
 
     The cut-off lies inside the period and not after today; the period itself may still be
-    running.  Anything else is refused naming the field `as_of`."""
+    running.  Anything else is refused naming the field `as_of`.  A cut-off on the last day of a
+    finished period is no cut-off (None): the run is the period's own."""
     start, end = period_bounds(kind, period)
     if isinstance(cutoff, str):
         try:
@@ -116,6 +117,8 @@ def require_cutoff(kind: str, period: str, cutoff, today: dt.date) -> tuple[dt.d
                                f"{end.isoformat()}）之内", field="as_of")
     if cutoff > today:
         raise ValidationFailed(f"截至日期 {cutoff.isoformat()} 晚于今天（{today.isoformat()}）", field="as_of")
+    if cutoff == end and end < today:
+        return start, end, None  # the whole of a finished period: a final run, not a cut-off one
     return start, end, cutoff
 
 

@@ -177,7 +177,7 @@ def cutoff_public(cutoff: dt.date | None, period_end: dt.date) -> dict:
         return {"as_of": None, "counted_to": period_end.isoformat(), "is_provisional": False,
                 "basis_label": f"全期（至 {period_end.isoformat()}）"}
     return {"as_of": cutoff.isoformat(), "counted_to": cutoff.isoformat(), "is_provisional": True,
-            "basis_label": f"截至 {cutoff.isoformat()}（期间未结束，非最终结果）"}
+            "basis_label": f"截至 {cutoff.isoformat()}（非全期统计，非最终结果）"}
 
 
 def require_run(session: Session, principal: Principal, run_id: int) -> RankingRun:
