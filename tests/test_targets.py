@@ -135,3 +135,10 @@ def test_reversals_count_by_the_service_date_of_their_record(ctx):
     assert (figures["party"]["members"], figures["party"]["served"]) == (3, 2)
     by_unit = {r["unit_id"]: r["served"] for r in figures["residents"]["by_unit"]}
     assert (by_unit[units["station_a"]], by_unit[units["station_b"]]) == (2, 1)
+
+
+def test_the_report_of_a_station_without_units_under_it(ctx):
+    units, _, _ = build(ctx)
+    with ctx.uow() as uow:
+        figures = targets.preview(uow.session, SYSTEM, units["station_b"], "2025-Q2", TODAY)
+    assert figures["residents"]["by_unit"] == [] and figures["hours"]["volunteers"] == 2

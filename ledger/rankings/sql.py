@@ -336,7 +336,9 @@ def unit_groups(session: Session, root: Unit):
              .where(inner.c.path.startswith(root.path)))
     if session.get_bind().dialect.name != "postgresql":
         return pairs.subquery("unit_group")
-    rows = [tuple(row) for row in session.execute(pairs.order_by(inner.c.id))] or [(None, None)]
+    rows = [tuple(row) for row in session.execute(pairs.order_by(inner.c.id))]
+    if not rows:  # a unit without children (a station): VALUES (NULL, NULL) would be text, not integer
+        return pairs.subquery("unit_group")
     return values(column("unit_id", Integer), column("group_id", Integer), name="unit_group").data(rows)
 
 
