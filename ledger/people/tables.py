@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.store.db import Base
@@ -149,3 +149,30 @@ class SignInAttempt(Base):
     client_address: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class VolunteerApplication(Base):
+    """A person's application to join a station from the phone (实名注册): pending → confirmed | refused."""
+
+    __tablename__ = "volunteer_applications"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','confirmed','refused')", name="status"),
+        Index("uq_volunteer_applications_pending", "id_hash", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+        Index("ix_volunteer_applications_unit_status", "unit_id", "status"),
+        Index("ix_volunteer_applications_client_at", "client_hash", "applied_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    id_hash: Mapped[str] = mapped_column(String(64))
+    id_masked: Mapped[str] = mapped_column(String(40))
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_masked: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    applied_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    client_hash: Mapped[str | None] = mapped_column(String(64))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(String(400))
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"))

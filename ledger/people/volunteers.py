@@ -62,14 +62,31 @@ def register_volunteer(session: Session, principal: Principal, secret: bytes,
     if command.id_number:
         hashed = id_hash(secret, command.id_number)
         masked = mask_id_number(command.id_number)
-        if session.execute(select(Volunteer.id).where(Volunteer.id_hash == hashed)).first():
-            raise Conflict("a volunteer with this ID-card number is already registered", field="id_number")
     if command.phone:
         phone = validate_phone(command.phone, field="phone")
         phone_hashed, phone_masked = keyed_hash(phone, secret), mask_phone(phone)
+    return add_volunteer(session, principal, command, registered_on, Identity(hashed, masked, phone_hashed,
+                                                                              phone_masked))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A volunteer's personal numbers as stored: keyed hashes and masks only."""
+
+    id_hash: str | None
+    id_masked: str | None
+    phone_hash: str | None = None
+    phone_masked: str | None = None
+
+
+def add_volunteer(session: Session, principal: Principal, command: RegisterVolunteer, registered_on: dt.date,
+                  identity: Identity) -> Volunteer:
+    """Add the volunteer, their home membership and teams (numbers already hashed; scope checked)."""
+    if identity.id_hash and session.execute(select(Volunteer.id).where(Volunteer.id_hash == identity.id_hash)).first():
+        raise Conflict("a volunteer with this ID-card number is already registered", field="id_number")
     volunteer = Volunteer(number=new_volunteer_number(session, registered_on), name=command.name.strip(),
-                          id_hash=hashed, id_masked=masked, phone_hash=phone_hashed,
-                          phone_masked=phone_masked, is_party_member=command.is_party_member,
+                          id_hash=identity.id_hash, id_masked=identity.id_masked, phone_hash=identity.phone_hash,
+                          phone_masked=identity.phone_masked, is_party_member=command.is_party_member,
                           registered_on=registered_on, home_unit_id=command.home_unit_id, status="active")
     session.add(volunteer)
     session.flush()
