@@ -219,7 +219,8 @@ def dispatch_order(session: Session, principal: Principal, order_id: int, comman
         target_unit_id = team.unit_id
     else:
         target_unit_id = require_unit(session, principal, command.unit_id).id
-    deadline = command.deadline if command.deadline.tzinfo else command.deadline.replace(tzinfo=CHINA)
+    deadline = (command.deadline if command.deadline.tzinfo else command.deadline.replace(tzinfo=CHINA)
+                ).astimezone(dt.timezone.utc)  # stored in UTC (SQLite keeps no zone)
     if deadline <= now:
         raise ValidationFailed("接单期限必须晚于现在 (the deadline must be in the future)", field="deadline")
     append_event(session, order.id, "dispatched", state, now=now, actor=principal.username,

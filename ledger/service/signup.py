@@ -18,6 +18,7 @@ from ledger.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ledger.people.access import Principal, require_role, unit_path
 from ledger.people.tables import Membership, Team, Volunteer
 from ledger.service.activities import activity_public, require_activity
+from ledger.service.order_rules import as_aware
 from ledger.service.tables import Activity, AttendanceScan, Recruitment, Signup
 from ledger.store.uow import CHINA
 
@@ -40,8 +41,9 @@ def recruitment_public(recruitment: Recruitment, signed_up: int) -> dict:
             "places_left": max(recruitment.quota - signed_up, 0)}
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=CHINA)
+def _given(value: dt.datetime) -> dt.datetime:
+    """A time a person gave (naive: China time) in UTC, the form times are stored in."""
+    return (value if value.tzinfo else value.replace(tzinfo=CHINA)).astimezone(dt.timezone.utc)
 
 
 def publish_recruitment(session: Session, principal: Principal, activity_id: int, command: PublishRecruitment,
@@ -51,14 +53,14 @@ def publish_recruitment(session: Session, principal: Principal, activity_id: int
     activity = require_activity(session, principal, activity_id)
     if isinstance(command.quota, bool) or not isinstance(command.quota, int) or command.quota <= 0:
         raise ValidationFailed("招募人数须为正整数 (quota must be a positive whole number)", field="quota")
-    if _aware(command.deadline) <= now:
+    if _given(command.deadline) <= now:
         raise ValidationFailed("报名截止时间必须晚于现在 (the deadline must be in the future)", field="deadline")
     for team_id in command.team_ids:
         if session.get(Team, team_id) is None:
             raise NotFound(f"队伍 {team_id} 不存在 (team {team_id} not found)", field="team_ids")
     if session.get(Recruitment, activity.id) is not None:
         raise Conflict("该活动已发布招募 (the activity is already open for sign-up)", field="activity_id")
-    recruitment = Recruitment(activity_id=activity.id, quota=command.quota, deadline=_aware(command.deadline),
+    recruitment = Recruitment(activity_id=activity.id, quota=command.quota, deadline=_given(command.deadline),
                               team_ids=sorted(set(command.team_ids)), requires_signup=command.requires_signup,
                               published_by=principal.user_id, published_at=now)
     session.add(recruitment)
@@ -114,7 +116,7 @@ def sign_up(session: Session, principal: Principal, activity_id: int, now: dt.da
     if volunteer is None or volunteer.status != "active" or not _open_to(session, recruitment, volunteer,
                                                                          activity, today):
         raise Forbidden("该活动只对指定队伍开放报名，您不在其中 (the activity is not open to you)", field="activity_id")
-    if _aware(recruitment.deadline) <= now:
+    if as_aware(recruitment.deadline) <= now:
         raise Conflict("报名已截止 (sign-up has closed)", field="activity_id")
     if live_signup(session, activity_id, volunteer.id) is not None:
         raise Conflict("您已报名该活动，无需重复报名 (you have already signed up)", field="activity_id")
@@ -174,7 +176,7 @@ def open_recruitments(session: Session, principal: Principal, now: dt.datetime, 
     answer = []
     for recruitment, activity in rows:
         mine = live_signup(session, activity.id, volunteer.id)
-        if mine is None and (_aware(recruitment.deadline) <= now
+        if mine is None and (as_aware(recruitment.deadline) <= now
                              or not _open_to(session, recruitment, volunteer, activity, today)):
             continue
         answer.append({"activity": activity_public(activity),

@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ledger.book.accounts import balance
-from ledger.service import checkin, order_feedback, order_reports, orders, signup
-from ledger.service import records as service_records
+from ledger.service import checkin, order_feedback, order_reports, orders, records as service_records, signup
 from ledger.service.order_rules import rating_token
 from tests.loop_support import answered, clocked, do, world
 
