@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from api.middleware import iter_api_routes
 from tests import factories as f
+from tests.authz_loop_rows import register as register_loop_rows
 from tests.authz_world import ROLES, World, build_world, ed25519_public_key, unique_id_number
 
 #            admin ua_in ua_out desk auditor vol_own vol_other anon
@@ -461,6 +462,7 @@ fixed("GET", "/health", (200,) * 8, "/health")
 # signs the caller's own token out: run last (see below), with a token made for the purpose
 fixed("POST", "/selfservice/sign-out", (200, 200, 200, 200, 200, 200, 200, 401), "/selfservice/sign-out")
 LAST = ("POST", "/selfservice/sign-out")
+register_loop_rows(row, fixed)  # orders, sign-up, check-in, joining: tests/authz_loop_rows.py
 
 
 def app_endpoints(app) -> set[tuple[str, str]]:

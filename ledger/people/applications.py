@@ -46,7 +46,8 @@ def application_public(application: VolunteerApplication) -> dict:
 
 
 def apply(session: Session, secret: bytes, command: Apply, *, now: dt.datetime, today: dt.date,
-          client_address: str | None, challenge: str | None, answer: str | None) -> dict:
+          client_address: str | None, challenge: str | None, answer: str | None,
+          per_address: int = PER_ADDRESS_PER_HOUR) -> dict:
     """Apply from the phone; refused for a bad ID number, a registered person, a pending twin."""
     check_challenge(secret, challenge, answer, now)
     unit = session.get(Unit, command.unit_id)
@@ -65,7 +66,7 @@ def apply(session: Session, secret: bytes, command: Apply, *, now: dt.datetime, 
     client_hash = keyed_hash(f"client:{client_address}", secret) if client_address else None
     if client_hash and session.execute(select(func.count()).where(
             VolunteerApplication.client_hash == client_hash,
-            VolunteerApplication.applied_at > now - dt.timedelta(hours=1))).scalar_one() >= PER_ADDRESS_PER_HOUR:
+            VolunteerApplication.applied_at > now - dt.timedelta(hours=1))).scalar_one() >= per_address:
         raise TooManyAttempts("本网络一小时内申请次数过多，请稍后再试 (too many applications)", field="id_number")
     phone = validate_phone(command.phone, field="phone") if command.phone else None
     application = VolunteerApplication(

@@ -21,6 +21,7 @@ from ledger.incentives.pricing import policy_in_force
 from ledger.people.access import Principal, in_scope, path_in_scope, require_role, require_unit, unit_path
 from ledger.people.challenge import challenge_digest, check_challenge
 from ledger.people.idcard import keyed_hash, mask_phone, validate_phone
+from ledger.people.org import UNIT_KIND_NAMES
 from ledger.people.tables import Team, Unit
 from ledger.service import order_rules as rules
 from ledger.service.activities import CreateActivity, create_activity
@@ -138,7 +139,8 @@ def _check_order_fields(session: Session, command: SubmitOrder, local_now: dt.da
     return unit
 
 
-def _refuse_flood(session: Session, phone_hash: str, client_hash: str | None, now: dt.datetime) -> None:
+def _refuse_flood(session: Session, phone_hash: str, client_hash: str | None, now: dt.datetime,
+                  per_address: int) -> None:
     by_phone = session.execute(select(func.count()).where(
         ServiceOrder.phone_hash == phone_hash, ServiceOrder.created_at > now - dt.timedelta(days=1))).scalar_one()
     if by_phone >= PER_PHONE_PER_DAY:
@@ -148,14 +150,15 @@ def _refuse_flood(session: Session, phone_hash: str, client_hash: str | None, no
         by_address = session.execute(select(func.count()).where(
             ServiceOrder.client_hash == client_hash,
             ServiceOrder.created_at > now - dt.timedelta(hours=1))).scalar_one()
-        if by_address >= PER_ADDRESS_PER_HOUR:
-            raise TooManyAttempts(f"本网络一小时内点单已达 {PER_ADDRESS_PER_HOUR} 次，请稍后再试 "
+        if by_address >= per_address:
+            raise TooManyAttempts(f"本网络一小时内点单已达 {per_address} 次，请稍后再试 "
                                   f"(too many orders from this address)", field="phone")
 
 
 def submit_order(session: Session, secret: bytes, command: SubmitOrder, *, now: dt.datetime,
                  principal: Principal | None = None, client_address: str | None = None,
-                 challenge: str | None = None, answer: str | None = None) -> dict:
+                 challenge: str | None = None, answer: str | None = None,
+                 per_address: int = PER_ADDRESS_PER_HOUR) -> dict:
     """点单: a resident (public: challenge and limits) or a station admin for them (in scope)."""
     local_now = now.astimezone(CHINA).replace(tzinfo=None)
     if principal is not None:
@@ -171,7 +174,7 @@ def submit_order(session: Session, secret: bytes, command: SubmitOrder, *, now: 
     if used and session.execute(select(ServiceOrder.id).where(ServiceOrder.challenge_hash == used)).first():
         raise ValidationFailed("验证题已使用过，请重新获取 (this challenge was already used)", field="challenge_answer")
     if principal is None:
-        _refuse_flood(session, phone_hash, client_hash, now)
+        _refuse_flood(session, phone_hash, client_hash, now, per_address)
     order = ServiceOrder(unit_id=command.unit_id, kind=command.kind, title=command.title.strip(),
                          detail=(command.detail or "").strip(), place=command.place.strip(),
                          wanted_at=command.wanted_at, contact_name=command.contact_name.strip(),
@@ -370,5 +373,19 @@ def _in_queue(session: Session, principal: Principal, queue: str, order: Service
 
 def get_order(session: Session, principal: Principal, order_id: int) -> dict:
     """One order in scope, with every step."""
+    require_role(principal, "admin", "unit_admin", "auditor")
     order, state = require_order(session, principal, order_id)
     return {**order_public(order, state), "events": [event_public(e) for e in order_events(session, order.id)]}
+
+
+def public_units(session: Session) -> list[dict]:
+    """The units a resident may order at (their names are on the signboards), tree order."""
+    return [{"id": unit_id, "name": name, "kind_name": UNIT_KIND_NAMES[kind]}
+            for unit_id, name, kind in session.execute(select(Unit.id, Unit.name, Unit.kind).order_by(Unit.path))]
+
+
+def kinds_at(session: Session, unit_id: int, on_date: dt.date) -> list[str]:
+    """The kinds of service a resident may order at a unit on a date (the six, then the unit's own)."""
+    if session.get(Unit, unit_id) is None:
+        raise UnknownUnit(f"站点 {unit_id} 不存在 (unit {unit_id} does not exist)", field="unit_id")
+    return rules.service_kinds(policy_in_force(session, unit_id, on_date)[1].categories)

@@ -1,0 +1,210 @@
+"""Rows of the authorisation matrix for the service loop (orders, sign-up, check-in, joining).
+
+Kept apart from tests/test_authz_matrix.py, which registers them with `register(row, fixed)`.
+Fresh objects are made through the HTTP API as the admin; the public forms answer a fresh
+challenge.  The matrix sends every public form from one test address, so the per-address
+hourly limits of the public forms are lifted for it (the limits have tests of their own).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from tests import factories as f
+
+ANYONE = (200,) * 8
+UNIT_ROW = (200, 200, 404, 403, 403, 403, 403, 401)  # admins in scope; station B does not see station A
+READ_ROW = (200, 200, 404, 403, 200, 403, 403, 401)  # the same, plus the auditor
+DISPATCH_ROW = (200, 403, 403, 403, 403, 403, 403, 401)  # the center (admin); a station may not
+VOLUNTEER_ROW = (403, 403, 403, 403, 403, 200, 200, 401)  # the signed-in volunteer only
+
+
+def _answer(w) -> dict:
+    w.ctx.options["orders_per_address_per_hour"] = 10_000
+    w.ctx.options["applications_per_address_per_hour"] = 10_000
+    challenge = w.client.get("/public/challenge").json()
+    first, _, rest = challenge["question"].partition(" 加 ")
+    return {"challenge": challenge["challenge"], "challenge_answer": str(int(first) + int(rest.split(" ")[0]))}
+
+
+def _order_body(w) -> dict:
+    wanted = (dt.datetime.now() + dt.timedelta(days=2)).replace(microsecond=0)
+    return {"unit_id": w.ids["station_a"], "kind": "文化服务", "title": "文艺演出", "place": "文化礼堂",
+            "wanted_at": wanted.isoformat(), "contact_name": "赵大爷",
+            "phone": "139" + f"{int(f.ref('p')[2:], 16) % 10**8:08d}"}
+
+
+def order(w) -> tuple[int, str]:
+    made = w.admin("POST", "/orders", json=_order_body(w))
+    return made["order"]["id"], made["rating_token"]
+
+
+def dispatched(w) -> tuple[int, str]:
+    order_id, token = order(w)
+    deadline = (dt.datetime.now() + dt.timedelta(days=1)).replace(microsecond=0).isoformat()
+    w.admin("POST", f"/orders/{order_id}/dispatch", json={"deadline": deadline, "unit_id": w.ids["station_a"]})
+    return order_id, token
+
+
+def taken(w, *, with_record: bool = False) -> tuple[int, str, int]:
+    order_id, token = dispatched(w)
+    activity_id = w.admin("POST", f"/orders/{order_id}/take", json={})["activity_id"]
+    if with_record:
+        start = w.next_start()
+        made = w.admin("POST", "/service-records", role="recorder", json={
+            "volunteer_id": w.ids["V"], "activity_id": activity_id, "started_at": start.isoformat(),
+            "ended_at": (start + dt.timedelta(minutes=30)).isoformat()})
+        w.admin("POST", f"/service-records/{made['id']}/approve")
+    return order_id, token, activity_id
+
+
+def completed(w) -> tuple[int, str]:
+    order_id, token, _activity = taken(w, with_record=True)
+    w.admin("POST", f"/orders/{order_id}/complete")
+    return order_id, token
+
+
+def activity(w) -> int:
+    return w.admin("POST", "/activities", json={"unit_id": w.ids["station_a"], "title": "读书会",
+                                                "category": "文化文艺", "held_on": dt.date.today().isoformat()})["id"]
+
+
+def recruited(w) -> int:
+    activity_id = activity(w)
+    deadline = (dt.datetime.now() + dt.timedelta(days=1)).replace(microsecond=0).isoformat()
+    w.admin("POST", f"/activities/{activity_id}/recruitment", json={"quota": 50, "deadline": deadline})
+    return activity_id
+
+
+def application(w) -> int:
+    made = w.client.post("/public/applications", headers=w.headers("anon", write=True), json={
+        "unit_id": w.ids["station_a"], "name": "郑华", "id_number": f.random_id_number(), **_answer(w)})
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
+
+
+def register(row, fixed) -> None:
+    """Register the service loop's rows on the matrix."""
+    fixed("GET", "/public/challenge", ANYONE, "/public/challenge")
+    fixed("GET", "/public/units", ANYONE, "/public/units")
+    fixed("GET", "/public/service-kinds", ANYONE, lambda w: f"/public/service-kinds?unit_id={w.ids['station_a']}")
+
+    @row("POST", "/public/orders", *(201,) * 8)
+    def _(w, role):
+        return "/public/orders", {"json": {**_order_body(w), **_answer(w)}}
+
+    @row("GET", "/public/orders/{order_id}", *ANYONE)
+    def _(w, role):
+        order_id, token = order(w)
+        return f"/public/orders/{order_id}?token={token}", {}
+
+    @row("POST", "/public/orders/{order_id}/rating", *ANYONE)
+    def _(w, role):
+        order_id, token = completed(w)
+        return f"/public/orders/{order_id}/rating", {"json": {"token": token, "rating": 5}}
+
+    @row("POST", "/public/orders/{order_id}/complaint", *ANYONE)
+    def _(w, role):
+        order_id, token = completed(w)
+        return f"/public/orders/{order_id}/complaint", {"json": {"token": token, "text": "迟到"}}
+
+    @row("POST", "/orders", 201, 201, 404, 403, 403, 403, 403, 401)
+    def _(w, role):
+        return "/orders", {"json": _order_body(w)}
+
+    fixed("GET", "/orders", (200, 200, 200, 403, 200, 403, 403, 401), "/orders")
+    fixed("GET", "/orders/report", READ_ROW,
+          lambda w: f"/orders/report?unit_id={w.ids['station_a']}&date_from=2025-01-01&date_to=2030-12-31")
+
+    @row("GET", "/orders/{order_id}", *READ_ROW)
+    def _(w, role):
+        return f"/orders/{order(w)[0]}", {}
+
+    @row("POST", "/orders/{order_id}/dispatch", *DISPATCH_ROW)
+    def _(w, role):
+        deadline = (dt.datetime.now() + dt.timedelta(days=1)).replace(microsecond=0).isoformat()
+        return f"/orders/{order(w)[0]}/dispatch", {"json": {"deadline": deadline, "unit_id": w.ids["station_a"]}}
+
+    @row("POST", "/orders/{order_id}/take", *UNIT_ROW)
+    def _(w, role):
+        return f"/orders/{dispatched(w)[0]}/take", {"json": {}}
+
+    @row("POST", "/orders/{order_id}/decline", *UNIT_ROW)
+    def _(w, role):
+        return f"/orders/{dispatched(w)[0]}/decline", {"json": {"reason": "人手不够"}}
+
+    @row("POST", "/orders/{order_id}/complete", *UNIT_ROW)
+    def _(w, role):
+        return f"/orders/{taken(w, with_record=True)[0]}/complete", {}
+
+    @row("POST", "/orders/{order_id}/cancel", *DISPATCH_ROW)
+    def _(w, role):
+        return f"/orders/{order(w)[0]}/cancel", {"json": {"reason": "重复点单"}}
+
+    @row("POST", "/orders/{order_id}/complaint/resolve", *DISPATCH_ROW)
+    def _(w, role):
+        order_id, token = completed(w)
+        w.client.post(f"/public/orders/{order_id}/complaint", headers=w.headers("anon", write=True),
+                      json={"token": token, "text": "迟到"})
+        return f"/orders/{order_id}/complaint/resolve", {"json": {"upheld": False, "note": "经核实不属实"}}
+
+    _register_signups(row, fixed)
+
+
+def _register_signups(row, fixed) -> None:
+    @row("POST", "/activities/{activity_id}/recruitment", 201, 201, 404, 403, 403, 403, 403, 401)
+    def _(w, role):
+        deadline = (dt.datetime.now() + dt.timedelta(days=1)).replace(microsecond=0).isoformat()
+        return f"/activities/{activity(w)}/recruitment", {"json": {"quota": 5, "deadline": deadline}}
+
+    @row("GET", "/activities/{activity_id}/signups", *READ_ROW)
+    def _(w, role):
+        return f"/activities/{recruited(w)}/signups", {}
+
+    fixed("GET", "/recruitments/open", VOLUNTEER_ROW, "/recruitments/open")
+
+    @row("POST", "/activities/{activity_id}/signup", 403, 403, 403, 403, 403, 201, 201, 401)
+    def _(w, role):
+        return f"/activities/{recruited(w)}/signup", {}
+
+    @row("POST", "/activities/{activity_id}/signup/cancel", *VOLUNTEER_ROW)
+    def _(w, role):
+        activity_id = recruited(w)
+        for volunteer in ("vol_own", "vol_other"):
+            w.admin("POST", f"/activities/{activity_id}/signup", role=volunteer)
+        return f"/activities/{activity_id}/signup/cancel", {}
+
+    for suffix in ("", ".svg"):
+        @row("GET", "/activities/{activity_id}/checkin-code" + suffix, *UNIT_ROW)
+        def _(w, role, suffix=suffix):
+            return f"/activities/{activity(w)}/checkin-code{suffix}", {}
+
+    @row("POST", "/checkin/scan", *VOLUNTEER_ROW)
+    def _(w, role):
+        activity_id = activity(w)
+        code = w.admin("GET", f"/activities/{activity_id}/checkin-code")["url"]
+        return "/checkin/scan", {"json": {"code": code, "direction": "in"}}
+
+    @row("POST", "/activities/{activity_id}/attendance", 201, 201, 404, 403, 403, 403, 403, 401)
+    def _(w, role):
+        return f"/activities/{activity(w)}/attendance", {"json": {"volunteer_id": w.ids["V"], "direction": "in"}}
+
+    @row("GET", "/activities/{activity_id}/attendance", *READ_ROW)
+    def _(w, role):
+        return f"/activities/{activity(w)}/attendance", {}
+
+    @row("POST", "/public/applications", *(201,) * 8)
+    def _(w, role):
+        w.ctx.options["applications_per_address_per_hour"] = 10_000
+        challenge = _answer(w)
+        return "/public/applications", {"json": {"unit_id": w.ids["station_a"], "name": "钱程",
+                                                 "id_number": f.random_id_number(), **challenge}}
+
+    fixed("GET", "/applications", (200, 200, 200, 403, 200, 403, 403, 401), "/applications")
+
+    @row("POST", "/applications/{application_id}/confirm", *UNIT_ROW)
+    def _(w, role):
+        return f"/applications/{application(w)}/confirm", {}
+
+    @row("POST", "/applications/{application_id}/refuse", *UNIT_ROW)
+    def _(w, role):
+        return f"/applications/{application(w)}/refuse", {"json": {"reason": "信息不全"}}
