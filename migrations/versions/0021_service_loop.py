@@ -5,7 +5,7 @@ and sign-ups (招募/报名), attendance scans (签到/签退, append-only) and 
 applications to join from the phone (实名注册).
 
 Revision ID: 0021
-Revises: 0015
+Revises: 0020
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from alembic import op
 from migrations.helpers import drop_append_only, make_append_only
 
 revision = '0021'
-down_revision = '0015'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
