@@ -148,6 +148,7 @@ def register(row, fixed) -> None:
         return f"/orders/{order_id}/complaint/resolve", {"json": {"upheld": False, "note": "经核实不属实"}}
 
     _register_signups(row, fixed)
+    _register_pages(row, fixed)
 
 
 def _register_signups(row, fixed) -> None:
@@ -208,3 +209,45 @@ def _register_signups(row, fixed) -> None:
     @row("POST", "/applications/{application_id}/refuse", *UNIT_ROW)
     def _(w, role):
         return f"/applications/{application(w)}/refuse", {"json": {"reason": "信息不全"}}
+
+
+PAGES = ("/order", "/join", "/phone", "/loop", "/loop/applications", "/loop/report", "/static/loop.css",
+         "/text-size")
+PHONE_POSTS = ("/phone/scan", "/phone/signup", "/phone/signup/cancel")  # not signed in on this phone: 401
+FORM_POSTS = ("/order", "/join", "/phone/sign-in", "/phone/sign-out", "/loop/sign-in", "/loop/sign-out")
+STAFF_POSTS = ("/loop/orders/{order_id}/dispatch", "/loop/orders/{order_id}/take", "/loop/orders/{order_id}/decline",
+               "/loop/orders/{order_id}/complete", "/loop/orders/{order_id}/resolve",
+               "/loop/activities/{activity_id}/recruitment", "/loop/activities/{activity_id}/attendance",
+               "/loop/applications/{application_id}/confirm", "/loop/applications/{application_id}/refuse")
+
+
+def _register_pages(row, fixed) -> None:
+    """The pages sign in by cookie, never by bearer token: every role is a visitor to them.
+
+    A page without its cookie shows the sign-in form (200); a form posted without the page's
+    CSRF token is refused (403); a staff or volunteer form without the session cookie, 401.
+    """
+    for path in PAGES:
+        fixed("GET", path, ANYONE, path)
+    fixed("GET", "/checkin", ANYONE, "/checkin?a=1&w=1&c=x")
+    fixed("GET", "/loop/activities/{activity_id}", ANYONE, lambda w: f"/loop/activities/{w.ids['activity']}")
+    fixed("GET", "/loop/activities/{activity_id}/qr", ANYONE, lambda w: f"/loop/activities/{w.ids['activity']}/qr")
+    fixed("GET", "/loop/activities/{activity_id}/qr.svg", (401,) * 8,
+          lambda w: f"/loop/activities/{w.ids['activity']}/qr.svg")
+
+    @row("GET", "/order/{order_id}", *ANYONE)
+    def _(w, role):
+        order_id, token = order(w)
+        return f"/order/{order_id}?t={token}", {}
+
+    for path in ("/order/{order_id}/rating", "/order/{order_id}/complaint"):
+        fixed("POST", path, (403,) * 8, lambda w, path=path: path.replace("{order_id}", str(order(w)[0])),
+              data={"t": "x"})
+    for path in FORM_POSTS:
+        fixed("POST", path, (403,) * 8, path, data={"csrf": "forged"})
+    for path in PHONE_POSTS:
+        fixed("POST", path, (401,) * 8, path, data={})
+    for path in STAFF_POSTS:
+        fixed("POST", path, (401,) * 8,
+              lambda w, path=path: path.replace("{order_id}", "1").replace("{activity_id}", str(w.ids["activity"]))
+              .replace("{application_id}", "1"), data={})

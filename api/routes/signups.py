@@ -7,14 +7,12 @@ which the volunteer's phone page reads and posts to /checkin/scan.
 from __future__ import annotations
 
 import datetime as dt
-import io
 
-import qrcode
-import qrcode.image.svg
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
+from api.pagekit import qr_svg
 from ledger.service import checkin, signup
 from ledger.store.uow import CHINA
 from ledger.store.usecase import read
@@ -88,13 +86,6 @@ def code(activity_id: int, request: Request, ctx: CtxDep, user: CurrentUser) -> 
     """The organiser's current check-in code: the URL its QR shows, and when it rotates."""
     current = read(ctx, lambda s: checkin.activity_code(s, user, ctx.secret_key, activity_id, ctx.now()))
     return {**current, "url": str(request.base_url).rstrip("/") + current["path"]}
-
-
-def qr_svg(text: str) -> bytes:
-    """A QR code of `text` as SVG (no script, no external reference)."""
-    buffer = io.BytesIO()
-    qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=12, border=2).save(buffer)
-    return buffer.getvalue()
 
 
 @router.get("/activities/{activity_id}/checkin-code.svg")

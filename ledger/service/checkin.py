@@ -27,6 +27,7 @@ from ledger.people.auth import principal_for_user
 from ledger.people.tables import User, Volunteer
 from ledger.people.volunteers import lock_volunteer
 from ledger.service.activities import require_activity
+from ledger.service.order_rules import local_iso
 from ledger.service.records import RecordService, record_public, record_service
 from ledger.service.signup import live_signup
 from ledger.service.tables import Activity, AttendanceFlag, AttendanceScan, Recruitment, ServiceRecord
@@ -54,7 +55,7 @@ def current_code(secret: bytes, activity_id: int, now: dt.datetime) -> dict:
     rotates_at = dt.datetime.fromtimestamp((window + 1) * ROTATE_SECONDS, tz=dt.timezone.utc)
     code = code_for(secret, activity_id, window)
     return {"activity_id": activity_id, "path": f"/checkin?a={activity_id}&w={window}&c={code}",
-            "rotates_at": rotates_at.isoformat(), "rotate_seconds": ROTATE_SECONDS}
+            "rotates_at": local_iso(rotates_at), "rotate_seconds": ROTATE_SECONDS}
 
 
 def parse_code(text: str) -> tuple[int, int, str]:
@@ -73,6 +74,12 @@ def check_code(secret: bytes, activity_id: int, window: int, code: str, now: dt.
         raise ValidationFailed(FOREIGN, field="code")
     if not window_of(now) - 1 <= window <= window_of(now):
         raise ValidationFailed(EXPIRED, field="code")
+
+
+def activity_title(session: Session, activity_id: int) -> str | None:
+    """The title of an activity a code names (shown on the volunteer's sign-in page), if any."""
+    activity = session.get(Activity, activity_id)
+    return activity.title if activity is not None else None
 
 
 def activity_code(session: Session, principal: Principal, secret: bytes, activity_id: int,
@@ -234,7 +241,7 @@ def attendance(session: Session, principal: Principal, activity_id: int) -> dict
              for s in session.execute(select(AttendanceScan).where(AttendanceScan.activity_id == activity_id)
                                       .order_by(AttendanceScan.id)).scalars()]
     flags = [{"id": f.id, "volunteer_id": f.volunteer_id, "kind": f.kind, "detail": f.detail,
-              "flagged_at": f.flagged_at.isoformat(), "is_resolved": f.resolved_at is not None}
+              "flagged_at": local_iso(f.flagged_at), "is_resolved": f.resolved_at is not None}
              for f in session.execute(select(AttendanceFlag).where(AttendanceFlag.activity_id == activity_id)
                                       .order_by(AttendanceFlag.id)).scalars()]
     records = [record_public(r) for r in session.execute(select(ServiceRecord).where(

@@ -16,6 +16,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
+from ledger.store.uow import CHINA
+
 # The six kinds of the seed documents (洞头区 "六大功能"), and the policy category each is
 # served as when an order becomes an activity; a unit may add its own (the policy's categories).
 SEED_KINDS = {"理论宣讲": "理论宣讲", "教育服务": "助学支教", "文化服务": "文化文艺",
@@ -119,6 +121,11 @@ def is_overdue(state: OrderState, now: dt.datetime) -> bool:
 def as_aware(value: dt.datetime) -> dt.datetime:
     """A stored time as timezone-aware (SQLite gives naive UTC back)."""
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def local_iso(value: dt.datetime | None) -> str | None:
+    """A stored moment as China time, ISO 8601 with its offset (what people read)."""
+    return as_aware(value).astimezone(CHINA).isoformat() if value is not None else None
 
 
 def response_minutes(state: OrderState) -> int | None:

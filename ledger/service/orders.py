@@ -53,19 +53,17 @@ def order_public(order: ServiceOrder, state: rules.OrderState) -> dict:
     return {"id": order.id, "unit_id": order.unit_id, "kind": order.kind, "title": order.title,
             "detail": order.detail, "place": order.place, "wanted_at": order.wanted_at.isoformat(),
             "contact_name": order.contact_name, "phone_masked": order.phone_masked, "source": order.source,
-            "created_at": order.created_at.isoformat(), "state": state.state, "state_name": state.state_name,
+            "created_at": rules.local_iso(order.created_at), "state": state.state, "state_name": state.state_name,
             "target_unit_id": state.target_unit_id, "target_team_id": state.target_team_id,
-            "deadline": state.deadline.isoformat() if state.deadline else None,
-            "activity_id": state.activity_id, "rating": state.rating, "complaint_open": state.complaint_open,
+            "deadline": rules.local_iso(state.deadline), "activity_id": state.activity_id, "rating": state.rating, "complaint_open": state.complaint_open,
             "response_minutes": rules.response_minutes(state)}
 
 
 def event_public(event: OrderEvent) -> dict:
     """One step of an order: what, who, when."""
-    return {"id": event.id, "kind": event.kind, "at": event.at.isoformat(), "actor": event.actor,
+    return {"id": event.id, "kind": event.kind, "at": rules.local_iso(event.at), "actor": event.actor,
             "target_unit_id": event.target_unit_id, "target_team_id": event.target_team_id,
-            "deadline": event.deadline.isoformat() if event.deadline else None,
-            "activity_id": event.activity_id, "rating": event.rating, "upheld": event.upheld,
+            "deadline": rules.local_iso(event.deadline), "activity_id": event.activity_id, "rating": event.rating, "upheld": event.upheld,
             "reason": event.reason}
 
 

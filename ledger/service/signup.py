@@ -18,7 +18,7 @@ from ledger.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ledger.people.access import Principal, require_role, unit_path
 from ledger.people.tables import Membership, Team, Volunteer
 from ledger.service.activities import activity_public, require_activity
-from ledger.service.order_rules import as_aware
+from ledger.service.order_rules import as_aware, local_iso
 from ledger.service.tables import Activity, AttendanceScan, Recruitment, Signup
 from ledger.store.uow import CHINA
 
@@ -36,7 +36,7 @@ class PublishRecruitment:
 def recruitment_public(recruitment: Recruitment, signed_up: int) -> dict:
     """A recruitment with its places taken."""
     return {"activity_id": recruitment.activity_id, "quota": recruitment.quota,
-            "deadline": recruitment.deadline.isoformat(), "team_ids": list(recruitment.team_ids or []),
+            "deadline": local_iso(recruitment.deadline), "team_ids": list(recruitment.team_ids or []),
             "requires_signup": recruitment.requires_signup, "signed_up": signed_up,
             "places_left": max(recruitment.quota - signed_up, 0)}
 
@@ -154,7 +154,7 @@ def list_signups(session: Session, principal: Principal, activity_id: int) -> di
     scans = {(s.volunteer_id, s.direction): s.at for s in session.execute(
         select(AttendanceScan).where(AttendanceScan.activity_id == activity_id)).scalars()}
     items = [{"volunteer_id": v.id, "number": v.number, "name": v.name, "phone_masked": v.phone_masked,
-              "signed_up_at": signup.signed_up_at.isoformat(), "is_cancelled": signup.cancelled_at is not None,
+              "signed_up_at": local_iso(signup.signed_up_at), "is_cancelled": signup.cancelled_at is not None,
               "signed_in_at": _iso(scans.get((v.id, "in"))), "signed_out_at": _iso(scans.get((v.id, "out")))}
              for signup, v in rows]
     live = sum(1 for item in items if not item["is_cancelled"])
