@@ -218,7 +218,8 @@ FORM_POSTS = ("/order", "/join", "/phone/sign-in", "/phone/sign-out", "/loop/sig
 STAFF_POSTS = ("/loop/orders/{order_id}/dispatch", "/loop/orders/{order_id}/take", "/loop/orders/{order_id}/decline",
                "/loop/orders/{order_id}/complete", "/loop/orders/{order_id}/resolve",
                "/loop/activities/{activity_id}/recruitment", "/loop/activities/{activity_id}/attendance",
-               "/loop/applications/{application_id}/confirm", "/loop/applications/{application_id}/refuse")
+               "/loop/applications/{application_id}/confirm", "/loop/applications/{application_id}/refuse",
+               "/loop/records/{record_id}/approve")
 
 
 def _register_pages(row, fixed) -> None:
@@ -250,4 +251,4 @@ def _register_pages(row, fixed) -> None:
     for path in STAFF_POSTS:
         fixed("POST", path, (401,) * 8,
               lambda w, path=path: path.replace("{order_id}", "1").replace("{activity_id}", str(w.ids["activity"]))
-              .replace("{application_id}", "1"), data={})
+              .replace("{application_id}", "1").replace("{record_id}", "1"), data={})

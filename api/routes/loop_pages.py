@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from api.pagekit import check_csrf, error_text, qr_svg, redirect, render, secure
 from ledger.errors import LedgerError, Unauthenticated, ValidationFailed
 from ledger.people import applications, auth, org
-from ledger.service import checkin, order_feedback, order_reports, orders, signup
+from ledger.service import checkin, order_feedback, order_reports, orders, records as service_records, signup
 from ledger.store.usecase import read, write
 
 router = APIRouter(include_in_schema=False)
@@ -219,6 +219,14 @@ def by_hand(request: Request, activity_id: int, csrf: str = Form(""), key: str =
     return _act(request, csrf, key, "checkin.manual.page", body,
                 lambda s, staff: checkin.sign_by_hand(s, staff, activity_id, volunteer_id, direction,
                                                       _deadline(at) if at else None, ctx.now(), ctx.local_now()),
+                _back_to_activity(activity_id))
+
+
+@router.post("/loop/records/{record_id}/approve")
+def approve(request: Request, record_id: int, csrf: str = Form(""), key: str = Form(""), activity_id: int = Form(0)):
+    """审核通过 a record the scans proposed: by someone other than the organiser who recorded it."""
+    return _act(request, csrf, key, "record.approve.page", {"record_id": record_id},
+                lambda s, staff: service_records.record_public(service_records.approve_record(s, staff, record_id)),
                 _back_to_activity(activity_id))
 
 
