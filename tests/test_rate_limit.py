@@ -113,11 +113,13 @@ def test_every_token_free_endpoint_of_the_app_is_limited(ctx):
         example = _example_path(path)
         # one address per route: all public paths share one budget per address (the group)
         with TestClient(app, client=(f"198.51.{n // 250}.{n % 250 + 1}", 4000)) as client:
-            statuses = [client.request(method, example, json={}).status_code for _ in range(3)]
+            # a redirect (303 after a page preference) is one hit, not two
+            statuses = [client.request(method, example, json={}, follow_redirects=False).status_code
+                        for _ in range(3)]
         assert statuses[-1] == 429, (method, path, statuses)
         assert 429 not in statuses[:2], (method, path, statuses)
         limited.append(path)
-    assert len(limited) == len(public)
+    assert len(set(limited)) == len(public)  # a page answers GET and POST on one path
     assert "/health" not in limited
     # sign-in is a group of its own
     groups = {path: group for path, group in ((p, g) for p, g in
