@@ -107,6 +107,12 @@ def register(row, fixed) -> None:
         order_id, token = completed(w)
         return f"/public/orders/{order_id}/complaint", {"json": {"token": token, "text": "迟到"}}
 
+    _register_staff_orders(row, fixed)
+    _register_signups(row, fixed)
+    _register_pages(row, fixed)
+
+
+def _register_staff_orders(row, fixed) -> None:
     @row("POST", "/orders", 201, 201, 404, 403, 403, 403, 403, 401)
     def _(w, role):
         return "/orders", {"json": _order_body(w)}
@@ -146,9 +152,6 @@ def register(row, fixed) -> None:
         w.client.post(f"/public/orders/{order_id}/complaint", headers=w.headers("anon", write=True),
                       json={"token": token, "text": "迟到"})
         return f"/orders/{order_id}/complaint/resolve", {"json": {"upheld": False, "note": "经核实不属实"}}
-
-    _register_signups(row, fixed)
-    _register_pages(row, fixed)
 
 
 def _register_signups(row, fixed) -> None:

@@ -88,7 +88,8 @@ def code(activity_id: int, request: Request, ctx: CtxDep, user: CurrentUser) -> 
     return {**current, "url": str(request.base_url).rstrip("/") + current["path"]}
 
 
-@router.get("/activities/{activity_id}/checkin-code.svg")
+@router.get("/activities/{activity_id}/checkin-code.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}, "description": "the QR code"}})
 def code_svg(activity_id: int, request: Request, ctx: CtxDep, user: CurrentUser) -> Response:
     """The current check-in code as a QR image."""
     current = code(activity_id, request, ctx, user)
