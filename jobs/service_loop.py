@@ -9,14 +9,16 @@ Both are keyed by period (`jobs.runner.run_period`) and their use cases do nothi
 from __future__ import annotations
 
 import datetime as dt
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from jobs.runner import Job
 from jobs.sealing import days_due
 from ledger.service.checkin import flag_missing_sign_outs
 from ledger.service.orders import mark_overdue
 from ledger.store.uow import CHINA, Context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CATCH_UP_HOURS = 6
 
