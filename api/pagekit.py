@@ -10,7 +10,6 @@ station's code) in an HttpOnly cookie; signing out revokes the token.
 """
 from __future__ import annotations
 
-import hmac
 import io
 import secrets
 from pathlib import Path
@@ -22,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.errors import Forbidden
+from ledger.people.challenge import same_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSRF_COOKIE = "loop_csrf"
@@ -44,7 +44,7 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, form: dict) -> None:
     """Refuse a form whose hidden token does not match the cookie (another site's form)."""
     cookie, field = request.cookies.get(CSRF_COOKIE, ""), str(form.get("csrf", ""))
-    if not cookie or not hmac.compare_digest(cookie, field):
+    if not cookie or not same_text(cookie, field):
         raise Forbidden("页面已过期，请刷新后重新提交 (the form's security token does not match)", field="csrf")
 
 

@@ -51,7 +51,8 @@ def test_the_organiser_dispatches_takes_recruits_shows_the_code_and_signs_people
         page.click("#recruit button")
         assert "报名名单（0/5）" in page.inner_text("#signups")
         page.click("text=显示签到二维码")
-        assert page.locator("img[alt=签到二维码]").evaluate("img => img.naturalWidth > 0")
+        # the QR image loads (decode() waits for it) and is a picture
+        assert page.locator("img[alt=签到二维码]").evaluate("img => img.decode().then(() => img.naturalWidth > 0)")
         assert "/checkin?a=" in page.inner_text("#code-url")
         screenshot(page, "loop-staff-qr")
         page.click("text=返回活动")

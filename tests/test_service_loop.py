@@ -287,3 +287,17 @@ def test_a_volunteer_outside_the_teams_cannot_sign_up_and_a_full_activity_refuse
     do(ctx, lambda s: signup.sign_up(s, w["vol_principals"][1], open_activity, ctx.now(), ctx.today()))
     listed = do(ctx, lambda s: signup.list_signups(s, w["admins"]["station"], open_activity))
     assert [(i["name"], i["is_cancelled"]) for i in listed["signups"]] == [("李梅", True), ("王强", False)]
+
+
+def test_tokens_codes_and_answers_in_any_text_are_refused_cleanly(ctx):
+    ctx, _clock = clocked(ctx, T0)
+    w = world(ctx)
+    mine = _order(ctx, w, phone="13500000003")
+    _refused(ctx, Forbidden, lambda s: order_feedback.rate_order(s, ctx.secret_key, mine["id"], "评单\ud800", 5, "",
+                                                                 ctx.now(), ctx.today()), "token")
+    _refused(ctx, ValidationFailed, lambda s: checkin.scan(s, w["vol_principals"][0], ctx.secret_key,
+                                                           "/checkin?a=1&w=1&c=二维码", "in", ctx.now(),
+                                                           ctx.local_now()), "code")
+    from ledger.people.challenge import check_challenge
+    with pytest.raises(ValidationFailed):
+        check_challenge(ctx.secret_key, "1.2.3.4.签名", "3", ctx.now())

@@ -21,6 +21,11 @@ def _sign(secret: bytes, body: str) -> str:
     return hmac.new(secret, f"challenge:{body}".encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
+def same_text(expected: str, given: str) -> bool:
+    """Constant-time comparison of a secret with what a client sent (any text, even non-ASCII)."""
+    return hmac.compare_digest(expected.encode("utf-8"), str(given).encode("utf-8", "surrogatepass"))
+
+
 def issue_challenge(secret: bytes, now: dt.datetime) -> dict:
     """A new challenge: its token and the question shown to the person."""
     first, second = 1 + secrets.randbelow(9), 1 + secrets.randbelow(9)
@@ -34,7 +39,7 @@ def check_challenge(secret: bytes, token: str | None, answer: str | int | None, 
     if len(parts) != 5:
         raise ValidationFailed(WRONG, field="challenge_answer")
     body, signature = ".".join(parts[:4]), parts[4]
-    if not hmac.compare_digest(_sign(secret, body), signature):
+    if not same_text(_sign(secret, body), signature):
         raise ValidationFailed(WRONG, field="challenge_answer")
     first, second, expires = int(parts[0]), int(parts[1]), int(parts[2])
     try:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from ledger.errors import Conflict, Forbidden, LedgerError, NotFound, ValidationFailed
 from ledger.people.access import Principal, require_role
 from ledger.people.auth import principal_for_user
+from ledger.people.challenge import same_text
 from ledger.people.tables import User, Volunteer
 from ledger.people.volunteers import lock_volunteer
 from ledger.service.activities import require_activity
@@ -70,7 +71,7 @@ def parse_code(text: str) -> tuple[int, int, str]:
 
 def check_code(secret: bytes, activity_id: int, window: int, code: str, now: dt.datetime) -> None:
     """Refuse a forged or foreign code, then a code whose window has passed (or is yet to come)."""
-    if not hmac.compare_digest(code_for(secret, activity_id, window), code):
+    if not same_text(code_for(secret, activity_id, window), code):
         raise ValidationFailed(FOREIGN, field="code")
     if not window_of(now) - 1 <= window <= window_of(now):
         raise ValidationFailed(EXPIRED, field="code")

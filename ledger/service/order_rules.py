@@ -16,6 +16,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
+from ledger.people.challenge import same_text
 from ledger.store.uow import CHINA
 
 # The six kinds of the seed documents (洞头区 "六大功能"), and the policy category each is
@@ -146,4 +147,4 @@ def rating_token(secret: bytes, order_id: int) -> str:
 
 def token_matches(secret: bytes, order_id: int, token: str | None) -> bool:
     """True when `token` is the 评单 token of this order (constant-time)."""
-    return bool(token) and hmac.compare_digest(rating_token(secret, order_id), (token or "").strip())
+    return bool(token) and same_text(rating_token(secret, order_id), (token or "").strip())
