@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from ledger.errors import ValidationFailed
@@ -44,7 +45,7 @@ THRESHOLD_PLAN = {
 
 def order_of(rows, ids) -> list[str]:
     names = {subject: key for key, subject in ids.items()}
-    return [names[row["subject_id"]] for row in sorted(rows, key=lambda r: r["rank"]) if row["rank"]]
+    return [names[row["subject_id"]] for row in sorted((r for r in rows if r["rank"]), key=lambda r: r["rank"])]
 
 
 def test_ties_are_broken_by_the_day_the_threshold_was_met_or_by_the_last_service(ctx):
@@ -294,3 +295,38 @@ def test_every_export_of_a_cut_off_run_says_so(ctx):
     assert lines[0].endswith("统计口径") and all(line.endswith(label) for line in lines[1:]) and len(lines) == 3
     overview = pd.read_excel(io.BytesIO(rank_exports.targets_xlsx(figures)), sheet_name="总览")
     assert dict(zip(overview["指标"], overview["数值"]))["统计口径"] == label
+
+
+def expected_dates(services: list[tuple[dt.date, int]], min_minutes: int) -> tuple[str | None, str]:
+    """The threshold day and the last service, by hand: the running minutes in service order."""
+    total, reached = 0, None
+    for day, minutes in sorted(services):
+        total += minutes
+        if reached is None and total >= min_minutes:
+            reached = day.isoformat()
+    return reached, max(services)[0].isoformat()
+
+
+DAYS = st.lists(st.integers(min_value=0, max_value=360), min_size=1, max_size=4, unique=True)
+PLANS = st.lists(st.tuples(DAYS, st.lists(st.sampled_from([30, 60, 90, 120, 180, 300]), min_size=4, max_size=4)),
+                 min_size=2, max_size=3)
+
+
+@settings(max_examples=5, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plans=PLANS, min_hours=st.integers(min_value=1, max_value=6))
+def test_the_sql_threshold_day_and_order_agree_with_the_running_sum_on_random_plans(ctx, plans, min_hours):
+    """Random services in 2025 (each volunteer on distinct days); the run's threshold day, last
+    service and order (hours, then the earlier threshold day, then the id) equal `expected_dates`."""
+    plan = {f"h{index}": [(dt.date(2025, 1, 1) + dt.timedelta(days=day), minutes[n]) for n, day in enumerate(days)]
+            for index, (days, minutes) in enumerate(plans)}
+    units, ids, _ = serve_plan(ctx, plan)
+    definition = define(ctx, units, tie_break=["threshold_reached", "id"], quota={"top_n": 3},
+                        eligibility={"min_hours": min_hours})
+    rows = entries(ctx, run(ctx, definition["id"])["id"])
+    found = {row["subject_id"]: (row["threshold_on"], row["last_service_on"]) for row in rows}
+    assert found == {ids[key]: expected_dates(services, min_hours * 60) for key, services in plan.items()}
+    eligible = [key for key, services in plan.items() if sum(m for _, m in services) >= min_hours * 60]
+    by_hand = sorted(eligible, key=lambda key: (-sum(m for _, m in plan[key]),
+                                                expected_dates(plan[key], min_hours * 60)[0], ids[key]))
+    assert order_of(rows, ids) == by_hand
