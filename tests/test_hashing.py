@@ -1,11 +1,12 @@
-"""The content hash has one definition: `json.dumps` of the canonical body.  `hashing.canonical`
-(every posting), the batch path's `service_hash` and verify's SQL on PostgreSQL are each held
-against it on generated transactions: any string (quotes, backslashes, control characters,
+"""The content hash has one definition: `json.dumps` of the canonical body, its SHA-256, and
+the HMAC of that under the ledger key.  `hashing.canonical` (every posting), the batch path's
+`service_hash` and verify's SQL on PostgreSQL are each held against it on generated transactions: any string (quotes, backslashes, control characters,
 CJK, emoji), any ids, legs in any order."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 
 import pytest
@@ -52,14 +53,27 @@ def test_the_canonical_content_is_the_json_of_the_body(generated):
     assert hashing.content_digest(tx, legs) == hashlib.sha256(reference(tx, legs).encode()).hexdigest()
 
 
+def keyed_reference(key: bytes, tx: dict, legs: list[tuple]) -> str:
+    """The stored hash: HMAC-SHA256 under the ledger key of the SHA-256 of the definition."""
+    return hmac.new(key, hashlib.sha256(reference(tx, legs).encode()).digest(), "sha256").hexdigest()
+
+
+@given(transactions(), st.binary(min_size=1, max_size=100))
+def test_the_stored_hash_is_an_hmac_of_the_digest_under_the_ledger_key(generated, key):
+    tx, legs = generated
+    assert hashing.content_hash(key, tx, legs) == keyed_reference(key, tx, legs)
+    assert hashing.Keyed(key).text(reference(tx, legs)) == keyed_reference(key, tx, legs)
+
+
 @given(transactions(), st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1))
 def test_the_batch_paths_service_hash_is_the_content_hash(generated, record_id, volunteer_id, unit_id):
     tx, legs = generated
     tx = {**tx, "kind": "service", "idempotency_key": f"service:{record_id}", "reverses_id": None,
           "service_record_id": record_id, "volunteer_id": volunteer_id, "unit_id": unit_id}
-    assert bulk.service_hash(json.dumps(tx["actor"], ensure_ascii=False), record_id, tx["occurred_on"].isoformat(),
-                             json.dumps(tx["memo"], ensure_ascii=False), tx["policy_version_id"], legs,
-                             volunteer_id, unit_id) == hashlib.sha256(reference(tx, legs).encode()).hexdigest()
+    key = b"k" * 32
+    assert bulk.service_hash(hashing.Keyed(key), json.dumps(tx["actor"], ensure_ascii=False), record_id,
+                             tx["occurred_on"].isoformat(), json.dumps(tx["memo"], ensure_ascii=False),
+                             tx["policy_version_id"], legs, volunteer_id, unit_id) == keyed_reference(key, tx, legs)
 
 
 @pytest.fixture

@@ -6,11 +6,15 @@ writes them.  `canonical` writes that text; the batch path calls `canonical_text
 strings it already has in JSON, and verify's SQL on PostgreSQL builds the same text
 (`tests/test_hashing.py` holds the SQL and the batch path against `json.dumps`).
 
-`content_digest` is the SHA-256 of the canonical content: what transfer packages carry.
+`content_digest` is the SHA-256 of the canonical content: what transfer packages carry, and
+anyone can recompute.  `content_hash`, what `transactions.content_hash` holds, is an HMAC-SHA256
+under the ledger key of that digest: only the holder of the key can make it (`keys.py`).
 """
 from __future__ import annotations
 
+import binascii
 import hashlib
+import hmac
 import json
 from typing import Iterable
 
@@ -66,6 +70,40 @@ def digest_of(text: str) -> str:
 def content_digest(tx: dict, legs) -> str:
     """SHA-256 (hex) of a transaction's canonical content: unkeyed, anyone can recompute it."""
     return digest_of(canonical(tx, legs))
+
+
+def content_hash(ledger_key: bytes, tx: dict, legs) -> str:
+    """The keyed content hash of a transaction: HMAC-SHA256 (hex) of its digest under the ledger key."""
+    return keyed(ledger_key, hashlib.sha256(canonical(tx, legs).encode("utf-8")).digest())
+
+
+def keyed(ledger_key: bytes, digest: bytes) -> str:
+    """HMAC-SHA256 (hex) under the ledger key of a content's raw SHA-256 digest."""
+    return hmac.new(ledger_key, digest, "sha256").hexdigest()
+
+
+class Keyed:
+    """`keyed` for many digests under one key: HMAC's two keyed states are computed once.
+
+    HMAC(k, m) = H((k ^ opad) || H((k ^ ipad) || m)); each call copies the two states.
+    """
+
+    def __init__(self, ledger_key: bytes) -> None:
+        block = (hashlib.sha256(ledger_key).digest() if len(ledger_key) > 64 else ledger_key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+
+    def hex_bytes(self, digest: bytes) -> bytes:
+        """`keyed(key, digest)` as ASCII bytes."""
+        inner = self._inner()
+        inner.update(digest)
+        outer = self._outer()
+        outer.update(inner.digest())
+        return binascii.hexlify(outer.digest())
+
+    def text(self, text: str) -> str:
+        """The keyed content hash of a canonical content."""
+        return self.hex_bytes(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
 def chain_hash(prev_hash: str, rows: Iterable[tuple[int, str]]) -> str:

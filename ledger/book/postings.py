@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.book.accounts import defer_balance, is_counter_kind, known_kind
-from ledger.book.hashing import content_digest
+from ledger.book.hashing import content_hash
+from ledger.book.keys import book_keys
 from ledger.book.tables import Account, Posting, Transaction, TransactionKey
 from ledger.book.year_minutes import VolunteerYearMinutes
 from ledger.errors import AlreadyReversed, Conflict, IdempotencyConflict, InsufficientPoints, NotFound
@@ -90,7 +91,7 @@ def post(
     tx = dict(kind=kind, idempotency_key=key, occurred_on=occurred_on, actor=actor,
               volunteer_id=volunteer_id, unit_id=unit_id, policy_version_id=policy_version_id,
               reverses_id=reverses_id, service_record_id=service_record_id, memo=memo)
-    digest = content_digest(tx, legs)
+    digest = content_hash(book_keys(session).ledger_key, tx, legs)
     existing = session.connection().execute(_BY_KEY, {"key": key}).first()
     if existing is not None:
         first = _transaction_on(session, existing.transaction_id, existing.occurred_on)

@@ -77,3 +77,14 @@ def year_problem(volunteer_id: int, on_year: int, minutes, total) -> dict:
 def checkpoint_problem(checkpoint_id: int, period: str) -> dict:
     return {"check": "checkpoint", "table": "checkpoints", "row": checkpoint_id,
             "detail": f"checkpoint {period} does not match the transactions it seals"}
+
+
+def signature_problem(checkpoint_id: int, period: str) -> dict:
+    return {"check": "checkpoint_signature", "table": "checkpoints", "row": checkpoint_id,
+            "detail": f"checkpoint {period} is not signed by this deployment's key"}
+
+
+def unkeyed_problem(tx_id: int) -> dict:
+    """The transaction's hash is the unkeyed SHA-256 of before revision 0017: `ledger rehash`."""
+    return {"check": "transaction_hash", "table": "transactions", "row": tx_id,
+            "detail": "hashed without the ledger key (before revision 0017): run `ledger rehash` once"}

@@ -106,7 +106,7 @@ class Posting(Base):
 
 
 class Checkpoint(Base):
-    """A seal over a range of transactions, chained to the previous seal."""
+    """A seal over a range of transactions, chained to the previous seal, signed by the deployment."""
 
     __tablename__ = "checkpoints"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -117,6 +117,9 @@ class Checkpoint(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(10), default="seal", server_default="seal")  # or "rehash"
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    signature: Mapped[str | None] = mapped_column(String(100))  # Ed25519, base64 (`checkpoints.signed_bytes`)
 
 
 class DeploymentPeer(Base):

@@ -14,10 +14,11 @@ from sqlalchemy import Integer, cast, extract, func, select
 from sqlalchemy.orm import Session
 
 from ledger.book import problems as words
-from ledger.book.checkpoints import BATCH, GENESIS, checkpoint_matches
-from ledger.book.hashing import content_digest
+from ledger.book.checkpoints import BATCH, all_checkpoints, check_chain, checkpoint_matches
+from ledger.book.hashing import Keyed, canonical, digest_of
+from ledger.book.keys import book_keys
 from ledger.book.problems import LIMIT, VerifyReport
-from ledger.book.tables import Account, Checkpoint, Posting, Transaction, TransactionKey
+from ledger.book.tables import Account, Posting, Transaction, TransactionKey
 from ledger.book.year_minutes import VolunteerYearMinutes
 
 FIRST_ID = -2**63  # the first range of transaction ids is open below (ids after this one)
@@ -54,6 +55,7 @@ def _verify_transactions(session: Session, report: VerifyReport) -> None:
     their own), then those of the postings without their transaction, as on PostgreSQL.
     """
     last_id, key_problems, orphans = FIRST_ID, [], []
+    keyed = Keyed(book_keys(session).ledger_key)
     while True:
         txs = session.execute(select(Transaction).where(Transaction.id > last_id)
                               .order_by(Transaction.id).limit(BATCH)).scalars().all()
@@ -81,9 +83,10 @@ def _verify_transactions(session: Session, report: VerifyReport) -> None:
             report.transactions += 1
             tx_legs = legs.get(tx.id, [])
             report.postings += len(tx_legs)
-            expected = content_digest(_tx_dict(tx), tx_legs)
-            if expected != tx.content_hash and len(report.problems) < LIMIT:
-                report.problems.append(words.hash_problem(tx.id))
+            text = canonical(_tx_dict(tx), tx_legs)
+            if keyed.text(text) != tx.content_hash and len(report.problems) < LIMIT:
+                is_unkeyed = digest_of(text) == tx.content_hash
+                report.problems.append((words.unkeyed_problem if is_unkeyed else words.hash_problem)(tx.id))
             wrong_date = [l for l in tx_legs if l["occurred_on"] != tx.occurred_on]
             if wrong_date and len(report.problems) < LIMIT:
                 report.problems.append(words.date_problem(tx.id))
@@ -172,11 +175,10 @@ def _verify_year_minutes(session: Session, report: VerifyReport) -> None:
 
 
 def _verify_checkpoints(session: Session, report: VerifyReport) -> None:
-    prev_hash, after = GENESIS, 0
-    for checkpoint in session.execute(select(Checkpoint).order_by(Checkpoint.id)).scalars():
-        report.checkpoints += 1
-        if not checkpoint_matches(session, checkpoint, prev_hash, after):
-            report.problems.append(words.checkpoint_problem(checkpoint.id, checkpoint.period))
-            return
-        prev_hash, after = checkpoint.hash, checkpoint.last_tx_id
-
+    """The chain from the newest rehash on: linked, signed, each sealing what it says."""
+    count, problem = check_chain(all_checkpoints(session), book_keys(session).public_keys,
+                                 lambda checkpoint, prev_hash, after:
+                                 checkpoint_matches(session, checkpoint, prev_hash, after))
+    report.checkpoints += count
+    if problem:
+        report.problems.append(problem)

@@ -1,6 +1,7 @@
 """`verify` on PostgreSQL: every check in the database, on two connections over one snapshot."""
 from __future__ import annotations
 
+import binascii
 import threading
 from dataclasses import dataclass, field
 from queue import Empty, Queue
@@ -9,7 +10,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.book import problems as words
-from ledger.book.checkpoints import GENESIS, checkpoint_matches
+from ledger.book.checkpoints import GENESIS, Sealed, check_chain, checkpoint_matches
+from ledger.book.hashing import Keyed
+from ledger.book.keys import book_keys
 from ledger.book.problems import LIMIT, VerifyReport
 from ledger.book.tables import Account, Transaction
 from ledger.book.verify import FIRST_ID
@@ -71,17 +74,17 @@ LEGS_SQL = """string_agg('[' || account_id || ',' ||
 # rows under the one aggregate would need no Sort, but PostgreSQL 15 does not merge-append
 # a partitioned table with a plain one: it sorted the postings instead.
 _HASH_TEMPLATE = """
-SELECT count(id), coalesce(sum(n), 0),
-       (array_agg(id ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
-       (array_agg(is_hash_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
-       (array_agg(is_date_wrong ORDER BY id) FILTER (WHERE is_hash_wrong OR is_date_wrong))[1:20],
+SELECT count(id), coalesce(sum(n), 0), string_agg(packed, ''::bytea),
+       (array_agg(id ORDER BY id) FILTER (WHERE is_date_wrong))[1:20],
        (array_agg(row_id ORDER BY row_id) FILTER (WHERE is_unbalanced))[1:20],
        (array_agg(key_id ORDER BY key_id, key_wrong) FILTER (WHERE key_wrong IS NOT NULL))[1:20],
        (array_agg(key_wrong ORDER BY key_id, key_wrong) FILTER (WHERE key_wrong IS NOT NULL))[1:20],
        (array_agg(row_id ORDER BY row_id) FILTER (WHERE id IS NULL AND n > 0))[1:20],
        (array_agg(n ORDER BY row_id) FILTER (WHERE id IS NULL AND n > 0))[1:20]
 FROM (
- SELECT c.id, c.row_id, c.n, c.is_hash_wrong, c.is_date_wrong, c.is_unbalanced,
+ SELECT c.id, c.row_id, c.n, c.is_date_wrong, c.is_unbalanced,
+        int8send(c.id) || c.digest || CASE WHEN octet_length(c.content_hash) = 64
+          THEN convert_to(c.content_hash, 'UTF8') ELSE decode(repeat('3f', 64), 'hex') END AS packed,
         coalesce(c.row_id, k.transaction_id) AS key_id,
         CASE WHEN c.id IS NULL THEN CASE WHEN k.transaction_id IS NOT NULL THEN 'orphan' END
              WHEN k.transaction_id IS NULL THEN 'missing'
@@ -94,9 +97,7 @@ FROM (
  FROM (
   SELECT t.id, coalesce(t.id, l.transaction_id) AS row_id, t.idempotency_key, t.occurred_on, t.reverses_id,
          coalesce(l.n, 0) AS n,
-         encode(sha256(convert_to(
-           @CANONICAL@, 'UTF8')), 'hex')
-           IS DISTINCT FROM t.content_hash AS is_hash_wrong,
+         sha256(convert_to(@CANONICAL@, 'UTF8')) AS digest, t.content_hash,
          coalesce(l.lo <> t.occurred_on OR l.hi <> t.occurred_on, false) AS is_date_wrong,
          coalesce(l.unbalanced, false) AS is_unbalanced
   FROM (SELECT * FROM transactions WHERE id > :after AND id <= :upto) AS t
@@ -155,19 +156,18 @@ ORDER BY 1, 2 LIMIT 20""")
 # more than CHAIN_IN_SQL ids (a string_agg of that many lines) are hashed in Python.
 _CHECKPOINTS_SQL = text("""
 WITH c AS (
-  SELECT id, period, prev_hash, hash, tx_count, last_tx_id,
+  SELECT id, period, kind, note, first_tx_id, last_tx_id, tx_count, prev_hash, hash, signature,
          lag(hash, 1, :genesis) OVER (ORDER BY id) AS expected_prev,
-         lag(last_tx_id, 1, 0::bigint) OVER (ORDER BY id) AS after
+         CASE WHEN kind = 'rehash' THEN 0::bigint ELSE lag(last_tx_id, 1, 0::bigint) OVER (ORDER BY id) END AS after,
+         id >= coalesce(max(id) FILTER (WHERE kind = 'rehash') OVER (), 0) AS is_checked
   FROM checkpoints)
-SELECT c.id, c.period, c.prev_hash, c.hash, c.tx_count, c.last_tx_id, c.expected_prev, c.after,
-       CASE WHEN c.last_tx_id - c.after <= :in_sql THEN
-         c.prev_hash = c.expected_prev AND c.hash = s.digest AND c.tx_count = s.n END AS matches
+SELECT c.*, CASE WHEN c.is_checked AND c.last_tx_id - c.after <= :in_sql THEN s.digest END AS digest, s.n
 FROM c LEFT JOIN LATERAL (
   SELECT encode(sha256(convert_to(c.expected_prev || coalesce(
            string_agg(E'\\n' || t.id || ':' || t.content_hash, '' ORDER BY t.id), ''), 'UTF8')), 'hex') AS digest,
          count(*) AS n
   FROM transactions t
-  WHERE t.id > c.after AND t.id <= c.last_tx_id AND c.last_tx_id - c.after <= :in_sql) AS s ON true
+  WHERE c.is_checked AND t.id > c.after AND t.id <= c.last_tx_id AND c.last_tx_id - c.after <= :in_sql) AS s ON true
 ORDER BY c.id""")
 CHAIN_IN_SQL = 2_000_000
 
@@ -197,30 +197,37 @@ class _Found:
 def verify_postgresql(session: Session, workers: int) -> VerifyReport:
     conn = session.connection()
     top = conn.execute(select(func.coalesce(func.max(Transaction.id), 0))).scalar_one()
-    tasks = [_balances_task, _year_minutes_task, _checkpoints_task]
+    keys = book_keys(session)
+    tasks = [_balances_task, _year_minutes_task, _checkpoints_task(keys.public_keys)]
     width = min(SQL_RANGE, max(MIN_RANGE, -(-top // max(1, workers * RANGES_PER_WORKER))))
     starts = list(range(0, top, width)) or [0]
     # the first and last ranges are open: whatever the snapshot holds before the first id
     # (a key row without its transaction, say) or past `top` is checked too
-    tasks += [_hash_task(after or FIRST_ID, after + width if after + width < top else LAST_ID) for after in starts]
+    keyed = Keyed(keys.ledger_key)
+    tasks += [_hash_task(after or FIRST_ID, after + width if after + width < top else LAST_ID, keyed)
+              for after in starts]
     found = _run(conn, tasks, workers if not session.in_nested_transaction() else 1)
     report = VerifyReport()
-    flagged, keys, orphans, unbalanced = [], [], [], []
+    flagged, key_rows, orphans, unbalanced = [], [], [], []
     for part in found:
         report.transactions += part.transactions
         report.postings += part.postings
         report.accounts += part.accounts
         report.checkpoints += part.checkpoints
         flagged += part.flagged
-        keys += part.keys
+        key_rows += part.keys
         orphans += part.orphans
         unbalanced += part.unbalanced
-    for tx_id, is_hash_wrong, is_date_wrong in sorted(flagged):
-        if is_hash_wrong and len(report.problems) < LIMIT:
-            report.problems.append(words.hash_problem(tx_id))
+    by_id: dict[int, list] = {}
+    for tx_id, hash_wrong, is_date_wrong in flagged:  # a transaction's hash, then its dates, as in Python
+        entry = by_id.setdefault(tx_id, ["", False])
+        entry[0], entry[1] = entry[0] or hash_wrong, entry[1] or is_date_wrong
+    for tx_id, (hash_wrong, is_date_wrong) in sorted(by_id.items()):
+        if hash_wrong and len(report.problems) < LIMIT:
+            report.problems.append((words.unkeyed_problem if hash_wrong == "unkeyed" else words.hash_problem)(tx_id))
         if is_date_wrong and len(report.problems) < LIMIT:
             report.problems.append(words.date_problem(tx_id))
-    report.problems += [words.key_problem(*p) for p in sorted(keys)[:LIMIT]]
+    report.problems += [words.key_problem(*p) for p in sorted(key_rows)[:LIMIT]]
     report.problems += [words.orphan_problem(*p) for p in sorted(orphans)[:LIMIT]]
     report.problems += sorted(unbalanced, key=lambda p: (p["row"], p["detail"]))[:LIMIT]
     for check in ("balances", "year_minutes", "checkpoint"):
@@ -301,19 +308,39 @@ def _settings(conn, values: dict[str, str]) -> None:
                   **{f"v{i}": value for i, value in enumerate(values.values())}})
 
 
-def _hash_task(after: int, upto: int):
+def _hash_task(after: int, upto: int, keyed: Keyed):
     def task(conn) -> _Found:
         _settings(conn, _HASH_PLAN)
-        (count, postings, ids, hash_wrong, date_wrong, unbalanced, key_ids, key_wrong,
+        (count, postings, packed, date_wrong, unbalanced, key_ids, key_wrong,
          orphan_ids, orphan_postings) = conn.execute(_HASH_SQL, {"after": after, "upto": upto}).one()
         found = _Found(transactions=count, postings=int(postings),
-                       flagged=list(zip(ids or (), hash_wrong or (), date_wrong or ())),
+                       flagged=[(tx_id, "", True) for tx_id in date_wrong or ()],
                        keys=list(zip(key_ids or (), key_wrong or ())),
                        orphans=list(zip(orphan_ids or (), orphan_postings or ())))
+        found.flagged += wrong_hashes(keyed, packed or b"")
         if unbalanced:  # which unit of measure, and by how much, for the first ones
             found.unbalanced = [words.balanced_problem(*row) for row in conn.execute(_BALANCED_SQL, {"ids": unbalanced})]
         return found
     return task
+
+
+def wrong_hashes(keyed: Keyed, packed: bytes) -> list[tuple[int, str, bool]]:
+    """(id, "hash" or "unkeyed", False) for the first LIMIT transactions, by id, whose stored
+    hash is not the keyed hash of their digest; `packed`: per transaction its id (8 bytes), the
+    SHA-256 of its content (32) and its stored hash (64 ASCII hex digits), in any order."""
+    wrong: list[int] = []
+    hex_bytes, view = keyed.hex_bytes, memoryview(packed)
+    for offset in range(0, len(packed), 104):
+        if hex_bytes(view[offset + 8:offset + 40]) != view[offset + 40:offset + 104]:
+            wrong.append(offset)
+            if len(wrong) > 50 * LIMIT:  # a wrong key: every row; keep the first ids only
+                wrong = sorted(wrong, key=lambda at: int.from_bytes(packed[at:at + 8], "big", signed=True))[:LIMIT]
+    found = []
+    for offset in wrong:
+        tx_id = int.from_bytes(packed[offset:offset + 8], "big", signed=True)
+        is_unkeyed = binascii.hexlify(packed[offset + 8:offset + 40]) == packed[offset + 40:offset + 104]
+        found.append((tx_id, "unkeyed" if is_unkeyed else "hash", False))
+    return sorted(found)[:LIMIT]
 
 
 def _balances_task(conn) -> _Found:
@@ -328,28 +355,19 @@ def _year_minutes_task(conn) -> _Found:
     return _Found(year_minutes=[words.year_problem(*row) for row in conn.execute(_YEAR_MINUTES_SQL)])
 
 
-def _checkpoints_task(conn) -> _Found:
-    _settings(conn, _AGGREGATE_PLAN)
-    found = _Found()
-    for row in conn.execute(_CHECKPOINTS_SQL, {"genesis": GENESIS, "in_sql": CHAIN_IN_SQL}).mappings():
-        found.checkpoints += 1
-        matches = row["matches"]
-        if matches is None:  # too long for one string in the database: stream it here
-            matches = checkpoint_matches(conn, _Sealed(**{k: row[k] for k in _Sealed.__dataclass_fields__}),
-                                          row["expected_prev"], row["after"])
-        if not matches:
-            found.checkpoint.append(words.checkpoint_problem(row["id"], row["period"]))
-            break
-    return found
+def _checkpoints_task(public_keys: tuple[str, ...]):
+    def task(conn) -> _Found:
+        _settings(conn, _AGGREGATE_PLAN)
+        rows = {row["id"]: row for row in conn.execute(
+            _CHECKPOINTS_SQL, {"genesis": GENESIS, "in_sql": CHAIN_IN_SQL}).mappings()}
 
+        def matches(checkpoint: Sealed, prev_hash: str, after: int) -> bool:
+            row = rows[checkpoint.id]
+            if row["digest"] is None:  # too long for one string in the database: stream it here
+                return checkpoint_matches(conn, checkpoint, prev_hash, after)
+            return checkpoint.prev_hash == prev_hash and checkpoint.hash == row["digest"] and checkpoint.tx_count == row["n"]
 
-@dataclass
-class _Sealed:
-    id: int
-    period: str
-    prev_hash: str
-    hash: str
-    tx_count: int
-    last_tx_id: int
-
-
+        sealed = [Sealed(**{name: row[name] for name in Sealed.__dataclass_fields__}) for row in rows.values()]
+        count, problem = check_chain(sealed, public_keys, matches)
+        return _Found(checkpoints=count, checkpoint=[problem] if problem else [])
+    return task

@@ -15,10 +15,12 @@ each (17 a record, more than half of the server's time for the batch).  The batc
 every row its rows refer to anyway (volunteers, activities, units, users, policy
 versions, accounts) and locks each once, as such a check would (FOR KEY SHARE; volunteers
 and accounts more strongly); the rows it refers to among its own rows are its own.  So
-where the database role may set `session_replication_role` and no trigger fires on INSERT
-into the tables written, its COPYs run with the per-row checks off (`SET LOCAL`, for those
-statements only, then back); else they run checked.  The constraints stay in the schema
-for every other writer, and the append-only triggers (UPDATE, DELETE) are untouched.
+where the database role may set `session_replication_role` and no trigger that the setting
+would skip fires on INSERT into the tables written, its COPYs run with the per-row checks off
+(`SET LOCAL`, for those statements only, then back); else they run checked.  The constraints
+stay in the schema for every other writer, the append-only triggers (UPDATE, DELETE) are
+untouched, and the zero-sum rule on postings (a deferred constraint trigger enabled ALWAYS,
+revision 0017) checks the batch's transactions at COMMIT like any other.
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ from typing import Sequence
 from sqlalchemy.orm import Session
 
 from ledger.book.accounts import MINUTES, POINTS
-from ledger.book.hashing import canonical_text, digest_of
+from ledger.book.hashing import Keyed, canonical_text
+from ledger.book.keys import book_keys
 from ledger.errors import Conflict, Forbidden, ValidationFailed
 from ledger.incentives.caps import capped_minutes
 from ledger.incentives.funding import county_of, funding_unit, funds_by_home_unit
@@ -109,7 +112,7 @@ def post_approved(session: Session, principal: Principal, services: Sequence[App
     accounts = open_accounts(session, services, priced)
     record_ids = allocate_ids(session, "service_records", len(services))
     tx_ids = allocate_ids(session, "transactions", len(services))
-    plan = _Plan(principal.username, utcnow())
+    plan = _Plan(principal.username, utcnow(), Keyed(book_keys(session).ledger_key))
     plan.add_postings(services, priced, accounts, record_ids, tx_ids)
     plan.add_stars(session, facts, services, priced, accounts, tx_ids, record_ids)
     plan.add_records(services, minutes, priced, record_ids, tx_ids, principal)
@@ -211,10 +214,10 @@ def _price_all(session: Session, facts: BatchFacts, services: Sequence[ApprovedS
     return out
 
 
-def service_hash(actor_json: str, record_id: int, occurred_on: str, memo_json: str, policy_version_id: int | None,
-                 legs: list[tuple], volunteer_id: int, unit_id: int) -> str:
+def service_hash(keyed: Keyed, actor_json: str, record_id: int, occurred_on: str, memo_json: str,
+                 policy_version_id: int | None, legs: list[tuple], volunteer_id: int, unit_id: int) -> str:
     """The content hash of a service transaction (`hashing.canonical_text`, strings already in JSON)."""
-    return digest_of(canonical_text(
+    return keyed.text(canonical_text(
         kind_json='"service"', key_json=f'"service:{record_id}"', actor_json=actor_json, memo_json=memo_json,
         occurred_on_json=f'"{occurred_on}"', policy_version_id=policy_version_id, reverses_id=None,
         service_record_id=record_id, unit_id=unit_id, volunteer_id=volunteer_id, legs=legs))
@@ -223,8 +226,8 @@ def service_hash(actor_json: str, record_id: int, occurred_on: str, memo_json: s
 class _Plan:
     """The rows a batch writes, built in memory before one round of COPY / executemany."""
 
-    def __init__(self, actor: str, now: dt.datetime) -> None:
-        self.actor, self.now = actor, now
+    def __init__(self, actor: str, now: dt.datetime, keyed: Keyed) -> None:
+        self.actor, self.now, self.keyed = actor, now, keyed
         self.records: list[tuple] = []
         self.transactions: list[tuple] = []
         self.keys: list[tuple] = []  # transaction_keys: one row per transaction
@@ -264,7 +267,8 @@ class _Plan:
             day_iso = iso.get(day)
             if day_iso is None:
                 day_iso = iso[day] = day.isoformat()
-            digest = service_hash(actor_json, record_id, day_iso, m_json, version_id, legs, volunteer_id, unit_id)
+            digest = service_hash(self.keyed, actor_json, record_id, day_iso, m_json, version_id, legs,
+                                  volunteer_id, unit_id)
             add_transaction((tx_id, "service", f"service:{record_id}", day, now, actor, volunteer_id,
                              unit_id, version_id, None, record_id, memo, digest))
             add_key((tx_id, f"service:{record_id}", day, None))

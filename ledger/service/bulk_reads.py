@@ -38,8 +38,9 @@ def keys_checked_by_batch(session: Session) -> bool:
 
     Yes when the role may set `session_replication_role` (a superuser, or `GRANT SET ON
     PARAMETER session_replication_role`, PostgreSQL 15+), the setting is the ordinary one,
-    and no trigger fires on INSERT into the tables the batch writes (or their partitions):
-    turning the setting off would skip such a trigger, so then the batch writes checked.
+    and no trigger that the setting would skip (enabled 'O', the default) fires on INSERT into
+    the tables the batch writes (or their partitions): then the batch writes checked.  A
+    trigger enabled ALWAYS, as the zero-sum rule on postings is (revision 0017), fires anyway.
     """
     return bool(session.execute(text("""
         SELECT current_setting('session_replication_role') = 'origin'
@@ -48,7 +49,7 @@ def keys_checked_by_batch(session: Session) -> bool:
                     AND has_parameter_privilege('session_replication_role', 'SET')))
            AND NOT EXISTS (
                 SELECT 1 FROM pg_trigger
-                WHERE NOT tgisinternal AND tgenabled <> 'D' AND (tgtype & 4) <> 0
+                WHERE NOT tgisinternal AND tgenabled = 'O' AND (tgtype & 4) <> 0
                   AND tgrelid IN (SELECT CAST(t AS regclass) FROM unnest(CAST(:tables AS text[])) AS t
                                   UNION ALL SELECT p.relid FROM unnest(CAST(:tables AS text[])) AS t,
                                                                 pg_partition_tree(CAST(t AS regclass)) AS p))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -57,9 +57,13 @@ class Context:
     clock: Callable[[], dt.datetime] = _now
     options: dict = field(default_factory=dict)
     replica_engine: Engine | None = None  # a hot standby for reads (store/replica.py)
+    # the ledger key and the deployment's signing key (`book.keys.BookKeys`); None: derived
+    # from `secret_key` (tests, the bench).  Every session carries them in `session.info`.
+    book_keys: Any = None
 
     def __post_init__(self) -> None:
-        self.session_factory = make_session_factory(self.engine)
+        self.session_factory = make_session_factory(
+            self.engine, info={"secret_key": self.secret_key, "book_keys": self.book_keys})
         self.replica = ReplicaRouter(self.engine, self.replica_engine,
                                      wait_seconds=self.options.get("replica_wait_ms", 500) / 1000)
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from ledger.book import deployment_keys as keys
 from ledger.book.accounts import MINUTES, POINTS, account_id, balance
+from ledger.book.hashing import content_digest
 from ledger.book.postings import Leg, post
 from ledger.book.tables import Account, DeploymentPeer, Posting, Transaction
 from ledger.errors import Conflict, NotFound, UnknownUnit, ValidationFailed
@@ -174,8 +175,10 @@ def _transactions(session: Session, volunteer_id: int) -> tuple[list[dict], dict
     items = [{"id": tx.id, "kind": tx.kind, "idempotency_key": tx.idempotency_key,
               "occurred_on": tx.occurred_on.isoformat(), "actor": tx.actor, "volunteer_id": tx.volunteer_id,
               "unit_id": tx.unit_id, "policy_version_id": tx.policy_version_id, "reverses_id": tx.reverses_id,
-              "service_record_id": tx.service_record_id, "memo": tx.memo, "content_hash": tx.content_hash,
-              "postings": postings[tx.id]} for tx in txs]
+              "service_record_id": tx.service_record_id, "memo": tx.memo, "postings": postings[tx.id]}
+             for tx in txs]
+    for item in items:  # the unkeyed digest, which the receiver can recompute (our hashes are keyed)
+        item["content_hash"] = content_digest(item, item["postings"])
     return items, accounts
 
 
