@@ -6,6 +6,7 @@ from fastapi import FastAPI, Header, Request, Response
 from api import errors, middleware, observability
 from api.deps import token_from_header
 from api.routes import all_routers
+from ledger.book import keys
 from ledger.people.access import require_role
 from ledger.people.auth import authenticate
 from ledger.settings import Settings
@@ -26,6 +27,7 @@ def context_from_settings(settings: Settings) -> Context:
     replica = make_engine(settings.replica_url) if settings.replica_url else None
     return Context(engine=make_engine(settings.database_url), replica_engine=replica,
                    secret_key=settings.secret_bytes,
+                   book_keys=keys.from_settings(settings.ledger_key, settings.secret_bytes, settings.data_dir),
                    deployment_id=settings.deployment_id, deployment_name=settings.deployment_name,
                    options={"transfer_future_limit_days": settings.transfer_future_limit_days,
                             "sign_in_max_attempts": settings.sign_in_max_attempts,

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     environment: str = "local"  # "local" (development) or "production"
     database_url: str = f"sqlite:///{DEFAULT_DB_PATH}"
     secret_key: str = DEV_SECRET  # keys the hashes of ID-card and phone numbers
+    # keys the ledger's content hashes (HMAC); empty: derived from secret_key (book/keys.py)
+    ledger_key: str = ""
     deployment_id: str = "local-county"  # names this deployment in transfer packages
     deployment_name: str = "本地县新时代文明实践中心"
     data_dir: Path = Path("var")

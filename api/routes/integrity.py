@@ -4,7 +4,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from api.deps import CtxDep, CurrentUser
-from ledger.book.integrity import checkpoints_public, verify
+from ledger.audit import verify as verify_ledger
+from ledger.book.integrity import checkpoints_public
 from ledger.people.access import require_role
 from ledger.store.audit import audit_entries
 from ledger.store.usecase import read
@@ -14,9 +15,9 @@ router = APIRouter(tags=["integrity"])
 
 @router.get("/ledger/verify")
 def run_verify(ctx: CtxDep, user: CurrentUser) -> dict:
-    """Recompute hashes, balances and the checkpoint chain; names the first row that differs."""
+    """Recompute hashes, balances, the signed checkpoint chain and the certificates; names the first rows that differ."""
     require_role(user, "admin", "auditor")
-    return read(ctx, lambda s: verify(s).as_dict())
+    return read(ctx, lambda s: verify_ledger(s, secret=ctx.secret_key).as_dict())
 
 
 @router.get("/ledger/checkpoints")

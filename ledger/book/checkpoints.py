@@ -63,19 +63,23 @@ def is_signed_by(checkpoint, public_keys) -> bool:
     return any(deployment_keys.signature_is_valid(key, data, checkpoint.signature) for key in public_keys)
 
 
-def append_checkpoint(session: Session, *, period: str, kind: str, note: str, after: int, prev_hash: str,
-                      rows: list[tuple[int, str]]) -> Checkpoint:
-    """Add a signed checkpoint over `rows` (id, content hash), sealing the ids after `after`."""
+def append_checkpoint(session: Session, *, period: str, kind: str, note: str, first_tx_id: int, last_tx_id: int,
+                      tx_count: int, prev_hash: str, hash: str) -> Checkpoint:
+    """Add a checkpoint, signed with this deployment's key."""
     signing = book_keys(session).signing_key
     if signing is None:
         raise KeysMissing("没有部署签名密钥，无法封存 (no deployment signing key: cannot seal)")
-    checkpoint = Checkpoint(period=period, kind=kind, note=note, first_tx_id=rows[0][0] if rows else after,
-                            last_tx_id=rows[-1][0] if rows else after, tx_count=len(rows),
-                            prev_hash=prev_hash, hash=chain_hash(prev_hash, rows))
+    checkpoint = Checkpoint(period=period, kind=kind, note=note, first_tx_id=first_tx_id, last_tx_id=last_tx_id,
+                            tx_count=tx_count, prev_hash=prev_hash, hash=hash)
     checkpoint.signature = deployment_keys.sign(signing, signed_bytes(checkpoint))
     session.add(checkpoint)
     session.flush()
     return checkpoint
+
+
+def last_checkpoint(session: Session) -> Checkpoint | None:
+    """The newest checkpoint, if any."""
+    return session.execute(select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).scalar_one_or_none()
 
 
 def seal_period(session: Session, period: str, until: dt.datetime) -> Checkpoint:
@@ -83,13 +87,15 @@ def seal_period(session: Session, period: str, until: dt.datetime) -> Checkpoint
     existing = session.execute(select(Checkpoint).where(Checkpoint.period == period)).scalar_one_or_none()
     if existing is not None:
         return existing
-    last = session.execute(select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).scalar_one_or_none()
+    last = last_checkpoint(session)
     after = last.last_tx_id if last else 0
+    prev_hash = last.hash if last else GENESIS
     rows = [(int(i), h) for i, h in session.execute(
         select(Transaction.id, Transaction.content_hash)
         .where(Transaction.id > after, Transaction.recorded_at < until).order_by(Transaction.id))]
-    return append_checkpoint(session, period=period, kind=SEAL, note="", after=after,
-                             prev_hash=last.hash if last else GENESIS, rows=rows)
+    return append_checkpoint(session, period=period, kind=SEAL, note="", first_tx_id=rows[0][0] if rows else after,
+                             last_tx_id=rows[-1][0] if rows else after, tx_count=len(rows), prev_hash=prev_hash,
+                             hash=chain_hash(prev_hash, rows))
 
 
 def check_chain(checkpoints: list[Sealed], public_keys, matches) -> tuple[int, dict | None]:

@@ -14,6 +14,7 @@ class VerifyReport:
     postings: int = 0
     accounts: int = 0
     checkpoints: int = 0
+    certificates: int | None = None  # checked by `ledger.audit.verify` (None: not checked)
     problems: list[dict] = field(default_factory=list)
 
     @property
@@ -24,7 +25,9 @@ class VerifyReport:
     def as_dict(self) -> dict:
         """The report as JSON-ready data."""
         return {"ok": self.ok, "transactions": self.transactions, "postings": self.postings,
-                "accounts": self.accounts, "checkpoints": self.checkpoints, "problems": self.problems}
+                "accounts": self.accounts, "checkpoints": self.checkpoints,
+                **({} if self.certificates is None else {"certificates": self.certificates}),
+                "problems": self.problems}
 
 
 
@@ -87,4 +90,5 @@ def signature_problem(checkpoint_id: int, period: str) -> dict:
 def unkeyed_problem(tx_id: int) -> dict:
     """The transaction's hash is the unkeyed SHA-256 of before revision 0017: `ledger rehash`."""
     return {"check": "transaction_hash", "table": "transactions", "row": tx_id,
-            "detail": "hashed without the ledger key (before revision 0017): run `ledger rehash` once"}
+            "detail": "hashed without the ledger key, as before revision 0017: run `ledger rehash` once if "
+                      "this ledger was never re-hashed; otherwise the row was written behind the ledger's back"}

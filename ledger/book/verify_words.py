@@ -17,6 +17,8 @@ CHECK_NAMES = {
     "balance": "账户余额缓存与分录合计不符",
     "year_minutes": "志愿者年度时长缓存与分录合计不符",
     "checkpoint": "封存检查点与其所封存的交易不符",
+    "checkpoint_signature": "封存检查点没有本部署密钥的有效签名（可能被伪造或重新封存）",
+    "certificate": "志愿服务证明与其登记的哈希或验证码不符",
 }
 ROW_NAMES = {"transactions": "交易", "postings": "交易", "transaction_keys": "交易", "accounts": "账户",
              "volunteer_year_minutes": "志愿者", "checkpoints": "检查点"}

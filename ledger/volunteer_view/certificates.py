@@ -208,3 +208,33 @@ def verify_certificate(session: Session, secret: bytes, number: str, code: str) 
                             "minutes": content["minutes"], "services": len(content["services"]),
                             "issuer": content["issuer"]["unit"]}}
 
+
+
+def certificate_problems(session: Session, secret: bytes, limit: int = 20) -> tuple[int, list[dict]]:
+    """Every certificate of the registry against its registered hash and its code; returns
+    (certificates checked, the first `limit` that differ).  Part of the ledger's verify."""
+    count, problems = 0, []
+    for row in session.execute(select(Certificate.id, Certificate.number, Certificate.content,
+                                      Certificate.content_hash, Certificate.verification_code)
+                               .order_by(Certificate.id).execution_options(yield_per=1000)):
+        count += 1
+        detail = _certificate_difference(secret, row)
+        if detail and len(problems) < limit:
+            problems.append({"check": "certificate", "table": "certificates", "row": row.id,
+                             "detail": f"certificate {row.number}: {detail}"})
+    return count, problems
+
+
+def _certificate_difference(secret: bytes, row) -> str:
+    """What is wrong with a registered certificate, or ""."""
+    if hashlib.sha256(row.content.encode("utf-8")).hexdigest() != row.content_hash:
+        return "its content does not match its registered hash"
+    if not hmac.compare_digest(verification_code(secret, row.content), row.verification_code):
+        return "its code is not the code of its content under this deployment's secret"
+    try:
+        number = json.loads(row.content).get("number")
+    except (ValueError, AttributeError):
+        number = None
+    if number != row.number:
+        return "its content names another certificate number"
+    return ""
