@@ -12,7 +12,9 @@ Design overview
 * Every write is idempotent: client writes carry an idempotency key whose first result is
   stored with the write; ledger transactions carry a unique natural key.
 * Balances are cached per account in the same database transaction as the postings;
-  `integrity.verify` recomputes them, every content hash, and the checkpoint chain.
+  `audit.verify` (the book's `verify`, then the certificates) recomputes them, every content
+  hash (an HMAC under the ledger key), and the checkpoint chain (signed with the deployment's
+  key); neither key is ever in the database (`book.keys`).
 * Stars (星级) come from hours, never from spendable points.
 * This package imports neither FastAPI nor APScheduler; `api/` and `jobs/` are thin layers.
 

@@ -6,17 +6,19 @@ import datetime as dt
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select, text
 
 from api.cli import main
 from ledger.book.integrity import seal_period
+from ledger.book.keys import derived
 from ledger.book.tables import Account, Checkpoint, Posting, Transaction
 from ledger.service.records import reverse_record
 from ledger.store.db import make_engine
 from ledger.store.tables import AuditEntry
 from ledger.store.usecase import write_once
 from tests import factories as f
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import SECRET, create_pg_database, drop_pg_database
 
 
 def _url(engine) -> str:
@@ -51,6 +53,19 @@ def _some_ledger(ctx) -> None:
 
 def _cli(*args: str) -> int:
     return main(list(args))
+
+
+@pytest.fixture(autouse=True)
+def keys_beside_the_backup(tmp_path, monkeypatch):
+    """The deployment's keys, kept apart from the database (its settings and its data
+    directory): the command line gets the ones the test context wrote the ledger under."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    pem = derived(SECRET).signing_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (data_dir / "deployment_key.pem").write_bytes(pem)
+    monkeypatch.setenv("LEDGER_SECRET_KEY", SECRET.decode())
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(data_dir))
 
 
 @pytest.fixture

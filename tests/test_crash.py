@@ -27,6 +27,7 @@ from ledger.service import imports
 from ledger.service.tables import ServiceRecord
 from ledger.store.usecase import read, write_once
 from tests import factories as f
+from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = 150
@@ -70,7 +71,9 @@ def big_ledger(names: tuple[str, str]) -> bytes:
 
 def cli(url: str, *args: str, script: str | None = None, **popen) -> subprocess.Popen:
     command = [sys.executable, "-c", script] if script else [sys.executable, "-m", "api.cli"]
-    env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_SCHEDULER_ENABLED": "false"}
+    # the deployment's settings: the test context's secret, so both key the ledger's hashes alike
+    env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_SCHEDULER_ENABLED": "false",
+           "LEDGER_SECRET_KEY": SECRET.decode()}
     return subprocess.Popen([*command, *args], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, **popen)
 

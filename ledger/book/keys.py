@@ -5,8 +5,8 @@ a row (its content hash is an HMAC under the ledger key) nor re-seal a period (a
 is signed with the deployment's Ed25519 key).  The entry points build `BookKeys` from the
 settings (`LEDGER_LEDGER_KEY`, else derived from `LEDGER_SECRET_KEY`; the deployment key
 file in the data directory, and the public keys it replaced) and hand them to the context,
-whose sessions carry them (`session.info["book_keys"]`).  A context built with a secret
-alone (tests, the bench) gets keys derived from that secret.
+whose units of work put them in their session's state (`store.session_state`).  A context
+built with a secret alone (tests, the bench) gets keys derived from that secret.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ledger.book import deployment_keys
 from ledger.errors import LedgerError
+from ledger.store.session_state import session_state
 
 MIN_KEY_BYTES = 32
 RETIRED_FILE = "deployment_keys_retired.txt"  # public keys (base64) the deployment used before
@@ -84,10 +85,10 @@ def derived(secret: bytes) -> BookKeys:
 
 def book_keys(session: Session) -> BookKeys:
     """The keys the session's context holds."""
-    keys = session.info.get("book_keys")
-    if keys is not None:
-        return keys
-    secret = session.info.get("secret_key")
+    state = session_state(session)
+    if state.book_keys is not None:
+        return state.book_keys
+    secret = state.secret_key
     if secret is None:
         raise KeysMissing("本会话没有台账密钥 (this session was not opened by a ledger context: no ledger key)")
     return derived(secret)

@@ -78,7 +78,6 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_session_factory(engine: Engine, info: dict | None = None) -> sessionmaker:
-    """Sessions that do not expire objects on commit (results are read after commit);
-    `info`: what every session carries in `session.info` (the book's keys)."""
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False, info=info)
+def make_session_factory(engine: Engine) -> sessionmaker:
+    """Sessions that do not expire objects on commit (results are read after commit)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)

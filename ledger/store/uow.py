@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.store.db import is_sqlite, make_session_factory
 from ledger.store.replica import ReplicaRouter
+from ledger.store.session_state import session_state
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -22,13 +23,16 @@ CHINA = ZoneInfo("Asia/Shanghai")
 class UnitOfWork:
     """A database transaction that rolls back unless `commit()` was called."""
 
-    def __init__(self, session_factory: sessionmaker):
+    def __init__(self, session_factory: sessionmaker, secret_key: bytes | None = None, book_keys: Any = None):
         self._factory = session_factory
+        self._keys = (secret_key, book_keys)
         self.session: Session
         self.committed = False
 
     def __enter__(self) -> "UnitOfWork":
         self.session = self._factory()
+        state = session_state(self.session)
+        state.secret_key, state.book_keys = self._keys
         return self
 
     def __exit__(self, *exc) -> None:
@@ -58,18 +62,17 @@ class Context:
     options: dict = field(default_factory=dict)
     replica_engine: Engine | None = None  # a hot standby for reads (store/replica.py)
     # the ledger key and the deployment's signing key (`book.keys.BookKeys`); None: derived
-    # from `secret_key` (tests, the bench).  Every session carries them in `session.info`.
+    # from `secret_key` (tests, the bench).  Each unit of work's session state carries them.
     book_keys: Any = None
 
     def __post_init__(self) -> None:
-        self.session_factory = make_session_factory(
-            self.engine, info={"secret_key": self.secret_key, "book_keys": self.book_keys})
+        self.session_factory = make_session_factory(self.engine)
         self.replica = ReplicaRouter(self.engine, self.replica_engine,
                                      wait_seconds=self.options.get("replica_wait_ms", 500) / 1000)
 
     def uow(self) -> UnitOfWork:
         """Open a unit of work (a database transaction)."""
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, self.secret_key, self.book_keys)
 
     @property
     def is_sqlite(self) -> bool:

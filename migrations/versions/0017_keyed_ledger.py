@@ -50,13 +50,19 @@ $$ LANGUAGE plpgsql
 
 
 def upgrade() -> None:
-    # plain ADD COLUMN on both engines (no table copy: the append-only triggers stay)
-    op.add_column("checkpoints", sa.Column("kind", sa.String(length=10), server_default="seal", nullable=False))
-    op.add_column("checkpoints", sa.Column("note", sa.Text(), server_default="", nullable=False))
-    op.add_column("checkpoints", sa.Column("signature", sa.String(length=100), nullable=True))
-    if op.get_bind().dialect.name != "postgresql":
+    bind = op.get_bind()
+    present = {column["name"] for column in sa.inspect(bind).get_columns("checkpoints")}
+    # plain ADD COLUMN on both engines (no table copy: the append-only triggers stay); a database
+    # whose revision table was set back by hand already has them
+    for column in (sa.Column("kind", sa.String(length=10), server_default="seal", nullable=False),
+                   sa.Column("note", sa.Text(), server_default="", nullable=False),
+                   sa.Column("signature", sa.String(length=100), nullable=True)):
+        if column.name not in present:
+            op.add_column("checkpoints", column)
+    if bind.dialect.name != "postgresql":
         return
     op.execute(BALANCED_FUNCTION)
+    op.execute("DROP TRIGGER IF EXISTS postings_balanced ON postings")
     op.execute("CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON postings "
                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_postings_balanced()")
     op.execute("ALTER TABLE postings ENABLE ALWAYS TRIGGER postings_balanced")
