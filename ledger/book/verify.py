@@ -1,8 +1,9 @@
 """`verify`: recompute everything the ledger caches or seals, and name what differs.
 
-`verify` recomputes every transaction's hash from its postings, every balance and every
-volunteer's minutes per year from the postings, every transaction's balance per unit of
-measure, and the checkpoint chain; it checks that `transaction_keys` holds exactly one row
+`verify` recomputes every transaction's hash from its postings (an HMAC under the ledger
+key: `keys.py`), every balance and every volunteer's minutes per year from the postings, every
+transaction's balance per unit of measure, and the checkpoint chain from the newest rehash on,
+each checkpoint signed with one of this deployment's keys (`checkpoints.check_chain`); it checks that `transaction_keys` holds exactly one row
 per transaction, with the transaction's idempotency key, date and reversed transaction, and
 no row without its transaction; that no posting names a transaction that does not exist; and
 it names the first rows that do not match.  On PostgreSQL every check runs in the database
