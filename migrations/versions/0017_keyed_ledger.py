@@ -14,7 +14,7 @@ transaction are checked once: the trigger remembers, for the rest of the databas
 transaction, the last transaction it checked (the postings of a transaction come together).
 
 Revision ID: 0017
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
