@@ -34,7 +34,8 @@ SERVICES = [
     (0, 0, D(2024, 12, 31, 9, 0), 240, None),
     (0, 0, D(2025, 1, 1, 9, 0), 120, None),  # 元旦 is not a date tag of 2025 in the default policy
     (1, 1, D(2025, 3, 5, 8, 0), 480, None),  # monthly 志愿服务日 (5th): ×1.2; 应急 tag ×1.5
-    (1, 1, D(2025, 3, 5, 17, 0), 300, None),  # day cap 600: only 120 more minutes count
+    (1, 3, D(2025, 3, 5, 17, 0), 300, None),  # day cap 600: only 120 more minutes count (another activity:
+    # a per-activity cap sums the records of one activity)
     (2, 0, D(2025, 4, 2, 14, 0), 90, "培训学习"),  # hours, no points: the PTS legs are zero
     (0, 2, D(2025, 6, 1, 8, 0), 180, None),  # at a unit with a published policy (12 pts/h)
     (1, 0, D(2025, 6, 2, 8, 0), 45, None),
@@ -59,7 +60,8 @@ def _world(ctx: Context) -> dict:
             for home in ("station_a", "station_a", "station_b")]
     acts = [factories.activity(ctx, units["station_a"], dt.date(2025, 1, 1)),
             factories.activity(ctx, units["station_b"], dt.date(2025, 3, 5), tags=("应急",), category="医疗健身"),
-            factories.activity(ctx, units["station_b"], dt.date(2025, 6, 1))]
+            factories.activity(ctx, units["station_b"], dt.date(2025, 6, 1)),
+            factories.activity(ctx, units["station_b"], dt.date(2025, 3, 5), tags=("应急",), category="医疗健身")]
     return {"units": units, "recorder": principals[0], "approver": principals[1], "vols": vols, "acts": acts}
 
 
@@ -229,7 +231,8 @@ def test_a_stored_record_that_credited_less_than_its_minutes_leaves_room_under_t
     recorder = world["recorder"].user_id
     long_day = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][0],
                                     started_at=D(2025, 2, 3, 8, 0), ended_at=D(2025, 2, 3, 18, 0), recorded_by=recorder)
-    evening = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][0],
+    # in another activity: a per-activity cap sums the records of one activity
+    evening = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][2],
                                    started_at=D(2025, 2, 3, 19, 0), ended_at=D(2025, 2, 3, 20, 40), recorded_by=recorder)
     for batch in ([long_day], [evening]):
         with fresh_ctx.uow() as uow:

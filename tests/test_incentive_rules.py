@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from types import SimpleNamespace
 
-from ledger.incentives.caps import RunningCredit, capped_minutes, may_bind
+from ledger.incentives.caps import RunningCredit, capped_minutes, capped_points, may_bind
 from ledger.incentives.document import Caps
 from ledger.incentives.funding import funding_unit, home_unit_on, version_in_force, version_label
 from ledger.incentives.policy import load_default_policy
@@ -24,36 +24,56 @@ def test_caps_take_the_smallest_remainder():
     - 300 min served, 420 already that day: 600 - 420 = 180 left -> 180.
     - 300 min served, 59,900 already that year: 100 left -> 100.
     - 300 min served, 600 already that day: 0 left -> 0.
+    - 300 min served, 400 already in the same activity (another record): 80 left -> 80.
     """
-    assert capped_minutes(DEFAULT_CAPS, 540, 0, 0) == 480
-    assert capped_minutes(DEFAULT_CAPS, 300, 420, 1000) == 180
-    assert capped_minutes(DEFAULT_CAPS, 300, 0, 59900) == 100
-    assert capped_minutes(DEFAULT_CAPS, 300, 600, 600) == 0
-    assert capped_minutes(Caps(), 5000, 10**6, 10**7) == 5000
+    assert capped_minutes(DEFAULT_CAPS, 540, {}) == 480
+    assert capped_minutes(DEFAULT_CAPS, 300, {"day": 420, "year": 1000}) == 180
+    assert capped_minutes(DEFAULT_CAPS, 300, {"year": 59900}) == 100
+    assert capped_minutes(DEFAULT_CAPS, 300, {"day": 600, "year": 600}) == 0
+    assert capped_minutes(DEFAULT_CAPS, 300, {"activity": 400, "day": 400}) == 80
+    assert capped_minutes(Caps(), 5000, {"day": 10**6, "year": 10**7}) == 5000
+
+
+def test_points_caps_leave_the_hours_alone():
+    """积分封顶: 20 points a day, 50 a week, hours uncapped.
+
+    A record worth 30 points with 0 before that day: 20.  Worth 15 with 12 that day: 8 left -> 8.
+    Worth 15 with 5 that day and 45 that week: the week has 5 left -> 5.  Minutes are not cut.
+    """
+    caps = Caps(per_day_points=20, per_week_points=50)
+    assert capped_points(caps, 30, {"day": 0, "week": 0}) == 20
+    assert capped_points(caps, 15, {"day": 12, "week": 12}) == 8
+    assert capped_points(caps, 15, {"day": 5, "week": 45}) == 5
+    assert capped_minutes(caps, 900, {"day": 900, "week": 5000}) == 900
 
 
 def test_may_bind_is_false_only_when_every_minute_is_credited():
-    """480 + 100 = 580 <= 600 cannot bind; 480 + 121 = 601 > 600 can."""
-    assert not may_bind(DEFAULT_CAPS, 100, 480, 480)
-    assert may_bind(DEFAULT_CAPS, 121, 480, 480)
-    assert not may_bind(Caps(), 10**6, 10**6, 10**6)
+    """480 + 100 = 580 <= 600 cannot bind; 480 + 121 = 601 > 600 can; any points cap can."""
+    assert not may_bind(DEFAULT_CAPS, 100, {"day": 480, "year": 480})
+    assert may_bind(DEFAULT_CAPS, 121, {"day": 480, "year": 480})
+    assert not may_bind(Caps(), 10**6, {"day": 10**6})
+    assert may_bind(Caps(per_month_points=100), 1, {})
 
 
-def test_running_credit_counts_in_service_order():
-    """Three records of one volunteer on 3 March (300, 240, 200 min), day cap 600.
+def test_running_credit_counts_sums_per_scope():
+    """Three records of one volunteer in activity 11 on 3 March (300, 240, 200 min), then one in
+    activity 12 on 4 March (200 min); caps 480 an activity, 600 a day, 720 a week.
 
-    First: 0 before -> 300 credited.  Second: 300 before -> 240.  Third: 540 before -> 60.
-    The year holds 600; another volunteer's day starts at 0.
+    3 March: 300 (0 before) -> 300; 240 (300 in the activity) -> 180; 200 (activity full) -> 0.
+    4 March, activity 12: day 0, activity 0, week 480 of 720 -> 200.  The week holds 680.
     """
-    credit, day = RunningCredit(), dt.date(2026, 3, 3)
+    caps = Caps(per_activity_minutes=480, per_day_minutes=600, per_week_minutes=720)
+    credit = RunningCredit(("activity", "day", "week"))
     credited = []
-    for minutes in (300, 240, 200):
-        capped = capped_minutes(DEFAULT_CAPS, minutes, *credit.before(7, day))
-        credit.add(7, day, capped)
+    for activity_id, day, minutes in ((11, dt.date(2026, 3, 3), 300), (11, dt.date(2026, 3, 3), 240),
+                                      (11, dt.date(2026, 3, 3), 200), (12, dt.date(2026, 3, 4), 200)):
+        capped = capped_minutes(caps, minutes, credit.before(7, activity_id, day)[0])
+        credit.add(7, activity_id, day, capped, capped // 6)
         credited.append(capped)
-    assert credited == [300, 240, 60]
-    assert credit.before(7, day) == (600, 600)
-    assert credit.before(8, day) == (0, 0)
+    assert credited == [300, 180, 0, 200]
+    assert credit.before(7, 12, dt.date(2026, 3, 8)) == ({"activity": 200, "day": 0, "week": 680},
+                                                        {"activity": 33, "day": 0, "week": 113})
+    assert credit.before(8, 11, dt.date(2026, 3, 3))[0] == {"activity": 0, "day": 0, "week": 0}
 
 
 def test_funding_unit():

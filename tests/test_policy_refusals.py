@@ -8,7 +8,7 @@ import pytest
 
 from api.cli import main
 from ledger.errors import PolicyInvalid
-from ledger.incentives.document import policy_warnings
+from ledger.incentives.coherence import policy_warnings
 from ledger.incentives.policy import Policy
 from tests.scenarios.test_policy_records_before_and_after_a_policy_change import simple_policy
 

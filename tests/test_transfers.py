@@ -50,7 +50,7 @@ def _homes(ctx, volunteer_id):
 def test_unit_funded_points_move_hours_stay_and_a_late_record_posts_to_the_old_unit(ctx):
     units, recorder, approver, volunteer_id = _setup(ctx, funding="unit")
     a, b = units["station_a"], units["station_b"]
-    activity_a = serve(ctx, recorder, approver, volunteer_id, a, service_days(dt.date(2025, 1, 6), 3))
+    serve(ctx, recorder, approver, volunteer_id, a, service_days(dt.date(2025, 1, 6), 3))
     # 3 × 480 min = 1440 min at A; 3 × 8 h × 10 = 240 points, funded by A (policy funding = "unit")
     assert (bal(ctx, "unit_minutes_served", a), bal(ctx, "unit_points_issued", a)) == (-1440, -240)
     result = _transfer(ctx, approver, volunteer_id, b, dt.date(2025, 2, 1))
@@ -61,7 +61,8 @@ def test_unit_funded_points_move_hours_stay_and_a_late_record_posts_to_the_old_u
     assert (bal(ctx, "volunteer_minutes", volunteer_id), bal(ctx, "volunteer_points", volunteer_id)) == (1440, 240)
     assert _homes(ctx, volunteer_id) == [(a, dt.date(2024, 1, 1), dt.date(2025, 2, 1)), (b, dt.date(2025, 2, 1), None)]
     # service at A on 2025-01-30 (before the move) recorded after it: A's hours, A funds the 20 points
-    f.served(ctx, recorder, approver, volunteer_id, activity_a, dt.datetime(2025, 1, 30, 9), 120)
+    late_activity = f.activity(ctx, a, dt.date(2025, 1, 30))  # an activity of its own (caps sum an activity)
+    f.served(ctx, recorder, approver, volunteer_id, late_activity, dt.datetime(2025, 1, 30, 9), 120)
     assert (bal(ctx, "unit_minutes_served", a), bal(ctx, "unit_points_issued", a)) == (-1560, -20)
     assert bal(ctx, "unit_points_issued", b) == -240
     # service at B after the move is funded by B

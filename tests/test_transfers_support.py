@@ -45,11 +45,14 @@ def service_days(start: dt.date, count: int) -> list[dt.date]:
 
 def serve(ctx: Context, recorder, approver, volunteer_id: int, unit_id: int, days: list[dt.date],
           minutes: int = 480, activity_id: int | None = None) -> int:
-    """One posted record a day at 08:00 for `minutes` (文化文艺, ×1.0); returns the activity id."""
-    activity_id = activity_id or f.activity(ctx, unit_id, days[0])
+    """One posted record a day at 08:00 for `minutes` (文化文艺, ×1.0), each day in an activity of its
+    own (a per-activity cap sums an activity's records); returns the first activity's id."""
+    first = None
     for day in days:
-        f.served(ctx, recorder, approver, volunteer_id, activity_id, dt.datetime.combine(day, dt.time(8)), minutes)
-    return activity_id
+        activity = activity_id or f.activity(ctx, unit_id, day)
+        first = first or activity
+        f.served(ctx, recorder, approver, volunteer_id, activity, dt.datetime.combine(day, dt.time(8)), minutes)
+    return first
 
 
 def bal(ctx: Context, kind: str, owner_id: int) -> int:

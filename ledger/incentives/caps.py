@@ -1,56 +1,100 @@
-"""Caps (封顶): how many of a service's minutes are credited, given what was credited before.
+"""Caps (封顶): how much of a service is credited, given what was credited before in each scope.
 
-Pure rules, no database.  `capped_minutes` is the one implementation of the caps: the
-single path (`Policy.price`, with the sums the caps query read), the batch path
-(`service.bulk`) and repricing (what-if, adjustment runs) all call it.  `RunningCredit`
-keeps those sums while a caller walks a volunteer's records in service order, so that the
-batch path and repricing count the records before each one exactly as the single path
-reads them from the ledger.
+Pure rules, no database.  A cap limits the sum of a volunteer's records in its scope (the
+same activity, day, week Monday to Sunday, month, calendar year): a minutes cap limits the
+hours credited (and so the points they earn), a points cap limits the points only.
+`capped_minutes` and `capped_points` are the one implementation: the single path
+(`Policy.price`, with the sums the caps query read), the batch path (`service.bulk`) and
+repricing (what-if, adjustment runs) all call them.  `RunningCredit` keeps the sums while a
+caller walks a volunteer's records in order, so that the batch path and repricing count the
+records before each one as the single path reads them from the ledger.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import Iterable, Mapping
 
-from ledger.incentives.document import Caps
+from ledger.incentives.document import CAP_SCOPES, Caps
 
-
-def capped_minutes(caps: Caps, minutes: int, same_day: int, same_year: int) -> int:
-    """Minutes credited of `minutes` served: at most the per-activity cap, and what is left of
-    the day's and the year's caps once `same_day` and `same_year` minutes were credited."""
-    credited = minutes
-    if caps.per_activity_minutes is not None:
-        credited = min(credited, caps.per_activity_minutes)
-    if caps.per_day_minutes is not None:
-        credited = min(credited, max(0, caps.per_day_minutes - same_day))
-    if caps.per_year_minutes is not None:
-        credited = min(credited, max(0, caps.per_year_minutes - same_year))
-    return credited
+Used = Mapping[str, int]  # scope -> minutes (or points) already credited in the record's scope
+NOTHING: Used = {}
 
 
-def may_bind(caps: Caps, minutes: int, same_day: int, same_year: int) -> bool:
-    """True when a day or year cap could cut `minutes` with that much already counted.
+def scope_key(scope: str, activity_id: int | None, day: dt.date) -> object:
+    """Which activity, day, week (ISO year and week), month or year a record counts in."""
+    if scope == "activity":
+        return activity_id
+    if scope == "day":
+        return day
+    if scope == "week":
+        return day.isocalendar()[:2]
+    if scope == "month":
+        return (day.year, day.month)
+    return day.year
 
-    With `same_day`/`same_year` upper bounds of what was credited, False means the caps
-    credit every minute whatever the exact sums are (caps only ever take a minimum)."""
-    return ((caps.per_day_minutes is not None and same_day + minutes > caps.per_day_minutes)
-            or (caps.per_year_minutes is not None and same_year + minutes > caps.per_year_minutes))
+
+def _capped(caps: Caps, measure: str, amount: int, used: Used) -> int:
+    for scope in CAP_SCOPES:
+        limit = caps.limit(measure, scope)
+        if limit is not None:
+            amount = min(amount, max(0, limit - used.get(scope, 0)))
+    return amount
+
+
+def capped_minutes(caps: Caps, minutes: int, used: Used) -> int:
+    """Minutes credited of `minutes` served: no more than what each minutes cap has left."""
+    return _capped(caps, "minutes", minutes, used)
+
+
+def capped_points(caps: Caps, points: int, used: Used) -> int:
+    """Points awarded of `points` earned: no more than what each points cap has left."""
+    return _capped(caps, "points", points, used) if points > 0 else points
+
+
+def scopes_capped(caps: Caps, measure: str) -> tuple[str, ...]:
+    """The scopes in which `caps` limits `measure`."""
+    return tuple(scope for scope in CAP_SCOPES if caps.limit(measure, scope) is not None)
+
+
+def may_bind(caps: Caps, minutes: int, used: Used) -> bool:
+    """True when a cap could cut the record with `used` minutes counted in each scope.
+
+    With `used` upper bounds of what was credited, False means the caps credit every minute
+    and every point whatever the exact sums are (minutes caps only ever take a minimum; any
+    points cap needs the exact points)."""
+    if scopes_capped(caps, "points"):
+        return True
+    return any(used.get(scope, 0) + minutes > caps.limit("minutes", scope)  # type: ignore[operator]
+               for scope in scopes_capped(caps, "minutes"))
 
 
 class RunningCredit:
-    """Minutes credited so far per (volunteer, day) and (volunteer, year), while walking
-    records in service order: what the caps of the next record count."""
+    """Minutes and points credited so far per volunteer in each scope, while walking records
+    in order: what the caps of the next record count.  Only `scopes` are kept."""
 
-    def __init__(self) -> None:
-        self.day: dict[tuple[int, dt.date], int] = defaultdict(int)
-        self.year: dict[tuple[int, int], int] = defaultdict(int)
+    def __init__(self, scopes: Iterable[str] = CAP_SCOPES) -> None:
+        self.scopes = tuple(scopes)
+        self.minutes: dict[tuple, int] = defaultdict(int)
+        self.points: dict[tuple, int] = defaultdict(int)
 
-    def before(self, volunteer_id: int, day: dt.date) -> tuple[int, int]:
-        """(credited that day, credited that calendar year) so far."""
-        return self.day[(volunteer_id, day)], self.year[(volunteer_id, day.year)]
+    def _keys(self, volunteer_id: int, activity_id: int | None, day: dt.date) -> list[tuple[str, tuple]]:
+        return [(scope, (volunteer_id, scope, scope_key(scope, activity_id, day))) for scope in self.scopes]
 
-    def add(self, volunteer_id: int, day: dt.date, credited: int) -> None:
-        """Count a record's credited minutes."""
-        if credited:
-            self.day[(volunteer_id, day)] += credited
-            self.year[(volunteer_id, day.year)] += credited
+    def before(self, volunteer_id: int, activity_id: int | None, day: dt.date) -> tuple[Used, Used]:
+        """(minutes, points) credited so far in each scope of a record."""
+        keys = self._keys(volunteer_id, activity_id, day)
+        return ({scope: self.minutes.get(key, 0) for scope, key in keys},
+                {scope: self.points.get(key, 0) for scope, key in keys})
+
+    def add(self, volunteer_id: int, activity_id: int | None, day: dt.date, minutes: int, points: int = 0) -> None:
+        """Count a record's credited minutes and points."""
+        if minutes or points:
+            for _scope, key in self._keys(volunteer_id, activity_id, day):
+                self.minutes[key] += minutes
+                self.points[key] += points
+
+    def forget(self, volunteer_ids: set[int]) -> None:
+        """Drop what is kept of these volunteers (their exact sums are read again)."""
+        self.minutes = defaultdict(int, {k: v for k, v in self.minutes.items() if k[0] not in volunteer_ids})
+        self.points = defaultdict(int, {k: v for k, v in self.points.items() if k[0] not in volunteer_ids})

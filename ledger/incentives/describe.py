@@ -16,7 +16,8 @@ FUNDING_NAMES = {"county": "县（区）中心统一承担", "unit": "各单位�
                  "none": "不设资金来源"}
 STACK_NAMES = {"multiply": "同时适用的倍数相乘", "max": "同时适用多个倍数时只取最大的一个"}
 COMPLAINT_NAMES = {"zero_points": "该次服务照计时长、不计积分", "zero_hours_and_points": "该次服务不计时长和积分",
-                   "ignore": "不影响时长和积分"}
+                   "zero_activity_points": "该志愿者在该活动中的服务照计时长、均不计积分",
+                   "deduct": "扣减 {deduct} 积分，服务时长照计", "ignore": "不影响时长和积分"}
 STAR_BASIS_NAMES = {"cumulative_hours": "累计服务时长", "year_hours": "当年服务时长"}
 LEVEL_NAMES = ("", "一星", "二星", "三星", "四星", "五星", "六星", "七星", "八星", "九星", "十星")
 
@@ -44,7 +45,8 @@ def policy_items(policy: Policy) -> list[tuple[str, str]]:
         ("服务类别", "、".join(policy.categories) + "。"),
         ("不计时长或积分", _kinds(policy)),
         ("封顶", _caps(policy)),
-        ("投诉", f"投诉经核实成立的，{COMPLAINT_NAMES.get(policy.complaint_upheld, policy.complaint_upheld)}。"),
+        ("投诉", "投诉经核实成立的，" + COMPLAINT_NAMES.get(policy.complaint_upheld, policy.complaint_upheld)
+         .format(deduct=policy.complaint_deduct_points) + "。"),
         ("积分有效期", _expiry(policy)),
         ("星级", _stars(policy)),
     ]

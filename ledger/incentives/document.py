@@ -20,7 +20,7 @@ STACK_RULES = ("multiply", "max")
 FUNDING_RULES = ("county", "unit", "none")
 EXPIRY_RULES = ("none", "end_of_following_year", "months")
 STAR_BASES = ("cumulative_hours", "year_hours")
-COMPLAINT_RULES = ("zero_points", "zero_hours_and_points", "ignore")
+COMPLAINT_RULES = ("zero_points", "zero_hours_and_points", "zero_activity_points", "deduct", "ignore")
 RATINGS = ("1", "2", "3", "4", "5")
 MAX_STAR_LEVELS = 5
 MINUTES_PER_DAY = 1440
@@ -65,9 +65,6 @@ class DateTag:
 
 CAP_SCOPES = ("activity", "day", "week", "month", "year")
 CAP_MEASURES = ("minutes", "points")
-# Date tags a county names in its multipliers: each needs a [[date_tags]] rule that says its dates.
-KNOWN_DATE_TAGS = ("志愿服务日", "学雷锋纪念日", "国际志愿者日", "元旦", "春节", "元宵", "清明", "劳动节",
-                   "端午", "中秋", "国庆")
 MINUTES_PER_SCOPE = {"day": 1440, "week": 7 * 1440, "month": 31 * 1440, "year": 366 * 1440}
 
 
@@ -226,11 +223,20 @@ def validate(data: Any) -> dict[str, Any]:
     fields.update(_expiry_section(root))
     fields.update(_stars_section(root))
     fields["date_tags"] = _date_tags_section(root)
-    _check_tags(fields)
-    complaints = _Table(root.get("complaints", {}), "complaints", ("upheld",))
-    fields["complaint_upheld"] = _choice(complaints.get("upheld", "zero_points"),
-                                         complaints.at("upheld"), COMPLAINT_RULES)
+    fields.update(_complaints_section(root))
     return fields
+
+
+def _complaints_section(root: _Table) -> dict[str, Any]:
+    """投诉: what an upheld complaint does to points (never to hours, unless the rule says so)."""
+    table = _Table(root.get("complaints", {}), "complaints", ("upheld", "deduct_points"))
+    rule = _choice(table.get("upheld", "zero_points"), table.at("upheld"), COMPLAINT_RULES)
+    deduct = table.get("deduct_points", None)
+    if rule == "deduct":
+        deduct = _int(table.get("deduct_points"), table.at("deduct_points"), 1)
+    elif deduct is not None:
+        raise PolicyInvalid(table.at("deduct_points"), 'only allowed when upheld = "deduct"')
+    return {"complaint_upheld": rule, "complaint_deduct_points": deduct}
 
 
 def _policy_section(root: _Table) -> dict[str, Any]:
@@ -320,37 +326,6 @@ def _star_rule(raw: Any, path: str, level: int, lower: list[StarRule]) -> StarRu
     )
 
 
-def _check_tags(fields: dict[str, Any]) -> None:
-    """A tag multiplier must be able to apply: a date tag needs its date rule; with
-    `service.tags` declared, any other tag must be one of them."""
-    defined = {tag.name for tag in fields["date_tags"]}
-    known = set(fields["activity_tags"] or ()) | defined
-    for name in fields["tag_multipliers"]:
-        if name in KNOWN_DATE_TAGS and name not in defined:
-            raise PolicyInvalid(f"multipliers.tag.{name}", f"{name} is a date tag (特殊日期) and no [[date_tags]] "
-                                "rule says its dates: the multiplier would never apply")
-        if fields["activity_tags"] is not None and name not in known:
-            raise PolicyInvalid(f"multipliers.tag.{name}",
-                                "unknown tag: neither in service.tags nor defined by [[date_tags]]")
-    tags = fields["date_tags"]
-    for index, tag in enumerate(tags):
-        if tag.is_range and _shadowed(tag, [other for other in tags if other.is_range and other.name != tag.name]):
-            raise PolicyInvalid(f"date_tags[{index}]", f"{tag.name} never applies: every day of it is covered by a "
-                                "range of higher precedence")
-
-
-def _shadowed(tag: DateTag, others: list[DateTag]) -> bool:
-    """True when every day of the range `tag` lies in a range of higher precedence."""
-    higher = [o for o in others if o.precedence is not None and tag.precedence is not None
-              and o.precedence > tag.precedence]
-    reached = tag.start  # the first day not yet known to be covered
-    for other in sorted(higher, key=lambda o: o.start):  # type: ignore[arg-type, return-value]
-        if other.start > reached:  # type: ignore[operator]
-            break
-        reached = max(reached, date.fromordinal(other.end.toordinal() + 1))  # type: ignore[union-attr, type-var]
-    return reached > tag.end  # type: ignore[operator]
-
-
 def _date_tags_section(root: _Table) -> tuple[DateTag, ...]:
     raw = root.get("date_tags", [])
     if not isinstance(raw, list):
@@ -422,7 +397,9 @@ def canonical_dict(policy: Any) -> dict[str, Any]:
                     "no_points_kinds": sorted(policy.no_points_kinds),
                     "no_hours_kinds": sorted(policy.no_hours_kinds)},
         "caps": caps,
-        "complaints": {"upheld": policy.complaint_upheld},
+        "complaints": {"upheld": policy.complaint_upheld,
+                       **({} if policy.complaint_deduct_points is None else
+                          {"deduct_points": policy.complaint_deduct_points})},
         "expiry": expiry,
         "stars": {"basis": policy.star_basis, "levels": [
             {"hours": rule.minutes // 60, "min_months_registered": rule.min_months_registered,
@@ -441,18 +418,3 @@ def _date_tag_dict(tag: DateTag) -> dict[str, Any]:
         body["precedence"] = tag.precedence
     return body
 
-
-def policy_warnings(policy: Any) -> list[dict[str, str]]:
-    """What a valid policy says that can change nothing: published, but shown to the publisher."""
-    found = []
-    for index, tag in enumerate(policy.date_tags):
-        if tag.name not in policy.tag_multipliers:
-            found.append({"path": f"date_tags[{index}]",
-                          "reason": f"{tag.name} has no multiplier in multipliers.tag: the date rule changes nothing"})
-    for measure in CAP_MEASURES:
-        for smaller, larger in zip(CAP_SCOPES[1:], CAP_SCOPES[2:]):
-            low, high = policy.caps.limit(measure, smaller), policy.caps.limit(measure, larger)
-            if low is not None and high is not None and low > high:
-                found.append({"path": f"caps.per_{smaller}_{measure}",
-                              "reason": f"above caps.per_{larger}_{measure} ({high}): it can never bind"})
-    return found

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import Forbidden, NotFound, PolicyInvalid
 from ledger.incentives import describe, pricing
-from ledger.incentives.document import policy_warnings
+from ledger.incentives.coherence import policy_warnings
 from ledger.incentives.policy import Policy
 from ledger.incentives.tables import PolicyVersion
 from ledger.people.access import Principal, in_scope, require_role, require_unit

@@ -17,14 +17,17 @@ from datetime import date
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ledger.errors import ValidationFailed
 from ledger.incentives import document
-from ledger.incentives.caps import capped_minutes
+from ledger.incentives.caps import capped_minutes, capped_points, scopes_capped
+from ledger.incentives.coherence import check_tags
 from ledger.incentives.document import Caps, DateTag, StarRule, decimal_text
 
 MINUTES_PER_HOUR = 60
+# complaint rules under which an upheld complaint leaves the record itself no points
+ZEROING_COMPLAINTS = frozenset({"zero_points", "zero_hours_and_points", "zero_activity_points"})
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
 
@@ -41,6 +44,16 @@ class ServiceFacts:
     service_kind: str | None = None
     credited_minutes_same_day: int = 0
     credited_minutes_same_year: int = 0
+    # what the caps count before this record, per scope (activity, day, week, month, year);
+    # None: the day and the year above, nothing in the other scopes
+    used_minutes: Mapping[str, int] | None = None
+    used_points: Mapping[str, int] | None = None
+
+    def minutes_before(self) -> Mapping[str, int]:
+        """Minutes credited before this record in each cap's scope."""
+        if self.used_minutes is not None:
+            return self.used_minutes
+        return {"day": self.credited_minutes_same_day, "year": self.credited_minutes_same_year}
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class Policy:
     star_levels: tuple[StarRule, ...]
     date_tags: tuple[DateTag, ...]
     activity_tags: tuple[str, ...] | None = None  # service.tags: the activity tags the policy knows
+    complaint_deduct_points: int | None = None  # complaints.deduct_points, with upheld = "deduct"
 
     @classmethod
     def parse(cls, text: str) -> Policy:
@@ -107,7 +121,9 @@ class Policy:
     @classmethod
     def from_dict(cls, data: Any) -> Policy:
         """Validate plain data (parsed TOML or canonical JSON) into a Policy."""
-        return cls(**document.validate(data))
+        fields = document.validate(data)
+        check_tags(fields)
+        return cls(**fields)
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical plain-data form, every default filled, decimals as strings."""
@@ -138,12 +154,12 @@ class Policy:
         return frozenset(names)
 
     def price(self, facts: ServiceFacts) -> Pricing:
-        """Price one service record: caps on minutes first, then multipliers, then rounding."""
+        """Price one service record: minutes caps first, then multipliers, rounding, points caps."""
         self._check(facts)
         credited, breakdown = self._credit(facts)
         multiplier, factors = self._multiplier(facts)
         exact = Fraction(credited) * Fraction(self.points_per_hour) * Fraction(multiplier) / MINUTES_PER_HOUR
-        points = round_points(exact, self.rounding)
+        points = capped_points(self.caps, round_points(exact, self.rounding), facts.used_points or {})
         zeroed_by = self._zeroed_by(facts)
         breakdown.update({
             "points_per_hour": decimal_text(self.points_per_hour),
@@ -152,6 +168,7 @@ class Policy:
             "multiplier": decimal_text(multiplier),
             "exact_points": _fraction_text(exact),
             "rounding": self.rounding,
+            **({"points_capped_to": points} if scopes_capped(self.caps, "points") else {}),
             "zeroed_by": zeroed_by,
             "points": 0 if zeroed_by else points,
         })
@@ -182,16 +199,14 @@ class Policy:
             raise ValidationFailed("rating must be 1 to 5", field="rating")
 
     def _credit(self, facts: ServiceFacts) -> tuple[int, dict[str, Any]]:
-        caps = self.caps
+        caps, used = self.caps, facts.minutes_before()
         steps: dict[str, Any] = {"minutes": facts.minutes, "service_kind": facts.service_kind}
         if caps.per_activity_minutes is not None:
             steps["per_activity_cap"] = caps.per_activity_minutes
-        if caps.per_day_minutes is not None:
-            steps["day_remaining"] = max(0, caps.per_day_minutes - facts.credited_minutes_same_day)
-        if caps.per_year_minutes is not None:
-            steps["year_remaining"] = max(0, caps.per_year_minutes - facts.credited_minutes_same_year)
-        credited = capped_minutes(caps, facts.minutes, facts.credited_minutes_same_day,
-                                  facts.credited_minutes_same_year)
+        for scope in scopes_capped(caps, "minutes"):
+            if scope in used:
+                steps[f"{scope}_remaining"] = max(0, caps.limit("minutes", scope) - used[scope])
+        credited = capped_minutes(caps, facts.minutes, used)
         steps["capped_minutes"] = credited
         if facts.service_kind in self.no_hours_kinds:
             credited = 0
@@ -225,7 +240,7 @@ class Policy:
             return "no_hours_kind"
         if facts.service_kind in self.no_points_kinds:
             return "no_points_kind"
-        if facts.complaint_upheld and self.complaint_upheld != "ignore":
+        if facts.complaint_upheld and self.complaint_upheld in ZEROING_COMPLAINTS:
             return "complaint_upheld"
         return None
 
@@ -313,3 +328,20 @@ def spendable_points(lots: Sequence[PointLot], debits_total: int, as_of: date) -
 def service_memo(title: str, credited_minutes: int, points: int, version_label: str, multiplier: Decimal) -> str:
     """The memo of a service transaction: what was credited, under which version, at what rate."""
     return f"{title}: {credited_minutes} min, {points} pts (policy {version_label}, x{multiplier})"
+
+
+def complaint_takes(policy: Policy, awarded_minutes: int, awarded_points: int, activity_points: int) -> tuple[int, int]:
+    """(minutes, points) an upheld complaint (投诉) takes back, as the policy says.
+
+    `awarded_*`: what the ledger gave the record so far; `activity_points`: the points of the
+    volunteer's records in the same activity.  Hours are taken only by "zero_hours_and_points"."""
+    rule = policy.complaint_upheld
+    if rule == "zero_hours_and_points":
+        return awarded_minutes, awarded_points
+    if rule == "zero_points":
+        return 0, awarded_points
+    if rule == "zero_activity_points":
+        return 0, activity_points
+    if rule == "deduct":
+        return 0, policy.complaint_deduct_points or 0
+    return 0, 0

@@ -59,8 +59,9 @@ def _in_scope_records(session: Session, root_path: str, period_from: dt.date, pe
 
 def _context_records(session: Session, volunteer_ids: list[int], period_from: dt.date,
                      period_to: dt.date) -> list[tuple[ServiceRecord, Activity, int]]:
-    """Posted records of the volunteers from 1 January of the first year to the period's end."""
-    start = dt.datetime(period_from.year, 1, 1)
+    """Posted records of the volunteers from the first week of the first year to the period's end."""
+    january = dt.date(period_from.year, 1, 1)
+    start = dt.datetime.combine(january - dt.timedelta(days=january.weekday()), dt.time())  # its week's Monday
     end = dt.datetime.combine(period_to + dt.timedelta(days=1), dt.time())
     found = []
     for offset in range(0, len(volunteer_ids), 500):
@@ -100,17 +101,18 @@ def reprice(session: Session, root_path: str, period_from: dt.date, period_to: d
         day = record.started_at.date()
         minutes_before, points_before = awarded[record.id]
         if record.id not in in_scope:
-            credit.add(record.volunteer_id, day, minutes_before)
+            credit.add(record.volunteer_id, record.activity_id, day, minutes_before, points_before)
             continue
         version_id, policy = policy_for(record, activity)
-        same_day, same_year = credit.before(record.volunteer_id, day)
+        used_minutes, used_points = credit.before(record.volunteer_id, record.activity_id, day)
         facts = ServiceFacts(
             minutes=record.minutes, service_date=day, category=activity.category,
             tags=frozenset(activity.tags or ()), rating=record.rating,
             complaint_upheld=record.complaint_upheld, service_kind=record.service_kind,
-            credited_minutes_same_day=same_day, credited_minutes_same_year=same_year)
+            credited_minutes_same_day=used_minutes["day"], credited_minutes_same_year=used_minutes["year"],
+            used_minutes=used_minutes, used_points=used_points)
         priced = _price(policy, facts)
-        credit.add(record.volunteer_id, day, priced.credited_minutes)
+        credit.add(record.volunteer_id, record.activity_id, day, priced.credited_minutes, priced.points)
         result.append(Repriced(record.id, record.volunteer_id, record.unit_id, home_unit_id, day, version_id,
                                minutes_before, points_before, priced.credited_minutes, priced.points))
     return result

@@ -36,7 +36,7 @@ from ledger.book.accounts import MINUTES, POINTS
 from ledger.book.hashing import Keyed, canonical_text
 from ledger.book.keys import book_keys
 from ledger.errors import Conflict, Forbidden, ValidationFailed
-from ledger.incentives.caps import capped_minutes
+from ledger.incentives.caps import Used, capped_minutes, capped_points
 from ledger.incentives.funding import county_of, funding_unit, funds_by_home_unit
 from ledger.incentives.policy import Policy, ServiceFacts, service_memo
 from ledger.incentives.stars import star_change
@@ -162,13 +162,11 @@ class _Prices:
 
     def __init__(self) -> None:
         self.by_case: dict[tuple, tuple] = {}
-        self.by_record: dict[tuple, tuple] = {}  # (activity, day, capped, kind) -> (credited, points, memo)
+        self.by_record: dict[tuple, tuple] = {}  # (activity, day, capped, kind, points) -> (.., .., memo)
 
-    def of(self, activity_id: int, setting: _Setting, day: dt.date, capped: int, kind: str | None) -> tuple:
+    def of(self, activity_id: int, setting: _Setting, day: dt.date, capped: int, kind: str | None,
+           used_points: Used) -> tuple:
         """(credited minutes, points, memo) of `capped` minutes of the activity on the day."""
-        found = self.by_record.get((activity_id, day, capped, kind))
-        if found is not None:
-            return found
         key = setting.price_key + (capped, kind)
         result = self.by_case.get(key)
         if result is None:
@@ -177,8 +175,12 @@ class _Prices:
                                                service_kind=kind))
             result = self.by_case[key] = (priced.credited_minutes, priced.points, priced.multiplier)
         credited, points, multiplier = result
-        found = self.by_record[(activity_id, day, capped, kind)] = (
-            credited, points, service_memo(setting.title, credited, points, setting.label, multiplier))
+        if used_points:  # the points caps, on what the volunteer already has in their scopes
+            points = capped_points(setting.policy.caps, points, used_points)
+        found = self.by_record.get((activity_id, day, capped, kind, points))
+        if found is None:
+            found = self.by_record[(activity_id, day, capped, kind, points)] = (
+                credited, points, service_memo(setting.title, credited, points, setting.label, multiplier))
         return found
 
 
@@ -199,14 +201,16 @@ def _price_all(session: Session, facts: BatchFacts, services: Sequence[ApprovedS
         if setting is None:
             setting = settings[(service.activity_id, day)] = _Setting(facts, service.activity_id, day, day_tags)
         setting_of.append(setting)
-    credit = credited_before(session, [(s.volunteer_id, day, wanted, setting.policy.caps)
+    credit = credited_before(session, [(s.volunteer_id, s.activity_id, day, wanted, setting.policy.caps)
                                        for s, day, wanted, setting in zip(services, days, minutes, setting_of)])
     prices, out = _Prices(), []
     for service, wanted, day, setting in zip(services, minutes, days, setting_of):
         volunteer_id = service.volunteer_id
-        capped = capped_minutes(setting.policy.caps, wanted, *credit.before(volunteer_id, day))
-        credited, points, memo = prices.of(service.activity_id, setting, day, capped, service.service_kind)
-        credit.add(volunteer_id, day, credited)
+        used_minutes, used_points = credit.before(volunteer_id, service.activity_id, day)
+        capped = capped_minutes(setting.policy.caps, wanted, used_minutes)
+        credited, points, memo = prices.of(service.activity_id, setting, day, capped, service.service_kind,
+                                           used_points)
+        credit.add(volunteer_id, service.activity_id, day, credited, points)
         funder = setting.funder
         if funder is None:  # funded by the home unit on the service date
             funder = funding_unit(setting.policy, facts.home_unit_on(session, volunteer_id, day), setting.county)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ledger.book.accounts import KINDS
 from ledger.errors import Conflict, NotFound, UnknownVolunteer
 from ledger.incentives import pricing
-from ledger.incentives.caps import RunningCredit, may_bind
+from ledger.incentives.caps import RunningCredit, may_bind, scopes_capped
 from ledger.incentives.document import Caps
 from ledger.incentives.funding import version_in_force, version_label
 from ledger.incentives.policy import Policy
@@ -265,34 +265,40 @@ def read_accounts(session: Session, keys: Iterable[tuple[str, int]]) -> dict:
     return found
 
 
-def credited_before(session: Session, wanted: Sequence[tuple[int, dt.date, int, Caps]]) -> RunningCredit:
-    """Minutes already credited per (volunteer, day) and (volunteer, year) before the batch.
+def credited_before(session: Session, wanted: Sequence[tuple[int, int, dt.date, int, Caps]]) -> RunningCredit:
+    """Minutes and points already credited to each volunteer in every cap scope before the batch.
 
-    `wanted`: (volunteer, service day, minutes, the caps of its policy) per record, in batch
-    order.  Exact where a cap may bind; elsewhere a bound that gives the same prices.  A posted
-    record never credited more than its minutes, so the minutes of the volunteer's posted
-    records bound what they credited.  A volunteer none of whose records in the batch can
-    meet a cap even at those bounds, counting every record before it at its full minutes,
+    `wanted`: (volunteer, activity, service day, minutes, the caps of its policy) per record,
+    in batch order.  Exact where a cap may bind; elsewhere a bound that gives the same prices.
+    A posted record never credited more than its minutes, so the minutes of the volunteer's
+    posted records bound what they credited.  A volunteer none of whose records in the batch
+    can meet a cap even at those bounds, counting every record before it at its full minutes,
     is priced the same with the bound as with the exact figure (`caps.may_bind`): only the
     other volunteers need the exact sums, which join the postings.
     """
-    years = {day.year for _v, day, _m, _c in wanted}
-    lo, hi = dt.datetime(min(years), 1, 1), dt.datetime(max(years) + 1, 1, 1)
+    scopes = {scope for *_rest, caps in wanted for measure in ("minutes", "points")
+              for scope in scopes_capped(caps, measure)}
+    years = {day.year for _v, _a, day, _m, _c in wanted}
+    january = dt.date(min(years), 1, 1)
+    lo = dt.datetime.combine(january - dt.timedelta(days=january.weekday()), dt.time())  # its week's Monday
+    hi = dt.datetime(max(years) + 1, 1, 1)
+    hi += dt.timedelta(days=(7 - hi.weekday()) % 7)  # to the end of the last week
     on_day = "CAST(started_at AS date)" if session.get_bind().dialect.name == "postgresql" else "date(started_at)"
-    bound = RunningCredit()
-    for volunteer_id, day, total in in_ids(session, f"""
-            SELECT volunteer_id, {on_day}, SUM(minutes) FROM service_records
+    credited = RunningCredit(sorted(scopes))
+    if not scopes:
+        return credited
+    for volunteer_id, activity_id, day, total in in_ids(session, f"""
+            SELECT volunteer_id, activity_id, {on_day}, SUM(minutes) FROM service_records
             WHERE volunteer_id IN (:ids) AND status = 'posted' AND started_at >= :lo AND started_at < :hi
-            GROUP BY volunteer_id, {on_day}""", {v for v, _d, _m, _c in wanted}, lo=lo, hi=hi):
-        bound.add(volunteer_id, _date(day), int(total))
-    credited = RunningCredit()
-    credited.day.update(bound.day)
-    credited.year.update(bound.year)
+            GROUP BY volunteer_id, activity_id, {on_day}""", {w[0] for w in wanted}, lo=lo, hi=hi):
+        credited.add(volunteer_id, activity_id, _date(day), int(total))
+    bound = RunningCredit(credited.scopes)
+    bound.minutes.update(credited.minutes)
     risky = set()
-    for volunteer_id, day, minutes, caps in wanted:
-        if may_bind(caps, minutes, *bound.before(volunteer_id, day)):
+    for volunteer_id, activity_id, day, minutes, caps in wanted:
+        if may_bind(caps, minutes, bound.before(volunteer_id, activity_id, day)[0]):
             risky.add(volunteer_id)
-        bound.add(volunteer_id, day, minutes)
+        bound.add(volunteer_id, activity_id, day, minutes)
     if risky:
         _exact_credit(session, credited, risky, lo, hi)
     return credited
@@ -301,19 +307,19 @@ def credited_before(session: Session, wanted: Sequence[tuple[int, dt.date, int, 
 def _exact_credit(session: Session, credited: RunningCredit, volunteers: set[int], lo: dt.datetime,
                   hi: dt.datetime) -> None:
     """Replace the bounds of `volunteers` by what their posted records were credited."""
-    credited.day = defaultdict(int, {k: v for k, v in credited.day.items() if k[0] not in volunteers})
-    credited.year = defaultdict(int, {k: v for k, v in credited.year.items() if k[0] not in volunteers})
+    credited.forget(volunteers)
     # a posted record names its service transaction, dated on its service day (as the caps
-    # query of `pricing.credited_minutes_day_and_year` reads it: no join to transactions)
-    for volunteer_id, started_at, amount in in_ids(session, """
-            SELECT sr.volunteer_id, sr.started_at, p.amount FROM service_records sr
+    # query of `pricing.credited_in_scopes` reads it: no join to transactions)
+    for volunteer_id, activity_id, started_at, kind, amount in in_ids(session, """
+            SELECT sr.volunteer_id, sr.activity_id, sr.started_at, a.kind, p.amount FROM service_records sr
             JOIN postings p ON p.transaction_id = sr.transaction_id
-            JOIN accounts a ON a.id = p.account_id AND a.kind = 'volunteer_minutes'
+            JOIN accounts a ON a.id = p.account_id AND a.kind IN ('volunteer_minutes', 'volunteer_points')
             WHERE sr.volunteer_id IN (:ids) AND sr.status = 'posted'
               AND sr.started_at >= :lo AND sr.started_at < :hi
-              AND p.occurred_on >= :year_first AND p.occurred_on < :year_next""",
-            volunteers, lo=lo, hi=hi, year_first=lo.date(), year_next=hi.date()):
-        credited.add(volunteer_id, _datetime(started_at).date(), int(amount))
+              AND p.occurred_on >= :first AND p.occurred_on < :next""",
+            volunteers, lo=lo, hi=hi, first=lo.date(), next=hi.date()):
+        minutes = int(amount) if kind == "volunteer_minutes" else 0
+        credited.add(volunteer_id, activity_id, _datetime(started_at).date(), minutes, int(amount) - minutes)
 
 
 def last_levels(session: Session, volunteers: set[int]) -> dict[int, int]:

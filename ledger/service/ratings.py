@@ -3,8 +3,10 @@
 A rating comes after the record is posted, so its quality bonus (or malus) is its own
 transaction (`rating:{record}`), priced by the same policy version that priced the record:
 the points with the rating's multiplier minus the points without it, under the same facts.
-An upheld complaint zeroes the record's points (or hours and points, as the policy says) by
-an explicit `complaint:{record}` transaction; stars follow the hours.  Each happens once.
+An upheld complaint acts on points as the policy says (`policy.complaint_takes`: zero the
+record's points, zero the points of the volunteer's records in that activity, or deduct a
+number of points; hours only under "zero_hours_and_points") by an explicit
+`complaint:{record}` transaction; stars follow the hours.  Each happens once.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from ledger.book.accounts import MINUTES, POINTS, account_id
 from ledger.book.postings import Leg, get_transaction, post
 from ledger.errors import Conflict, ValidationFailed
 from ledger.incentives import pricing
-from ledger.incentives.policy import Policy
+from ledger.incentives.policy import Policy, complaint_takes
 from ledger.people.access import Principal, require_role
 from ledger.people.tables import Volunteer
 from ledger.people.volunteers import lock_volunteer
@@ -96,11 +98,12 @@ def _post_rating(session: Session, principal: Principal, record: ServiceRecord, 
 def _post_complaint(session: Session, principal: Principal, record: ServiceRecord, policy: Policy,
                     version_id: int | None, today: dt.date) -> dict:
     record.complaint_upheld = True
-    minutes, points = pricing.record_amounts(session, [record.id])[record.id]
-    if policy.complaint_upheld == "ignore":
-        minutes = points = 0
-    elif policy.complaint_upheld == "zero_points":
-        minutes = 0
+    in_activity = session.execute(select(ServiceRecord.id).where(
+        ServiceRecord.volunteer_id == record.volunteer_id, ServiceRecord.activity_id == record.activity_id,
+        ServiceRecord.status == "posted")).scalars().all() if policy.complaint_upheld == "zero_activity_points" else []
+    awarded = pricing.record_amounts(session, sorted(set(in_activity) | {record.id}))
+    minutes, points = complaint_takes(policy, *awarded[record.id],
+                                      sum(points for _minutes, points in awarded.values()))
     tx = post(session, kind="complaint", key=f"complaint:{record.id}", occurred_on=record.started_at.date(),
               actor=principal.username, legs=_legs(session, record, policy, -minutes, -points),
               volunteer_id=record.volunteer_id, unit_id=record.unit_id, policy_version_id=version_id,

@@ -136,8 +136,9 @@ class DomainMachine(RuleBasedStateMachine):
         """98 hours in April 2023, posted in bulk (one database round trip): 2 h from a star."""
         lengths = [480] * 12 + [120]
         starts = [dt.datetime.combine(day, dt.time(8)) for day in SEED_DAYS]
-        services = [bulk.ApprovedService(volunteer.id, self.activity, start, start + dt.timedelta(minutes=minutes),
-                                         recorded_by=self.recorder.user_id)
+        # an activity a record (a per-activity cap sums an activity's records; the model caps each record)
+        services = [bulk.ApprovedService(volunteer.id, self._activity(start.date()), start,
+                                         start + dt.timedelta(minutes=minutes), recorded_by=self.recorder.user_id)
                     for start, minutes in zip(starts, lengths)]
         with self.ctx.uow() as uow:
             bulk.post_approved(uow.session, self.manager, services, self.ctx.local_now())
@@ -160,6 +161,10 @@ class DomainMachine(RuleBasedStateMachine):
         volunteer.credited += credited
         volunteer.earned[start.year] = volunteer.earned.get(start.year, 0) + points
         return credited, points
+
+    def _activity(self, day: dt.date) -> int:
+        """A new activity for each record, so that the per-activity cap applies record by record."""
+        return f.activity(self.ctx, self.units["station_a"], day, title="社区志愿服务")
 
     def _volunteer(self, volunteer_id: int) -> ModelVolunteer:
         return next(v for v in self.volunteers if v.id == volunteer_id)
@@ -187,7 +192,7 @@ class DomainMachine(RuleBasedStateMachine):
         end = start + dt.timedelta(minutes=minutes)
         overlaps = any(r.volunteer == volunteer.id and r.status in ("pending", "posted")
                        and r.start < end and r.end > start for r in self.records.values())
-        command = service_records.RecordService(volunteer.id, self.activity, start, end, minutes)
+        command = service_records.RecordService(volunteer.id, self._activity(day), start, end, minutes)
         made = self._expect(lambda s: service_records.record_service(s, self.recorder, command,
                                                                      self.ctx.local_now()).id,
                             Conflict if overlaps else None)

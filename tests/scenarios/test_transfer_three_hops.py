@@ -79,7 +79,7 @@ def _story(one, two, api_one, api_two):
 
     # Hop 0 — 24 days at A, 8 h a day (480 min, the per-activity cap), 2025-01-06 … 2025-01-29:
     # 24 × 480 = 11 520 min (192 h); 24 × 8 h × 10 = 1 920 points, funded by A.  192 h → 1 star.
-    activity_a = serve(one, recorder, approver, volunteer, a, service_days(dt.date(2025, 1, 6), 24))
+    serve(one, recorder, approver, volunteer, a, service_days(dt.date(2025, 1, 6), 24))
     assert _units(one, a, b) == (-11520, -1920, 0, 0)
 
     # Hop 1 — A → B on 2025-02-10 over the API: hours stay at A, the 1 920-point liability moves to B.
@@ -94,13 +94,14 @@ def _story(one, two, api_one, api_two):
 
     # A late record: served at A on 2025-02-07 (before the move), approved after it.
     # A's hours and A's funding: A −12 000 min, A −80 points; B unchanged.
-    f.served(one, recorder, approver, volunteer, activity_a, dt.datetime(2025, 2, 7, 8), 480)
+    late_activity = f.activity(one, a, dt.date(2025, 2, 7))  # an activity of its own (caps sum an activity)
+    f.served(one, recorder, approver, volunteer, late_activity, dt.datetime(2025, 2, 7, 8), 480)
     assert _units(one, a, b) == (-12000, -80, 0, -1920)
 
     # 19 days at B from 2025-02-11 (skipping 2025-03-05): 18 × 480 + 360 = 9 000 min, 1 500 points.
     b_days = service_days(dt.date(2025, 2, 11), 19)
-    activity_b = serve(one, recorder, approver, volunteer, b, b_days[:18])
-    serve(one, recorder, approver, volunteer, b, b_days[18:], minutes=360, activity_id=activity_b)
+    serve(one, recorder, approver, volunteer, b, b_days[:18])
+    serve(one, recorder, approver, volunteer, b, b_days[18:], minutes=360)
     assert _units(one, a, b) == (-12000, -80, -9000, -3420)
     summary = api_one.get(f"/volunteers/{volunteer}/balances", headers=h(admin_one)).json()
     # 12 000 + 9 000 = 21 000 min = 350 h; 2 000 + 1 500 = 3 500 points; 300 h reached → 2 stars
