@@ -11,8 +11,17 @@ from types import SimpleNamespace
 from ledger.incentives.caps import RunningCredit, capped_minutes, capped_points, may_bind
 from ledger.incentives.document import Caps
 from ledger.incentives.funding import funding_unit, home_unit_on, version_in_force, version_label
-from ledger.incentives.policy import load_default_policy
-from ledger.incentives.stars import StarChange, star_change
+from ledger.incentives.policy import Policy, load_default_policy
+from ledger.incentives.stars import (
+    StarChange,
+    StarHistory,
+    history_months,
+    minutes_to_next_star,
+    missing_for_next_star,
+    needs_history,
+    star_change,
+    star_level,
+)
 
 DEFAULT_CAPS = Caps(per_activity_minutes=480, per_day_minutes=600, per_year_minutes=60000)
 
@@ -127,3 +136,46 @@ def test_star_change_up_and_down():
     assert star_change(policy, 0, 6000, 6000, registered, day, **common) == StarChange(
         7, day, 0, 1, 99, None, "service record 5")
     assert star_change(policy, 1, 5990, 5990, registered, day, **common).level_after == 0
+
+
+def test_star_conditions_that_depend_on_time():
+    """Level 1 at 10 h with a service in each of the last 3 months and no complaint upheld in 12.
+
+    On 2026-04-01 with service in Jan, Feb, Mar: 1 star.  On 2026-05-01 (Feb, Mar, Apr asked;
+    April missing): 0.  A complaint upheld on 2025-09-10 bars the star on 2026-04-01 (within
+    12 months) but not on 2026-09-11 (then service Jun, Jul, Aug is asked and given).
+    """
+    policy = Policy.parse("""
+[policy]
+name = "按月服务"
+[points]
+per_hour = 10
+[stars]
+[[stars.levels]]
+hours = 10
+served_each_of_last_months = 3
+no_upheld_complaint_months = 12
+""")
+    assert needs_history(policy) and history_months(policy) == 12
+    months = frozenset({(2026, 1), (2026, 2), (2026, 3), (2026, 6), (2026, 7), (2026, 8)})
+    registered = dt.date(2020, 1, 1)
+    level = lambda day, history: star_level(policy, 720, 720, registered, day, history=history)  # noqa: E731
+    assert level(dt.date(2026, 4, 1), StarHistory(months)) == 1
+    assert level(dt.date(2026, 3, 31), StarHistory(months)) == 0  # Dec 2025 had no service
+    assert level(dt.date(2026, 5, 1), StarHistory(months)) == 0
+    complained = StarHistory(months, (dt.date(2025, 9, 10),))
+    assert level(dt.date(2026, 4, 1), complained) == 0
+    assert missing_for_next_star(policy, 720, 720, registered, dt.date(2026, 4, 1), history=complained) == (
+        "upheld_complaint",)
+    assert level(dt.date(2026, 9, 11), complained) == 1
+
+
+def test_minutes_to_next_star_agrees_with_the_level_shown():
+    """650 h, registered 11 months: the hours give 2 stars (3 stars ask 600 h and 12 months).
+    Shown 2: the third asks 600 h, all served -> 0 minutes (the months are missing).
+    Shown 3 (after the daily review): 1000 h - 650 h = 350 h = 21,000 minutes to the fourth."""
+    policy, day = load_default_policy(), dt.date(2026, 7, 1)
+    registered = dt.date(2025, 8, 1)
+    assert star_level(policy, 650 * 60, 0, registered, day) == 2
+    assert minutes_to_next_star(policy, 650 * 60, 0, registered, day, level=2) == 0
+    assert minutes_to_next_star(policy, 650 * 60, 0, registered, day, level=3) == 21000

@@ -120,6 +120,10 @@ def _stars(policy: Policy) -> str:
         text = f"{name}：{basis}满 {_hours(rule.minutes)} 小时"
         if rule.min_months_registered:
             text += f"且注册满 {rule.min_months_registered} 个月"
+        if rule.served_each_of_last_months:
+            text += f"、此前 {rule.served_each_of_last_months} 个月每月都有服务"
+        if rule.no_upheld_complaint_months:
+            text += f"、{rule.no_upheld_complaint_months} 个月内无经核实的投诉"
         if rule.requires_review:
             text += "，经审核认定"
         levels.append(text)

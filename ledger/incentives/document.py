@@ -39,6 +39,8 @@ class StarRule:
     minutes: int
     min_months_registered: int = 0
     requires_review: bool = False
+    served_each_of_last_months: int = 0  # a service in each of the N full months before the day
+    no_upheld_complaint_months: int = 0  # no complaint upheld within the N months before the day
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,8 @@ def _stars_section(root: _Table) -> dict[str, Any]:
 
 
 def _star_rule(raw: Any, path: str, level: int, lower: list[StarRule]) -> StarRule:
-    table = _Table(raw, path, ("hours", "min_months_registered", "requires_review"))
+    table = _Table(raw, path, ("hours", "min_months_registered", "requires_review", "served_each_of_last_months",
+                               "no_upheld_complaint_months"))
     minutes = _int(table.get("hours"), table.at("hours"), 1) * 60
     if lower and minutes <= lower[-1].minutes:
         below = f"stars.levels[{level - 2}].hours ({lower[-1].minutes // 60})"
@@ -323,6 +326,10 @@ def _star_rule(raw: Any, path: str, level: int, lower: list[StarRule]) -> StarRu
         min_months_registered=_int(table.get("min_months_registered", 0),
                                    table.at("min_months_registered"), 0),
         requires_review=_bool(table.get("requires_review", False), table.at("requires_review")),
+        served_each_of_last_months=_int(table.get("served_each_of_last_months", 0),
+                                        table.at("served_each_of_last_months"), 0),
+        no_upheld_complaint_months=_int(table.get("no_upheld_complaint_months", 0),
+                                        table.at("no_upheld_complaint_months"), 0),
     )
 
 
@@ -403,7 +410,9 @@ def canonical_dict(policy: Any) -> dict[str, Any]:
         "expiry": expiry,
         "stars": {"basis": policy.star_basis, "levels": [
             {"hours": rule.minutes // 60, "min_months_registered": rule.min_months_registered,
-             "requires_review": rule.requires_review} for rule in policy.star_levels]},
+             "requires_review": rule.requires_review,
+             **{key: getattr(rule, key) for key in ("served_each_of_last_months", "no_upheld_complaint_months")
+                if getattr(rule, key)}} for rule in policy.star_levels]},
         "date_tags": [_date_tag_dict(tag) for tag in policy.date_tags],
     }
 

@@ -22,7 +22,7 @@ from ledger.incentives.caps import scopes_capped
 from ledger.incentives.document import CAP_SCOPES
 from ledger.incentives.funding import county_of, version_in_force, version_label
 from ledger.incentives.policy import Policy, ServiceFacts, service_memo
-from ledger.incentives.stars import StarChange, star_change, star_level
+from ledger.incentives.stars import StarChange, history_months, needs_history, star_change, star_level
 from ledger.incentives.tables import PolicyVersion, StarEvent
 from ledger.people.tables import Membership, Unit, Volunteer
 from ledger.service.tables import Activity, ServiceRecord
@@ -316,9 +316,13 @@ def update_star_level(session: Session, volunteer_id: int, on_date: dt.date, tra
     before, total, this_year = _star_inputs(session, volunteer_id, on_date.year)
     volunteer = session.get(Volunteer, volunteer_id)
     version, policy = policy_in_force(session, volunteer.home_unit_id, on_date)
+    history = None
+    if needs_history(policy):  # levels that ask for monthly service or no upheld complaint
+        from ledger.incentives.star_review import star_histories
+        history = star_histories(session, [volunteer_id], on_date, history_months(policy))[volunteer_id]
     change = star_change(policy, before, total, this_year, volunteer.registered_on, on_date,
                          volunteer_id=volunteer_id, transaction_id=transaction_id,
-                         policy_version_id=version.id if version else None, reason=reason)
+                         policy_version_id=version.id if version else None, reason=reason, history=history)
     return record_star_change(session, change) if change else None
 
 

@@ -39,7 +39,8 @@ from ledger.errors import Conflict, Forbidden, ValidationFailed
 from ledger.incentives.caps import Used, capped_minutes, capped_points
 from ledger.incentives.funding import county_of, funding_unit, funds_by_home_unit
 from ledger.incentives.policy import Policy, ServiceFacts, service_memo
-from ledger.incentives.stars import star_change
+from ledger.incentives.star_review import star_histories
+from ledger.incentives.stars import StarHistory, history_months, needs_history, star_change
 from ledger.people.access import Principal, require_role
 from ledger.service.bulk_reads import (
     CREDITED,
@@ -293,15 +294,19 @@ class _Plan:
                  for s, p in zip(services, priced)]
         by_year = (minutes_by_year(session, services)
                    if any(h[2].star_basis != "cumulative_hours" for h in homes) else defaultdict(int))
+        histories = _histories(session, volunteers, homes, priced)
         for service, p, home, tx_id, record_id in zip(services, priced, homes, tx_ids, record_ids):
             v = service.volunteer_id
             day, credited = p[DAY], p[CREDITED]
             total[v] += credited
             by_year[(v, day.year)] += credited
             version_id, _label, policy = home
+            history = None
+            if histories:  # the batch's own service counts in the months it was served
+                history = histories[v] = _served(histories[v], day, credited)
             change = star_change(policy, level.get(v, 0), total[v], by_year[(v, day.year)], facts.volunteers[v][1],
                                  day, volunteer_id=v, transaction_id=tx_id, policy_version_id=version_id,
-                                 reason=f"service record {record_id}")
+                                 reason=f"service record {record_id}", history=history)
             if change is not None:
                 self.star_events.append((*vars(change).values(), self.now))
                 level[v] = change.level_after
@@ -313,3 +318,22 @@ class _Plan:
                          s.service_kind, s.recorded_by, s.confirmed_by, "posted", approver, now, False, tx_id,
                          s.source, now)
                         for s, m, p, record_id, tx_id in zip(services, minutes, priced, record_ids, tx_ids)]
+
+
+def _histories(session: Session, volunteers: set[int], homes: list[tuple], priced: list[tuple]) -> dict:
+    """The star histories of the batch's volunteers, when a policy's levels depend on time."""
+    policies = [home[2] for home in homes]
+    if not any(needs_history(policy) for policy in policies):
+        return {}
+    days = [p[DAY] for p in priced]
+    first, last = min(days), max(days)
+    span = (last.year - first.year) * 12 + last.month - first.month
+    months = max(history_months(policy) for policy in policies) + span
+    return star_histories(session, sorted(volunteers), last, months)
+
+
+def _served(history: StarHistory, day: dt.date, credited: int) -> StarHistory:
+    if credited <= 0 or (day.year, day.month) in history.served_months:
+        return history
+    return StarHistory(history.served_months | {(day.year, day.month)}, history.complaint_days)
+

@@ -81,7 +81,8 @@ def volunteer_summary(session: Session, principal: Principal, volunteer_id: int,
     total, this_year = int(row.volunteer_minutes or 0), int(row.minutes_this_year or 0)
     _version_id, policy = policy_in_force_cached(session, row.home_unit_id, today,
                                                  (row.newest_policy_id, row.newest_policy_hash), row.unit_path)
-    to_next = minutes_to_next_star(policy, total, this_year, row.registered_on, today)
+    # from the level shown (the last star event), so that the two agree
+    to_next = minutes_to_next_star(policy, total, this_year, row.registered_on, today, level=int(row.star_level or 0))
     return {
         "volunteer": volunteer_public(volunteer),
         "minutes_total": total, "hours_total": hours_text(total),
