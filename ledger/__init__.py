@@ -24,6 +24,10 @@ Where each concept lives (one package each, pure rules at the bottom, then use c
 * `book/`        accounts, balanced append-only postings, amounts, content hash, checkpoints, verify.
 * `people/`      org tree (中心/所/站/点) and teams, volunteers, ID numbers, users, scopes, sign-in.
 * `incentives/`  the policy document (嘉许激励办法), how a point is priced, caps, stars (星级), expiry, what-if.
+                 Pure rules at the bottom: `policy.Policy.price` (a service's price), `caps` (the caps
+                 per scope), `stars` (the level for given hours and dates), `funding` (who funds a
+                 point, the version in force); the single path (`pricing`), the batch path
+                 (`service.bulk`), repricing and the daily star review (`star_review`) call them.
 * `service/`     activities, service records and their two-person approval, ratings (评单), 台账 imports, bulk.
 * `redemption/`  desks (爱心超市), catalogue and stock, who may redeem and how, reservations.
 * `transfers/`   moves between units (转移接续) and signed packages between deployments.
