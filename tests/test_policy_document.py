@@ -178,7 +178,8 @@ REFUSALS = [
      'only allowed when rule = "months"'),
     (lambda d: d.update(expiry={"rule": "months"}), "expiry.months", "required key is missing"),
     (lambda d: d.update(complaints={"upheld": "halve"}), "complaints.upheld",
-     "unknown value 'halve'; expected one of zero_points, zero_hours_and_points, ignore"),
+     "unknown value 'halve'; expected one of zero_points, zero_hours_and_points, zero_activity_points, deduct, "
+     "ignore"),
     (lambda d: d["stars"].update(levels=[{"hours": 100}, {"hours": 300}, {"hours": 300}]),
      "stars.levels[2].hours", "must be greater than stars.levels[1].hours (300)"),
     (lambda d: d["stars"].update(levels=[{"hours": 100}, {"hours": 300, "requires_revew": True}]),
