@@ -192,6 +192,15 @@ def _register_signups(row, fixed) -> None:
     def _(w, role):
         return f"/activities/{activity(w)}/attendance", {"json": {"volunteer_id": w.ids["V"], "direction": "in"}}
 
+    @row("POST", "/activities/{activity_id}/flags/{flag_id}/resolve", *UNIT_ROW)
+    def _(w, role):
+        activity_id = activity(w)
+        w.admin("POST", f"/activities/{activity_id}/attendance", expect=201,
+                json={"volunteer_id": w.ids["W"], "direction": "in", "at": "2025-06-10T10:00"})
+        out = w.admin("POST", f"/activities/{activity_id}/attendance", expect=201,
+                      json={"volunteer_id": w.ids["W"], "direction": "out", "at": "2025-06-10T09:00"})
+        return f"/activities/{activity_id}/flags/{out['flag']['id']}/resolve", {"json": {"note": "已核实"}}
+
     @row("GET", "/activities/{activity_id}/attendance", *READ_ROW)
     def _(w, role):
         return f"/activities/{activity(w)}/attendance", {}
@@ -222,7 +231,7 @@ STAFF_POSTS = ("/loop/orders/{order_id}/dispatch", "/loop/orders/{order_id}/take
                "/loop/orders/{order_id}/complete", "/loop/orders/{order_id}/resolve",
                "/loop/activities/{activity_id}/recruitment", "/loop/activities/{activity_id}/attendance",
                "/loop/applications/{application_id}/confirm", "/loop/applications/{application_id}/refuse",
-               "/loop/records/{record_id}/approve")
+               "/loop/records/{record_id}/approve", "/loop/activities/{activity_id}/flags/{flag_id}/resolve")
 
 
 def _register_pages(row, fixed) -> None:
@@ -254,4 +263,4 @@ def _register_pages(row, fixed) -> None:
     for path in STAFF_POSTS:
         fixed("POST", path, (401,) * 8,
               lambda w, path=path: path.replace("{order_id}", "1").replace("{activity_id}", str(w.ids["activity"]))
-              .replace("{application_id}", "1").replace("{record_id}", "1"), data={})
+              .replace("{application_id}", "1").replace("{record_id}", "1").replace("{flag_id}", "1"), data={})

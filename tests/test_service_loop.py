@@ -301,3 +301,21 @@ def test_tokens_codes_and_answers_in_any_text_are_refused_cleanly(ctx):
     from ledger.people.challenge import check_challenge
     with pytest.raises(ValidationFailed):
         check_challenge(ctx.secret_key, "1.2.3.4.签名", "3", ctx.now())
+
+
+def test_a_missing_sign_out_made_by_hand_proposes_the_record_and_closes_the_flag(ctx):
+    ctx, clock = clocked(ctx, dt.datetime(2026, 11, 9, 9, 0))
+    w = world(ctx)
+    _order_, activity_id = _taken(ctx, clock, w)
+    station, volunteer = w["admins"]["station"], w["volunteers"][0]
+    clock.set(dt.datetime(2026, 11, 10, 9, 0))
+    do(ctx, lambda s: checkin.sign_by_hand(s, station, activity_id, volunteer, "in", None, ctx.now(), ctx.local_now()))
+    clock.set(dt.datetime(2026, 11, 11, 9, 0))
+    assert do(ctx, lambda s: checkin.flag_missing_sign_outs(s, ctx.now(), ctx.local_now())) == 1
+    out = do(ctx, lambda s: checkin.sign_by_hand(s, station, activity_id, volunteer, "out",
+                                                 dt.datetime(2026, 11, 10, 11, 30), ctx.now(), ctx.local_now()))
+    assert out["record"]["minutes"] == 150 and out["record"]["status"] == "pending"
+    seen = do(ctx, lambda s: checkin.attendance(s, station, activity_id))
+    assert [(f["kind"], f["is_resolved"]) for f in seen["flags"]] == [("missing_sign_out", True)]
+    assert "已处理" in _refused(ctx, Conflict, lambda s: checkin.resolve_flag(
+        s, station, activity_id, seen["flags"][0]["id"], "补录", ctx.now())).message

@@ -222,6 +222,15 @@ def by_hand(request: Request, activity_id: int, csrf: str = Form(""), key: str =
                 _back_to_activity(activity_id))
 
 
+@router.post("/loop/activities/{activity_id}/flags/{flag_id}/resolve")
+def resolve_flag(request: Request, activity_id: int, flag_id: int, csrf: str = Form(""), key: str = Form(""),
+                 note: str = Form("")):
+    ctx = request.app.state.ctx
+    return _act(request, csrf, key, "checkin.flag.resolve.page", {"flag_id": flag_id, "note": note},
+                lambda s, staff: checkin.resolve_flag(s, staff, activity_id, flag_id, note, ctx.now()),
+                _back_to_activity(activity_id))
+
+
 @router.post("/loop/records/{record_id}/approve")
 def approve(request: Request, record_id: int, csrf: str = Form(""), key: str = Form(""), activity_id: int = Form(0)):
     """审核通过 a record the scans proposed: by someone other than the organiser who recorded it."""

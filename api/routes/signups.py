@@ -120,3 +120,16 @@ def by_hand(activity_id: int, body: ByHand, ctx: CtxDep, user: CurrentUser, key:
 def attendance(activity_id: int, ctx: CtxDep, user: CurrentUser) -> dict:
     """Scans, flags (missing sign-outs, impossible spans) and the records they proposed."""
     return read(ctx, lambda s: checkin.attendance(s, user, activity_id))
+
+
+class Resolution(BaseModel):
+    note: str = Field(min_length=1, max_length=80)
+
+
+@router.post("/activities/{activity_id}/flags/{flag_id}/resolve")
+def resolve_flag(activity_id: int, flag_id: int, body: Resolution, ctx: CtxDep, user: CurrentUser,
+                 key: IdempotencyKeyDep, response: Response) -> dict:
+    """Close a flag (missing sign-out, impossible span, overlap) after checking it."""
+    return run_write(ctx, response, key=key, operation="checkin.flag.resolve",
+                     request={"activity_id": activity_id, "flag_id": flag_id, **body.model_dump()},
+                     fn=lambda s: checkin.resolve_flag(s, user, activity_id, flag_id, body.note, ctx.now()))

@@ -213,6 +213,22 @@ def _resolve_flags(session: Session, activity_id: int, volunteer_id: int, kind: 
         flag.resolved_at, flag.resolved_by = now, by
 
 
+def resolve_flag(session: Session, principal: Principal, activity_id: int, flag_id: int, note: str,
+                 now: dt.datetime) -> dict:
+    """The organiser closes a flag after checking it (the service, if any, recorded by hand)."""
+    require_role(principal, "admin", "unit_admin")
+    require_activity(session, principal, activity_id)
+    if not note or not note.strip():
+        raise ValidationFailed("请写明核实结果 (a resolution needs a note)", field="note")
+    flag = session.get(AttendanceFlag, flag_id)
+    if flag is None or flag.activity_id != activity_id:
+        raise NotFound(f"待核实事项 {flag_id} 不存在 (flag not found)", field="flag_id")
+    if flag.resolved_at is not None:
+        raise Conflict("该事项已处理 (the flag is already resolved)", field="flag_id")
+    flag.resolved_at, flag.resolved_by = now, f"{principal.username}：{note.strip()}"[:100]
+    return {"id": flag.id, "kind": flag.kind, "is_resolved": True, "resolved_by": flag.resolved_by}
+
+
 def flag_missing_sign_outs(session: Session, now: dt.datetime, local_now: dt.datetime) -> int:
     """Flag every sign-in older than `MISSING_AFTER` with no sign-out (idempotent); returns how many new."""
     signed_out = {(a, v) for a, v in session.execute(select(AttendanceScan.activity_id, AttendanceScan.volunteer_id)
