@@ -92,6 +92,7 @@ def test_a_resident_orders_a_volunteer_serves_by_scanning_and_the_resident_rates
         page.fill("#code", url + checkin.current_code(ctx.secret_key, activity_id, ctx.now())["path"])
         page.click("#scan button[value=out]")
         assert "本次服务 2 小时 0 分钟" in page.inner_text(".msg.ok")
+        assert "已签退" in page.inner_text("#recruitments")
         screenshot(page, "loop-phone-signed-out")
 
         # a second person approves; the station completes; the points show as points

@@ -179,7 +179,10 @@ def open_recruitments(session: Session, principal: Principal, now: dt.datetime, 
         if mine is None and (as_aware(recruitment.deadline) <= now
                              or not _open_to(session, recruitment, volunteer, activity, today)):
             continue
+        scanned = set(session.execute(select(AttendanceScan.direction).where(
+            AttendanceScan.activity_id == activity.id, AttendanceScan.volunteer_id == volunteer.id)).scalars())
         answer.append({"activity": activity_public(activity),
                        "recruitment": recruitment_public(recruitment, _count(session, activity.id)),
-                       "is_signed_up": mine is not None})
+                       "is_signed_up": mine is not None, "is_signed_in": "in" in scanned,
+                       "is_signed_out": "out" in scanned})
     return answer
