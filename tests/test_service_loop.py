@@ -319,3 +319,15 @@ def test_a_missing_sign_out_made_by_hand_proposes_the_record_and_closes_the_flag
     assert [(f["kind"], f["is_resolved"]) for f in seen["flags"]] == [("missing_sign_out", True)]
     assert "已处理" in _refused(ctx, Conflict, lambda s: checkin.resolve_flag(
         s, station, activity_id, seen["flags"][0]["id"], "补录", ctx.now())).message
+
+
+def test_ids_in_a_body_are_checked_against_the_callers_scope(ctx):
+    ctx, clock = clocked(ctx, T0)
+    w, other = world(ctx), world(ctx)  # two counties in one database
+    _order_, activity_id = _taken(ctx, clock, w)
+    station = w["admins"]["station"]
+    stranger = other["volunteers"][0]
+    _refused(ctx, NotFound, lambda s: checkin.sign_by_hand(s, station, activity_id, stranger, "in", None, ctx.now(),
+                                                           ctx.local_now()), "volunteer_id")
+    _refused(ctx, NotFound, lambda s: signup.publish_recruitment(s, station, activity_id, signup.PublishRecruitment(
+        quota=3, deadline=ctx.now() + dt.timedelta(hours=3), team_ids=(other["team"],)), ctx.now()), "team_ids")

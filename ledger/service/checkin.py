@@ -30,7 +30,7 @@ from ledger.people.volunteers import lock_volunteer
 from ledger.service.activities import require_activity
 from ledger.service.order_rules import local_iso
 from ledger.service.records import RecordService, record_public, record_service
-from ledger.service.signup import live_signup
+from ledger.service.signup import live_signup, same_county
 from ledger.service.tables import Activity, AttendanceFlag, AttendanceScan, Recruitment, ServiceRecord
 
 ROTATE_SECONDS = 60
@@ -109,6 +109,9 @@ def sign_by_hand(session: Session, principal: Principal, activity_id: int, volun
     """The organiser signs a person in or out by hand (at a given local time, default now)."""
     require_role(principal, "admin", "unit_admin")
     activity = require_activity(session, principal, activity_id)
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer is None or not same_county(session, volunteer, activity):
+        raise NotFound(f"志愿者 {volunteer_id} 不存在 (volunteer not found)", field="volunteer_id")
     at = at or local_now
     if at > local_now + dt.timedelta(minutes=5):
         raise ValidationFailed("签到签退时间不能晚于现在 (the time cannot be in the future)", field="at")

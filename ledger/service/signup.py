@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ledger.people.access import Principal, require_role, unit_path
+from ledger.people.access import Principal, in_scope, require_role, unit_path
 from ledger.people.tables import Membership, Team, Volunteer
 from ledger.service.activities import activity_public, require_activity
 from ledger.service.order_rules import as_aware, local_iso
@@ -56,8 +56,11 @@ def publish_recruitment(session: Session, principal: Principal, activity_id: int
     if _given(command.deadline) <= now:
         raise ValidationFailed("报名截止时间必须晚于现在 (the deadline must be in the future)", field="deadline")
     for team_id in command.team_ids:
-        if session.get(Team, team_id) is None:
-            raise NotFound(f"队伍 {team_id} 不存在 (team {team_id} not found)", field="team_ids")
+        team = session.get(Team, team_id)
+        path = unit_path(session, team.unit_id) if team is not None else None
+        # a team of the organiser's subtree, or of a unit above them (a county team)
+        if path is None or not (in_scope(principal, path) or (principal.unit_path or "").startswith(path)):
+            raise NotFound(f"队伍 {team_id} 不存在或不在您的管辖范围 (team {team_id} not found)", field="team_ids")
     if session.get(Recruitment, activity.id) is not None:
         raise Conflict("该活动已发布招募 (the activity is already open for sign-up)", field="activity_id")
     recruitment = Recruitment(activity_id=activity.id, quota=command.quota, deadline=_given(command.deadline),
@@ -86,15 +89,15 @@ def volunteer_team_ids(session: Session, volunteer_id: int, today: dt.date) -> s
         (Membership.valid_to.is_(None)) | (Membership.valid_to > today))).scalars())
 
 
-def _same_county(session: Session, volunteer: Volunteer, activity: Activity) -> bool:
-    # one deployment is one county: a volunteer may join the activities under the same center
+def same_county(session: Session, volunteer: Volunteer, activity: Activity) -> bool:
+    """One deployment is one county: a volunteer may serve in the activities under the same center."""
     home, held = unit_path(session, volunteer.home_unit_id) or "", unit_path(session, activity.unit_id) or ""
     return home.split("/")[1:2] == held.split("/")[1:2]
 
 
 def _open_to(session: Session, recruitment: Recruitment, volunteer: Volunteer, activity: Activity,
              today: dt.date) -> bool:
-    if not _same_county(session, volunteer, activity):
+    if not same_county(session, volunteer, activity):
         return False
     return not recruitment.team_ids or bool(volunteer_team_ids(session, volunteer.id, today) & set(recruitment.team_ids))
 
