@@ -118,7 +118,8 @@ def test_the_migration_fills_the_table_from_the_postings_already_there(fresh_ctx
         conn.execute(text("DELETE FROM alembic_version"))
         for head in ("0003", "0004", "0005", "0006", "0007", "0011"):
             conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": head})
-    upgrade(ctx.engine.url.render_as_string(hide_password=False))
+    # revision 0010 alone: the later revisions' tables are all there already
+    upgrade(ctx.engine.url.render_as_string(hide_password=False), revision="0010")
     assert [_cached(ctx, volunteer, y) for y in (2024, 2025)] == [50, 70]
     with ctx.uow() as uow:
         assert verify(uow.session).ok
