@@ -74,6 +74,7 @@ def test_a_selection_on_public_notice_then_confirmed_final(ctx, client):
     # not final while the notice is open, nor with an objection unresolved
     confirm = client.post(f"/rankings/notices/{notice['id']}/confirm", headers=_headers(token, f.ref("k")))
     assert confirm.status_code == 409 and confirm.json()["field"] == "notice_id"
+    assert confirm.json()["message"].startswith("当前状态：公示中；公示期至 ")  # not "公示公示中"
     listed = client.get(f"/rankings/notices/{notice['id']}/objections", headers=_headers(token)).json()
     assert [(o["line"], o["contact_masked"], o["outcome"]) for o in listed] == [(2, "151****5224", None)]
     real_clock = ctx.clock

@@ -221,7 +221,8 @@ def confirm_final(session: Session, principal: Principal, notice_id: int, today:
     notice = _staff_notice(session, principal, notice_id)
     status, _ = notice_status(session, notice, today)
     if status != "ended":
-        raise Conflict(f"公示{STATUS_TEXT[status]}，{notice.ends_on.isoformat()} 公示期满后才能确认", field="notice_id")
+        raise Conflict(f"当前状态：{STATUS_TEXT[status]}；公示期至 {notice.ends_on.isoformat()}，期满后才能确认",
+                       field="notice_id")
     unresolved, upheld = _open_objections(session, notice.id)
     if unresolved:
         raise Conflict(f"还有 {unresolved} 条异议未处理", field="notice_id")

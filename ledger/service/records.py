@@ -59,6 +59,8 @@ def check_times(started_at: dt.datetime, ended_at: dt.datetime, minutes: int | N
     if ended_at <= started_at:
         raise ValidationFailed("结束时间必须晚于开始时间 (ended_at must be after started_at)", field="ended_at")
     span = int((ended_at - started_at).total_seconds() // 60)
+    if span < 1:  # a sign-out in the same minute as the sign-in: no whole minute to credit
+        raise ValidationFailed("服务时长不足 1 分钟 (a service lasts at least one whole minute)", field="ended_at")
     if span > MAX_MINUTES:
         raise ValidationFailed("一条服务记录不能超过一天（24 小时） "
                                "(a service record cannot be longer than one day: 24 hours)",
