@@ -74,3 +74,17 @@ def test_the_rules_in_chinese_from_the_command_line(db_url, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("县办法\n第一条　积分：") and "庙会（每月 9 日）" in out
     assert "注意 (warning) date_tags[0]: 庙会 has no multiplier" in out
+
+
+def test_a_policy_published_with_a_rule_that_changes_nothing_says_so(client, ctx):
+    """Published (it is valid), with the warning in the answer."""
+    from tests import factories as f
+    units = f.tree(ctx)
+    _, token = f.user(ctx, "admin")
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+    response = client.post("/policies", headers=headers, json={
+        "unit_id": units["center"], "effective_from": "2026-01-01",
+        "document": BASE + '[[date_tags]]\nname = "庙会"\nmonthly_day = 9\n'})
+    assert response.status_code == 201, response.text
+    assert response.json()["warnings"] == [
+        {"path": "date_tags[0]", "reason": "庙会 has no multiplier in multipliers.tag: the date rule changes nothing"}]

@@ -60,7 +60,7 @@ def register(sub) -> None:
 def publish(args, settings, ctx) -> int:
     command = policies.PublishPolicy(args.unit_id, args.effective_from, args.file.read_text(encoding="utf-8"))
     print_json(write_once(ctx, lambda s: policies.version_public(
-        policies.publish_policy(s, auth.principal_named(s, args.as_user), command))))
+        policies.publish_policy(s, auth.principal_named(s, args.as_user), command), with_warnings=True)))
     return 0
 
 

@@ -44,7 +44,7 @@ def publish(body: PolicyPublish, ctx: CtxDep, user: CurrentUser, key: Idempotenc
             response: Response) -> dict:
     command = policies.PublishPolicy(**body.model_dump())
     return run_write(ctx, response, key=key, operation="policy.publish", request=body.model_dump(mode="json"),
-                     fn=lambda s: policies.version_public(policies.publish_policy(s, user, command)))
+                     fn=lambda s: policies.version_public(policies.publish_policy(s, user, command), with_warnings=True))
 
 
 class PolicyDraft(BaseModel):

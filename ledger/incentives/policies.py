@@ -36,14 +36,17 @@ class PublishPolicy:
     document: str  # TOML text (schema: ledger/policy_document.py)
 
 
-def version_public(version: PolicyVersion, unit: Unit | None = None, *, with_document: bool = False) -> dict:
-    """A policy version as shown to clients."""
+def version_public(version: PolicyVersion, unit: Unit | None = None, *, with_document: bool = False,
+                   with_warnings: bool = False) -> dict:
+    """A policy version as shown to clients (`with_warnings`: what it says that changes nothing)."""
     body = {"id": version.id, "unit_id": version.unit_id, "version": version.version,
             "effective_from": version.effective_from.isoformat(), "name": version.name,
             "content_hash": version.content_hash, "published_by": version.published_by,
             "published_at": version.published_at.isoformat() if version.published_at else None}
     if unit is not None:
         body["unit_code"], body["unit_name"] = unit.code, unit.name
+    if with_warnings:
+        body["warnings"] = policy_warnings(pricing.parse_cached(version.document))
     if with_document:
         body["document"] = version.document
         policy = pricing.parse_cached(version.document)
