@@ -106,6 +106,11 @@ def test_a_resident_orders_a_volunteer_serves_by_scanning_and_the_resident_rates
         _fits_the_phone(page)
         screenshot(page, "loop-phone-large-text")
 
+        # the phone stays signed in: a month later the page still opens on the figures
+        clock.set(dt.datetime(2026, 12, 10, 11, 0))
+        page.goto(f"{url}/phone")
+        assert page.inner_text("#points") == "20 分"
+
         # the resident rates from their link: 5 → 20 × 1.2 = 24 points
         page.goto(link)
         page.check("input[name=rating][value='5']")
@@ -116,6 +121,11 @@ def test_a_resident_orders_a_volunteer_serves_by_scanning_and_the_resident_rates
         screenshot(page, "loop-order-rated")
         page.goto(f"{url}/phone")
         assert page.inner_text("#points") == "24 分"
+        cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "loop_volunteer")
+        page.click("button:has-text('退出登录')")
+        assert page.locator("#number").count() == 1  # signed out: the sign-in form again
+        assert page.request.get(f"{url}/recruitments/open",
+                                headers={"Authorization": f"Bearer {cookie}"}).status == 401  # the session ended
 
 
 def _number(session, volunteer_id):

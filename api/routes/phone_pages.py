@@ -235,7 +235,8 @@ def phone_sign_in(request: Request, csrf: str = Form(""), number: str = Form("")
     target = next if next.startswith("/") and not next.startswith("//") else "/phone"
     try:
         check_csrf(request, {"csrf": csrf})
-        session = signin.sign_in(ctx, number.strip(), code.strip(), _address(request) or "unknown")
+        session = signin.sign_in(ctx, number.strip(), code.strip(), _address(request) or "unknown",
+                                 device_ttl=dt.timedelta(days=PHONE_SESSION_DAYS))
     except LedgerError as refused:
         return _sign_in_page(request, target, error_text(refused), status=refused.status)
     response = redirect(request, target)

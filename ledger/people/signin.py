@@ -156,10 +156,11 @@ def volunteer_user(session: Session, volunteer: Volunteer) -> User:
 
 
 def attempt_sign_in(session: Session, secret: bytes, number: str, code: str, address: str,
-                    now: dt.datetime, limits: Limits) -> dict | LedgerError:
+                    now: dt.datetime, limits: Limits, device_ttl: dt.timedelta | None = None) -> dict | LedgerError:
     """One sign-in attempt: records it and returns the session, or the error to report.
 
     Returns the error instead of raising it so the caller commits the attempt first.
+    `device_ttl`: a long-lived session of the volunteer's own phone (ended by signing out).
     """
     number, address = (number or "").strip()[:40], (address or "unknown")[:64]
     locked = _locked(session, number, address, now, limits)
@@ -175,17 +176,19 @@ def attempt_sign_in(session: Session, secret: bytes, number: str, code: str, add
     if not succeeded:
         return _locked(session, number, address, now, limits) or Unauthenticated(WRONG, field="code")
     user = volunteer_user(session, volunteer)
-    token = auth.issue_token(session, user, label="self-service sign-in", ttl=limits.session_ttl)
-    expires_at = now + limits.session_ttl
+    ttl = device_ttl or limits.session_ttl
+    token = auth.issue_token(session, user, label="phone" if device_ttl else "self-service sign-in", ttl=ttl)
+    expires_at = now + ttl
     return {"token": token, "volunteer_id": volunteer.id, "volunteer_number": volunteer.number,
             "name": volunteer.name, "expires_at": expires_at.isoformat()}
 
 
-def sign_in(ctx: Context, number: str, code: str, address: str) -> dict:
+def sign_in(ctx: Context, number: str, code: str, address: str, device_ttl: dt.timedelta | None = None) -> dict:
     """Sign a volunteer in (use case): the attempt is committed even when it fails."""
     limits = Limits.from_options(ctx.options)
     with ctx.uow() as uow:
-        outcome = attempt_sign_in(uow.session, ctx.secret_key, number, code, address, ctx.now(), limits)
+        outcome = attempt_sign_in(uow.session, ctx.secret_key, number, code, address, ctx.now(), limits,
+                                  device_ttl)
         uow.commit()
     if isinstance(outcome, LedgerError):
         raise outcome
