@@ -224,10 +224,10 @@ def _register_signups(row, fixed) -> None:
 
 
 PAGES = ("/order", "/join", "/phone", "/loop", "/loop/applications", "/loop/report", "/static/loop.css",
-         "/text-size")
+         "/text-size", "/loop/orders/new")
 PHONE_POSTS = ("/phone/scan", "/phone/signup", "/phone/signup/cancel")  # not signed in on this phone: 401
 FORM_POSTS = ("/order", "/join", "/phone/sign-in", "/phone/sign-out", "/loop/sign-in", "/loop/sign-out")
-STAFF_POSTS = ("/loop/orders/{order_id}/dispatch", "/loop/orders/{order_id}/take", "/loop/orders/{order_id}/decline",
+STAFF_POSTS = ("/loop/orders", "/loop/orders/{order_id}/dispatch", "/loop/orders/{order_id}/take", "/loop/orders/{order_id}/decline",
                "/loop/orders/{order_id}/complete", "/loop/orders/{order_id}/resolve",
                "/loop/activities/{activity_id}/recruitment", "/loop/activities/{activity_id}/attendance",
                "/loop/applications/{application_id}/confirm", "/loop/applications/{application_id}/refuse",

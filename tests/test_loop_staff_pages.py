@@ -41,7 +41,14 @@ def test_the_organiser_dispatches_takes_recruits_shows_the_code_and_signs_people
         card.locator("button:has-text('派单')").click()
         assert "已完成" in page.inner_text(".msg.ok")
 
-        _sign_in(page, url, w["tokens"]["station"], "/loop?queue=take")
+        _sign_in(page, url, w["tokens"]["station"], "/loop/orders/new")  # a resident phoned the station
+        page.select_option("#kind", "理论宣讲")
+        for field, value in (("#title", "惠民政策宣讲"), ("#place", "村委会"), ("#day", "2026-11-12"),
+                             ("#time", "10:00"), ("#contact_name", "周大爷"), ("#phone", "13722223333")):
+            page.fill(field, value)
+        page.click("button:has-text('提交点单')")
+        assert "/order/" in page.inner_text("#link")  # the 评单 link to give the resident
+        page.goto(url + "/loop?queue=take")
         page.locator(f"#order-{order['id']} button:has-text('接单')").click()
         assert "已完成" in page.inner_text(".msg.ok")
         page.goto(url + "/loop?queue=complete")
@@ -86,5 +93,5 @@ def test_the_organiser_dispatches_takes_recruits_shows_the_code_and_signs_people
         page.goto(url + "/loop/report?unit_id={}&date_from=2026-11-01&date_to=2026-11-30".format(
             w["units"]["station_a"]))
         total = page.locator("#report tr").last.inner_text()
-        assert total.split("\t")[:5] == ["合计", "1", "1", "1", "0"]
+        assert total.split("\t")[:5] == ["合计", "2", "1", "1", "0"]  # two received (one by phone), one on
         screenshot(page, "loop-staff-report")

@@ -17,7 +17,9 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from api.pagekit import check_csrf, error_text, qr_svg, redirect, render, secure
 from ledger.errors import LedgerError, Unauthenticated, ValidationFailed
 from ledger.people import applications, auth, org
+from ledger.people.volunteers import keyed_hash_or_none
 from ledger.service import checkin, order_feedback, order_reports, orders, records as service_records, signup
+from ledger.service.order_rules import rating_token
 from ledger.store.usecase import read, write
 
 router = APIRouter(include_in_schema=False)
@@ -165,6 +167,51 @@ def resolve(request: Request, order_id: int, csrf: str = Form(""), key: str = Fo
     return _act(request, csrf, key, "order.resolve.page", {"order_id": order_id, "upheld": upheld, "note": note},
                 lambda s, staff: order_feedback.resolve_complaint(s, staff, order_id, upheld == "yes", note,
                                                                   ctx.now(), ctx.today()), _back_to("complaints"))
+
+
+def _order_for_resident(request: Request, staff, form: dict | None = None, error: str | None = None,
+                        link: str | None = None, status: int = 200):
+    ctx = request.app.state.ctx
+    units = [u for u in read(ctx, lambda s: org.list_units(s, staff)) if u["kind"] in ("station", "point")]
+    form = form or {}
+    unit_id = int(form["unit_id"]) if str(form.get("unit_id", "")).isdigit() else (units[0]["id"] if units else None)
+    kinds = read(ctx, lambda s: orders.kinds_at(s, unit_id, ctx.today())) if unit_id else []
+    return render(request, "loop/order_form.html", status, title="代群众点单", heading="代群众点单",
+                  action="/loop/orders", units=units, kinds=kinds, form={**form, "unit_id": unit_id},
+                  challenge=None, key="page-" + secrets.token_urlsafe(16), error=error, link=link, back="/loop")
+
+
+@router.get("/loop/orders/new")
+def order_for_resident_page(request: Request):
+    staff = _staff(request)
+    return _order_for_resident(request, staff) if staff else _sign_in(request, "/loop/orders/new")
+
+
+@router.post("/loop/orders")
+def order_for_resident(request: Request, csrf: str = Form(""), key: str = Form(""), unit_id: str = Form(""),
+                       kind: str = Form(""), title: str = Form(""), detail: str = Form(""), place: str = Form(""),
+                       day: str = Form(""), time: str = Form(""), contact_name: str = Form(""),
+                       phone: str = Form("")):
+    """点单 by a station admin for a resident who called or came in (no challenge; in scope)."""
+    staff = _staff(request)
+    if staff is None:
+        return _sign_in(request, "/loop/orders/new", "请先登录", 401)
+    ctx = request.app.state.ctx
+    form = {"unit_id": unit_id, "kind": kind, "title": title, "detail": detail, "place": place, "day": day,
+            "time": time, "contact_name": contact_name, "phone": phone}
+    try:
+        check_csrf(request, {"csrf": csrf})
+        command = orders.SubmitOrder(unit_id=int(unit_id) if unit_id.isdigit() else 0, kind=kind, title=title,
+                                     place=place, wanted_at=_deadline(f"{day}T{time}"), contact_name=contact_name,
+                                     phone=phone, detail=detail)
+        made, _replayed = write(ctx, key=key, operation="order.submit.staff.page",
+                                request={**form, "phone": keyed_hash_or_none(ctx.secret_key, phone)},
+                                fn=lambda s: orders.submit_order(s, ctx.secret_key, command, now=ctx.now(),
+                                                                 principal=staff))
+    except LedgerError as refused:
+        return _order_for_resident(request, staff, form, error_text(refused), status=refused.status)
+    token = rating_token(ctx.secret_key, made["id"])
+    return _order_for_resident(request, staff, link=f"{str(request.base_url).rstrip('/')}/order/{made['id']}?t={token}")
 
 
 # --- an activity: recruitment, sign-ups, the code, attendance -------------------------------
