@@ -22,13 +22,18 @@ Where each concept lives (one package each, pure rules at the bottom, then use c
 `tables.py`; import-linter keeps the layers: concepts → book/people → store → errors/settings)
 ---------------------------------------------------------------------------------------------
 * `book/`        accounts, balanced append-only postings, amounts, content hash, checkpoints, verify.
-* `people/`      org tree (中心/所/站/点) and teams, volunteers, ID numbers, users, scopes, sign-in.
+* `people/`      org tree (中心/所/站/点) and teams, volunteers, ID numbers, users, scopes, sign-in,
+                 applications to join from the phone (实名注册), the public forms' challenge.
 * `incentives/`  the policy document (嘉许激励办法), how a point is priced, caps, stars (星级), expiry, what-if.
                  Pure rules at the bottom: `policy.Policy.price` (a service's price), `caps` (the caps
                  per scope), `stars` (the level for given hours and dates), `funding` (who funds a
                  point, the version in force); the single path (`pricing`), the batch path
                  (`service.bulk`), repricing and the daily star review (`star_review`) call them.
-* `service/`     activities, service records and their two-person approval, ratings (评单), 台账 imports, bulk.
+* `service/`     activities, service records and their two-person approval, ratings (评单), 台账 imports, bulk;
+                 the service loop: orders (点单 → 派单 → 接单 → 评单/投诉, state derived from append-only
+                 `order_events` in `order_rules`), recruitment and sign-up (`signup`, the quota held by
+                 the recruitment's row lock), check-in with a rotating HMAC code (`checkin`: a pair
+                 proposes a pending record, what does not add up is flagged), reports (`order_reports`).
 * `redemption/`  desks (爱心超市), catalogue and stock, who may redeem and how, reservations.
 * `transfers/`   moves between units (转移接续) and signed packages between deployments.
 * `rankings/`    ranking definitions and reproducible runs (评先评优, also as of a 截至日期), public notice (公示)
