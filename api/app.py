@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Header, Request, Response
 
-from api import errors, middleware, observability
+from api import console, errors, middleware, observability, security
 from api.deps import token_from_header
 from api.routes import all_routers
 from ledger.book import keys
@@ -34,6 +34,7 @@ def context_from_settings(settings: Settings) -> Context:
                             "sign_in_lockout_minutes": settings.sign_in_lockout_minutes,
                             "rate_limit_per_minute": settings.rate_limit_per_minute,
                             "replica_wait_ms": settings.replica_wait_ms,
+                            "console_session_hours": settings.console_session_hours,
                             "data_dir": str(settings.data_dir)})
 
 
@@ -46,9 +47,11 @@ def create_app(ctx: Context | None = None, settings: Settings | None = None) -> 
     app.state.settings = settings
     errors.install(app)
     middleware.install(app)
+    security.install(app)
     observability.install(app, ctx)  # outermost: measures what the rate limit refuses too
     for router in all_routers():
         app.include_router(router)
+    console.install(app)
 
     @app.get("/health", tags=["integrity"])
     def health() -> dict:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from api import observability
+from api import observability, staff_session
 from ledger.errors import LedgerError, Unauthenticated
 from ledger.people.access import Principal
 from ledger.people.auth import authenticate
@@ -35,9 +35,19 @@ async def bearer_token(authorization: Annotated[str | None, Header()] = None) ->
     return token_from_header(authorization)
 
 
-def current_user(ctx: CtxDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:
-    """The principal behind the bearer token."""
-    return authenticate(ctx.engine, token, ctx.now())
+def current_user(request: Request, ctx: CtxDep,
+                 authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The principal behind the bearer token, or behind the console's session cookie.
+
+    A cookie-borne request that changes anything must carry the session's CSRF token in
+    `X-CSRF-Token` (a bearer token is never sent by the browser on its own, so needs none).
+    """
+    if authorization or not request.cookies.get(staff_session.COOKIE):
+        return authenticate(ctx.engine, token_from_header(authorization), ctx.now())
+    principal = staff_session.identity(request, ctx).principal
+    if request.method not in staff_session.SAFE_METHODS:
+        staff_session.require_csrf(request, ctx, request.headers.get(staff_session.CSRF_HEADER))
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

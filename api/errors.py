@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from api.i18n import localise, validation_message_zh, wants_english
 from ledger.errors import LedgerError
 
 log = logging.getLogger("ledger.api")
@@ -24,49 +25,59 @@ def _field(loc: tuple) -> str:
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
+def _answer(request: Request, body: dict, status_code: int, headers: dict | None = None) -> JSONResponse:
+    """The error body with its message in the language the client reads (Chinese unless it asks for English)."""
+    return JSONResponse(localise(body, request.headers.get("accept-language")), status_code=status_code,
+                        headers=headers)
+
+
+def _validation_message(request: Request, field: str, error: dict) -> str:
+    if wants_english(request.headers.get("accept-language")):
+        return f"{field}: {error.get('msg')}"
+    return validation_message_zh(field, error)
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on the app."""
 
     @app.exception_handler(LedgerError)
-    async def ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
+    async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
         headers = {"Retry-After": "5"} if exc.status in (429, 503) else None
-        return JSONResponse(exc.as_dict(), status_code=exc.status, headers=headers)
+        return _answer(request, exc.as_dict(), exc.status, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         details = [{"field": _error_field(e), "reason": e.get("msg", "")} for e in errors]
         return JSONResponse({"code": "invalid", "field": _error_field(first),
-                             "message": f"{_error_field(first)}: {first.get('msg')}",
+                             "message": _validation_message(request, _error_field(first), first),
                              "details": {"errors": details}}, status_code=422)
 
     @app.exception_handler(OverflowError)
-    async def out_of_range(_request: Request, exc: OverflowError) -> JSONResponse:
+    async def out_of_range(request: Request, exc: OverflowError) -> JSONResponse:
         # an id beyond the database's integer range (SQLite raises this before querying)
-        return JSONResponse({"code": "invalid", "field": None,
-                             "message": "a number in the request is out of range"}, status_code=422)
+        return _answer(request, {"code": "invalid", "field": None,
+                                 "message": "a number in the request is out of range"}, 422)
 
     @app.exception_handler(IntegrityError)
-    async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
         log.warning("integrity error: %s", type(exc.orig).__name__)
-        return JSONResponse({"code": "conflict", "field": None,
-                             "message": "the request conflicts with the ledger's current state; "
-                                        "nothing was changed"}, status_code=409)
+        return _answer(request, {"code": "conflict", "field": None,
+                                 "message": "the request conflicts with the ledger's current state; "
+                                            "nothing was changed"}, 409)
 
     @app.exception_handler(OperationalError)
-    async def database_down(_request: Request, exc: OperationalError) -> JSONResponse:
+    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", type(exc.orig).__name__)
-        return JSONResponse({"code": "unavailable", "field": None,
-                             "message": "the database is unavailable; nothing was changed, "
-                                        "retry with the same Idempotency-Key"},
-                            status_code=503, headers={"Retry-After": "5"})
+        return _answer(request, {"code": "unavailable", "field": None,
+                                 "message": "the database is unavailable; nothing was changed, "
+                                            "retry with the same Idempotency-Key"}, 503, {"Retry-After": "5"})
 
     @app.exception_handler(DBAPIError)
-    async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
-            return await database_down(_request, exc)  # type: ignore[arg-type]
+            return await database_down(request, exc)  # type: ignore[arg-type]
         log.error("database error: %s", type(exc.orig).__name__)
-        return JSONResponse({"code": "database_error", "field": None,
-                             "message": "the database refused the request; nothing was changed"},
-                            status_code=409)
+        return _answer(request, {"code": "database_error", "field": None,
+                                 "message": "the database refused the request; nothing was changed"}, 409)

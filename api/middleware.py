@@ -71,7 +71,7 @@ def _needs_token(dependant) -> bool:
     stack = [dependant]
     while stack:
         node = stack.pop()
-        if node.call in (current_user, bearer_token):
+        if node.call in (current_user, bearer_token) or getattr(node.call, "identifies_caller", False):
             return True
         stack.extend(node.dependencies)
     return False
@@ -145,8 +145,7 @@ class RateLimit:
 async def _refuse(send, wait: float, limit: int) -> None:
     retry_after = str(max(math.ceil(wait), 1))
     body = json.dumps({"code": "rate_limited", "field": None,
-                       "message": f"too many requests from this address (at most {limit} a minute); "
-                                  f"retry after {retry_after} s"}).encode("utf-8")
+                       "message": f"请求过于频繁（每个地址每分钟最多 {limit} 次），请 {retry_after} 秒后再试"}).encode("utf-8")
     await send({"type": "http.response.start", "status": 429,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),

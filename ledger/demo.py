@@ -1,6 +1,6 @@
 """Demo data for the embedded default: a county with stations, teams, volunteers, a year of
 posted service (from the sample 台账), a stocked 爱心超市 desk, and fixed demo tokens for the
-README tour.
+README tour; each demo user's console password is its name (e.g. `demo-station-admin`).
 
 Only for local development: it refuses to run on a database that already has units.
 """
@@ -12,12 +12,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.people import auth, org
+from ledger.people import auth, org, passwords
 from ledger.people.access import SYSTEM
 from ledger.people.auth import token_digest
 from ledger.people.tables import ApiToken, Unit, User
 from ledger.redemption import desks, stock
 from ledger.service import imports
+from ledger.store.tables import utcnow
 from ledger.store.uow import Context
 
 DEMO_FILE = Path(__file__).with_name("demo_taizhang.csv")
@@ -115,6 +116,7 @@ def _users(session: Session, unit_ids: dict[str, int], desk_id: int) -> dict[str
             username=token, role=role, unit_id=unit_ids[unit_code] if unit_code else None,
             desk_id=desk_id if role == "desk_operator" else None, display_name=token))
         session.add(ApiToken(user_id=user.id, token_hash=token_digest(token), label="demo"))
+        passwords.set_password(session, user, token, utcnow(), actor="demo")  # the password is the name
         made[token] = user.id
     session.flush()
     return made

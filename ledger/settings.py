@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     sign_in_max_attempts: int = 5
     sign_in_lockout_minutes: int = 15
     rate_limit_per_minute: int = 120
+    console_session_hours: int = 12  # a staff console session ends this long after sign-in
     scheduler_enabled: bool = True
     workers: int = 1  # server processes: production on PostgreSQL sets one per core (LEDGER_WORKERS)
     replica_url: str | None = None  # a PostgreSQL hot standby for reads (README: "A hot standby")

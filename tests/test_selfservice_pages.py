@@ -8,7 +8,7 @@ import pytest
 
 from ledger.people import signin
 from ledger.store.usecase import write_once
-from tests.browser import screenshot
+from tests.browser import screenshot, wait_until
 from tests.selfservice_support import story
 
 pytestmark = pytest.mark.browser
@@ -39,11 +39,11 @@ def test_sign_in_with_a_wrong_code_then_the_right_one_shows_the_figures(ctx, liv
     assert page.locator("h2").inner_text() == "志愿者登录"
     screenshot(page, "selfservice-signin")
     _sign_in(page, live_url, s.number, "000000" if code != "000000" else "111111")
-    page.wait_for_function("document.querySelector('#signin-msg').textContent.length > 0")
+    wait_until(page, "document.querySelector('#signin-msg').textContent.length > 0")
     assert "不正确" in page.inner_text("#signin-msg")
     _sign_in(page, live_url, s.number, code)
     page.wait_for_selector("#app:not(.hidden)")
-    page.wait_for_function("document.querySelector('#hours-total').textContent !== '–'")
+    wait_until(page, "document.querySelector('#hours-total').textContent !== '–'")
     # the worked example: 270 min = 4.5 h, 45 points, no star yet, 95.5 h to the first
     assert page.inner_text("#who") == "张三丰 您好"
     assert page.inner_text("#hours-total") == "4.5"
@@ -66,7 +66,7 @@ def test_history_filters_and_certificate_download_then_public_verification(ctx, 
     page.fill("#f-from", f"{s.last_year}-03-01")
     page.fill("#f-to", f"{s.last_year}-03-31")
     page.click("#f-apply")
-    page.wait_for_function("document.querySelectorAll('#history li[data-kind]').length === 1")
+    wait_until(page, "document.querySelectorAll('#history li[data-kind]').length === 1")
     assert page.locator("#history li[data-kind] .t").all_inner_texts() == ["广场舞教学"]
     screenshot(page, "selfservice-history")
     page.click("button[data-tab=memberships]")
@@ -88,7 +88,7 @@ def test_history_filters_and_certificate_download_then_public_verification(ctx, 
     _fits_the_phone(page)
     screenshot(page, "selfservice-certificate")
     page.click("#c-verify")
-    page.wait_for_function("document.querySelector('#verdict').textContent.includes('证明')")
+    wait_until(page, "document.querySelector('#verdict').textContent.includes('证明')")
     assert page.inner_text("#verdict") == "✓ 证明真实有效"
     assert page.inner_text("#d-number") == number
     assert page.inner_text("#d-name") == "张**"
@@ -98,7 +98,7 @@ def test_history_filters_and_certificate_download_then_public_verification(ctx, 
     # the same certificate with one character of its code changed is refused
     altered = code[:-1] + ("0" if code[-1] != "0" else "1")
     page.goto(f"{live_url}/verify?no={number}&code={altered}")
-    page.wait_for_function("document.querySelector('#verdict').textContent.includes('未通过')")
+    wait_until(page, "document.querySelector('#verdict').textContent.includes('未通过')")
     assert "证明内容可能被改动过" in page.inner_text("#message")
     assert page.locator("#details").is_hidden()
     screenshot(page, "verify-altered")
@@ -109,11 +109,11 @@ def test_an_expired_session_sends_the_volunteer_back_to_sign_in(ctx, live_url, p
     page = phone_page
     _sign_in(page, live_url, s.number, _code(ctx, s))
     page.wait_for_selector("#app:not(.hidden)")
-    page.wait_for_function("document.querySelector('#hours-total').textContent !== '–'")
+    wait_until(page, "document.querySelector('#hours-total').textContent !== '–'")
     real_clock = ctx.clock
     ctx.clock = lambda: real_clock() + dt.timedelta(hours=13)
     page.reload()
     page.wait_for_selector("#signin:not(.hidden)")
     # the message is written after the form is shown: wait for it rather than race it
-    page.wait_for_function("document.querySelector('#signin-msg').textContent.includes('登录已过期')")
+    wait_until(page, "document.querySelector('#signin-msg').textContent.includes('登录已过期')")
     assert "登录已过期" in page.inner_text("#signin-msg")

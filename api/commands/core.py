@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import os
+import sys
 from pathlib import Path
 
 from api.cli import print_json
 from ledger import audit, demo
 from ledger.book.integrity import seal_period
 from ledger.errors import ValidationFailed
-from ledger.people import auth
+from ledger.people import auth, passwords
 from ledger.people.access import SYSTEM
 from ledger.service import imports
 from ledger.store.migrate import upgrade
@@ -28,8 +30,9 @@ def register(sub) -> None:
     p.set_defaults(handler=serve)
     p = sub.add_parser("upgrade", help="create or upgrade the schema (Alembic, to the newest revision)")
     p.set_defaults(handler=lambda a, s, c: upgrade(s.database_url) or print("schema is up to date"))
-    p = sub.add_parser("create-admin", help="create an admin user and print a token for it")
+    p = sub.add_parser("create-admin", help="create an admin user with a console password; print a token for it")
     p.add_argument("username")
+    p.add_argument("--password", help="the console password (else asked for on a terminal; none when not one)")
     p.set_defaults(handler=create_admin)
     p = sub.add_parser("create-token", help="issue a new token for an existing user")
     p.add_argument("username")
@@ -98,14 +101,31 @@ def _serve_workers(args, settings, ctx, workers: int, scheduled: bool) -> int:
     return 0
 
 
+def ask_password() -> str | None:
+    """The password typed twice on a terminal; None when standard input is not one."""
+    if not sys.stdin.isatty():
+        return None
+    while True:
+        first = getpass.getpass("控制台密码 (console password, at least 8 characters): ")
+        if first == getpass.getpass("再输入一次 (again): "):
+            return first
+        print("两次输入不一致，请重新输入 (the two did not match)")
+
+
 def create_admin(args, settings, ctx) -> int:
     upgrade(settings.database_url)
+    password = args.password if args.password is not None else ask_password()
+    if password is not None:
+        passwords.validate_password(password)
 
     def run(session):
         user = auth.create_user(session, SYSTEM, auth.CreateUser(username=args.username, role="admin"))
+        if password is not None:
+            passwords.set_password(session, user, password, ctx.now(), actor="cli")
         return auth.issue_token(session, user, label="cli")
 
-    print_json({"username": args.username, "role": "admin", "token": write_once(ctx, run)})
+    print_json({"username": args.username, "role": "admin", "token": write_once(ctx, run),
+                "console_password": "set" if password is not None else "none (token only)"})
     return 0
 
 

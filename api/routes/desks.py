@@ -6,10 +6,8 @@ receipt back and never redeems twice.  The desk page for tablets is served at /d
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
@@ -19,7 +17,6 @@ from ledger.redemption import desks, redeem as redemption, reservations, stock
 from ledger.store.usecase import read
 
 router = APIRouter(tags=["redemption desks"])
-STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 class DeskCreate(BaseModel):
@@ -78,11 +75,6 @@ class Reason(BaseModel):
 
 def _lines(body: RedeemPoints) -> list[redemption.Line]:
     return [redemption.Line(line.item_id, line.quantity, line.price) for line in body.items]
-
-
-@router.get("/desk", include_in_schema=False)
-def desk_page() -> FileResponse:
-    return FileResponse(STATIC / "desk.html", media_type="text/html; charset=utf-8")
 
 
 @router.post("/desks", status_code=status.HTTP_201_CREATED)

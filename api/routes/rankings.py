@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CtxDep, CurrentUser, IdempotencyKeyDep, run_write
@@ -14,7 +12,6 @@ from ledger.rankings import exports as rank_exports, runs as rankings, targets
 from ledger.store.usecase import read_standby
 
 router = APIRouter(tags=["rankings"])
-STATIC = Path(__file__).resolve().parent.parent / "static"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -58,16 +55,6 @@ class TargetReportCreate(BaseModel):
 def _file(content: bytes, media_type: str, filename: str) -> Response:
     return Response(content, media_type=media_type,
                     headers={"Content-Disposition": f"attachment; filename=\"{filename}\""})
-
-
-@router.get("/rankings/page", include_in_schema=False)
-def rankings_page() -> FileResponse:
-    return FileResponse(STATIC / "rankings.html", media_type="text/html; charset=utf-8")
-
-
-@router.get("/targets/page", include_in_schema=False)
-def targets_page() -> FileResponse:
-    return FileResponse(STATIC / "targets.html", media_type="text/html; charset=utf-8")
 
 
 @router.post("/rankings/definitions", status_code=status.HTTP_201_CREATED)

@@ -1,223 +1,14 @@
-<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>积分兑换台 · 爱心超市</title>
-<style>
-  :root { --red: #c0392b; --green: #1e8449; --line: #ddd; font-size: 18px; }
-  * { box-sizing: border-box; }
-  body { margin: 0; font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", "PingFang SC", sans-serif;
-         background: #f6f4ef; color: #222; }
-  header { background: var(--red); color: #fff; padding: 12px 20px; display: flex; align-items: center;
-           justify-content: space-between; }
-  header h1 { font-size: 1.3rem; margin: 0; }
-  header .muted { color: #fde8e4; font-size: .9rem; }
-  #tabs { display: flex; gap: 6px; padding: 8px 16px 0; background: #efe9df; border-bottom: 2px solid var(--red); }
-  #tabs button { border-radius: 10px 10px 0 0; border-bottom: none; min-width: 120px; }
-  #tabs button.active { background: var(--red); color: #fff; border-color: var(--red); }
-  .badge { display: inline-block; min-width: 1.4em; border-radius: 9px; background: #f1c40f; color: #222;
-           font-size: .8rem; padding: 0 5px; }
-  main { display: grid; grid-template-columns: 1fr 360px; gap: 16px; padding: 16px; }
-  main.wide { grid-template-columns: 1fr 1fr; }
-  section { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 14px; margin-bottom: 14px; }
-  h2 { font-size: 1.05rem; margin: 0 0 10px; }
-  input, select, button { font-size: 1rem; padding: 10px 12px; border-radius: 8px; border: 1px solid #bbb; }
-  input.invalid, select.invalid { border: 2px solid var(--red); background: #fdecea; }
-  button { background: #fff; cursor: pointer; min-width: 48px; min-height: 48px; }
-  button.primary { background: var(--red); color: #fff; border-color: var(--red); }
-  button:disabled { opacity: .5; }
-  .row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin-bottom: 8px; }
-  .row input { flex: 1; min-width: 160px; }
-  .row input.short { flex: 0 0 110px; min-width: 90px; }
-  #error, #notice { display: none; border-radius: 8px; padding: 10px 14px; margin: 10px 16px 0; }
-  #error { background: #fdecea; color: var(--red); border: 1px solid var(--red); }
-  #notice { background: #e9f7ef; color: var(--green); border: 1px solid var(--green); }
-  #volunteer .points { font-size: 2rem; color: var(--green); font-weight: bold; }
-  .stars { color: #e6a700; letter-spacing: 2px; }
-  #items { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: 10px; }
-  .item { border: 1px solid var(--line); border-radius: 10px; padding: 10px; }
-  .item .name { font-weight: bold; }
-  .item .price { color: var(--red); }
-  .item .qty { display: inline-block; min-width: 2em; text-align: center; font-size: 1.2rem; }
-  .muted { color: #777; font-size: .85rem; }
-  table { width: 100%; border-collapse: collapse; }
-  td, th { padding: 6px 4px; border-bottom: 1px dashed var(--line); text-align: left; vertical-align: middle; }
-  td.num, th.num { text-align: right; }
-  #movements table { font-size: .85rem; }
-  #movements td, #movements th { white-space: nowrap; }
-  #movements td:last-child { white-space: normal; }
-  #receipt { display: none; }
-  #r-status { color: var(--red); font-weight: bold; }
-  #recon-status { font-size: 2rem; font-weight: bold; margin: 6px 0 12px; }
-  #recon-status.ok { color: var(--green); }
-  #recon-status.bad { color: var(--red); }
-  .hidden { display: none !important; }
-  @media (max-width: 800px) { main, main.wide { grid-template-columns: 1fr; } }
-  @media print {
-    header, #tabs, #login, #finder, #catalogue, #cart, #error, #notice, .noprint, .tab-other { display: none !important; }
-    main { display: block; padding: 0; }
-    #receipt { border: none; }
-  }
-</style>
-</head>
-<body>
-<header><h1>积分兑换台 · <span id="desk-name">爱心超市</span></h1><span id="today" class="muted"></span></header>
-<nav id="tabs" class="hidden">
-  <button data-tab="redeem" class="active">兑换</button>
-  <button data-tab="pickup">预约取货 <span class="badge" id="pickup-count">0</span></button>
-  <button data-tab="stock">入库 / 盘点</button>
-  <button data-tab="reconcile">今日对账</button>
-</nav>
-<div id="error" role="alert"></div>
-<div id="notice" role="status"></div>
-<main id="tab-redeem" class="tab">
-  <div>
-    <section id="login">
-      <h2>操作员登录</h2>
-      <div class="row">
-        <input id="token" type="password" placeholder="粘贴操作员令牌 (token)" autocomplete="off">
-        <select id="desk-select"></select>
-        <button id="login-btn" class="primary">进入</button>
-      </div>
-    </section>
-    <section id="finder" class="hidden">
-      <h2>查找志愿者</h2>
-      <div class="row">
-        <select id="find-by">
-          <option value="number">志愿者编号</option>
-          <option value="qr_token">扫码 (二维码令牌)</option>
-          <option value="id_number">身份证号</option>
-        </select>
-        <input id="find-value" data-field="number qr_token id_number" placeholder="输入或扫描" autocomplete="off">
-        <button id="find-btn" class="primary">查找</button>
-      </div>
-      <div id="volunteer" class="hidden">
-        <div><span id="v-name"></span> <span class="muted" id="v-number"></span></div>
-        <div>可用积分 <span class="points" id="v-points"></span>
-             <span class="muted">冻结 <span id="v-held"></span></span></div>
-        <div>星级 <span class="stars" id="v-stars"></span> <span class="muted">累计 <span id="v-hours"></span> 小时</span></div>
-      </div>
-    </section>
-    <section id="catalogue" class="hidden">
-      <h2>兑换商品 / 服务</h2>
-      <div id="items"></div>
-    </section>
-  </div>
-  <div>
-    <section id="cart" class="hidden">
-      <h2>本次兑换</h2>
-      <table><tbody id="cart-lines"></tbody></table>
-      <p>合计 <b id="cart-total">0</b> 积分</p>
-      <div class="row">
-        <button id="redeem-btn" class="primary" disabled>确认兑换</button>
-        <button id="clear-btn">清空</button>
-      </div>
-      <button id="reserve-btn" disabled>预约到下次开放日 <span id="next-day"></span></button>
-      <p class="muted">预约会冻结积分，取货时扣减；未取货的预约在开放日结束后自动释放。</p>
-    </section>
-    <section id="receipt">
-      <h2>兑换小票 <span id="r-status"></span></h2>
-      <div id="r-desk"></div>
-      <div>单号 <b id="r-number"></b></div>
-      <div>志愿者 <span id="r-volunteer"></span></div>
-      <div>日期 <span id="r-date"></span> 操作员 <span id="r-operator"></span></div>
-      <table><thead><tr><th>项目</th><th>数量</th><th>积分</th></tr></thead><tbody id="r-lines"></tbody></table>
-      <p>本次扣减 <b id="r-points"></b> 积分，余额 <b id="r-balance"></b> 积分</p>
-      <div class="row noprint">
-        <button id="print-btn">打印小票</button>
-        <button id="next-btn" class="primary">下一位</button>
-      </div>
-      <div class="row noprint" id="cancel-row">
-        <input id="cancel-reason" data-field="reason" placeholder="撤销原因（如：拿错了）">
-        <button id="cancel-btn">撤销此单</button>
-      </div>
-    </section>
-  </div>
-</main>
-<main id="tab-pickup" class="tab tab-other hidden wide" style="grid-template-columns: 1fr">
-  <section>
-    <h2>今日预约取货 <span class="muted" id="pickup-day"></span></h2>
-    <table>
-      <thead><tr><th>预约号</th><th>志愿者</th><th>物品</th><th class="num">冻结积分</th><th></th></tr></thead>
-      <tbody id="pickup-list"></tbody>
-    </table>
-    <p id="pickup-empty" class="muted">今天没有待取货的预约。</p>
-    <button id="pickup-refresh">刷新</button>
-  </section>
-</main>
-<main id="tab-stock" class="tab tab-other hidden wide">
-  <div>
-    <section id="stock-in">
-      <h2>入库（收货）</h2>
-      <div class="row">
-        <select id="in-item" data-field="item_id"></select>
-        <input id="in-qty" class="short" data-field="quantity" type="number" min="1" step="1" inputmode="numeric" placeholder="数量">
-      </div>
-      <div class="row">
-        <select id="in-source" data-field="source">
-          <option value="donation">捐赠</option>
-          <option value="purchase">采购</option>
-          <option value="transfer">调拨</option>
-          <option value="other">其他</option>
-        </select>
-        <input id="in-note" data-field="note" maxlength="300" placeholder="备注（如：捐赠单位、采购单号）">
-      </div>
-      <button id="in-btn" class="primary">确认入库</button>
-    </section>
-    <section id="stock-count">
-      <h2>盘点</h2>
-      <div class="row">
-        <select id="count-item" data-field="item_id"></select>
-        <span>账面库存 <b id="count-book">—</b></span>
-      </div>
-      <div class="row">
-        <input id="count-qty" class="short" data-field="counted" type="number" min="0" step="1" inputmode="numeric" placeholder="实盘数">
-        <input id="count-reason" data-field="reason" maxlength="300" placeholder="差异原因（账实不符时必填）">
-      </div>
-      <button id="count-btn" class="primary">提交盘点</button>
-    </section>
-  </div>
-  <section id="movements">
-    <h2>库存变动（最近 15 条）</h2>
-    <table>
-      <thead><tr><th>日期</th><th>物品</th><th>类型</th><th class="num">数量</th><th class="num">结存</th><th>说明</th></tr></thead>
-      <tbody id="mv-lines"></tbody>
-    </table>
-  </section>
-</main>
-<main id="tab-reconcile" class="tab tab-other hidden wide">
-  <section id="recon">
-    <h2>对账 <input id="recon-day" type="date" data-field="day"> <button id="recon-btn">刷新</button></h2>
-    <div id="recon-status"></div>
-    <table>
-      <tr><td>账本兑换积分</td><td class="num" id="recon-ledger"></td></tr>
-      <tr><td>库存记录积分</td><td class="num" id="recon-stock"></td></tr>
-      <tr><td>差额</td><td class="num" id="recon-diff"></td></tr>
-      <tr><td>兑换出库件数</td><td class="num" id="recon-out"></td></tr>
-    </table>
-    <div id="recon-items"></div>
-    <p class="muted">账本兑换积分（扣除撤销）应等于库存兑换记录的积分；每件物品的库存应等于其库存账。</p>
-  </section>
-  <section id="receipts-day">
-    <h2>当日小票</h2>
-    <table>
-      <thead><tr><th>单号</th><th>志愿者</th><th class="num">积分</th><th>状态</th></tr></thead>
-      <tbody id="rc-lines"></tbody>
-    </table>
-  </section>
-</main>
-<script src="/static/errors-zh.js"></script>
-<script>
+// The redemption desk (积分兑换台): the operator's session rides in its HttpOnly cookie;
+// every name goes into the page as text (textContent), never as markup.
 (() => {
   const $ = (id) => document.getElementById(id);
-  const state = { token: localStorage.getItem("deskToken") || "", deskId: null, desk: null, volunteer: null,
+  const row = window.Console.row, el = window.Console.element;
+  const state = { deskId: null, desk: null, volunteer: null,
                   items: [], cart: {}, receipt: null, tab: "redeem" };
   const pending = {};  // write slot -> {fingerprint, key}: a network retry of the same request reuses its key
   const KINDS = { receive: "入库", adjust: "盘点调整", redeem: "兑换", cancel: "撤销", reserve: "预约", release: "预约释放" };
   const STATUS = { posted: "有效", cancelled: "已撤销" };
   const SOURCES = { donation: "捐赠", purchase: "采购", transfer: "调拨", other: "其他" };
-  $("token").value = state.token;
 
   function showError(body) {
     const box = $("error");
@@ -246,12 +37,12 @@
   }
 
   async function api(method, path, body, key) {
-    const headers = { "Authorization": "Bearer " + state.token };
+    const headers = {};  // the session rides in its HttpOnly cookie; Console.fetch adds the CSRF header
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (key) headers["Idempotency-Key"] = key;
     let response;
     try {
-      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      response = await window.Console.fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
       const failed = { message: "网络中断，请确认网络后再点一次（重试不会重复记账）", network: true };
       showError(failed);
@@ -286,19 +77,17 @@
   async function loadDesks() {
     const desks = await api("GET", "/desks");
     const select = $("desk-select");
-    select.innerHTML = "";
+    select.replaceChildren();
     for (const d of desks) {
       const option = document.createElement("option");
       option.value = d.id; option.textContent = d.name;
       select.appendChild(option);
     }
-    if (!desks.length) showError({ message: "此令牌没有可用的兑换点" });
+    if (!desks.length) showError({ message: "您的账号没有可用的兑换点" });
     return desks;
   }
 
   $("login-btn").onclick = async () => {
-    state.token = $("token").value.trim();
-    localStorage.setItem("deskToken", state.token);
     try {
       if (!$("desk-select").value) await loadDesks();
       state.deskId = Number($("desk-select").value);
@@ -318,7 +107,6 @@
       $("tabs").classList.remove("hidden");
     } catch (e) { /* shown */ }
   };
-  $("token").addEventListener("change", () => { $("desk-select").innerHTML = ""; });
 
   // --- tabs --------------------------------------------------------------------------------
   for (const button of document.querySelectorAll("#tabs button")) {
@@ -381,17 +169,19 @@
 
   function renderItems() {
     const box = $("items");
-    box.innerHTML = "";
+    box.replaceChildren();
     for (const item of state.items) {
       const card = document.createElement("div");
       card.className = "item";
       card.dataset.itemId = item.id;
       const limit = item.limit_quantity ? `，每${{day: "天", week: "周", month: "月", year: "年"}[item.limit_period]}限 ${item.limit_quantity}` : "";
-      card.innerHTML = `<div class="name"></div><div class="price">${item.price_points} 积分/${item.unit_label}</div>
-        <div class="muted">库存 <span class="stock">${item.stock}</span>${limit}</div>
-        <div class="row"><button class="minus" aria-label="减少">−</button><span class="qty">${state.cart[item.id] || 0}</span>
-        <button class="plus" aria-label="增加">＋</button></div>`;
-      card.querySelector(".name").textContent = item.name;
+      const stockLine = el("div", "库存 ", "muted");
+      stockLine.append(el("span", item.stock, "stock"), document.createTextNode(limit));
+      const buttons = el("div", null, "row");
+      const minus = el("button", "−", "minus"), plus = el("button", "＋", "plus");
+      minus.setAttribute("aria-label", "减少"); plus.setAttribute("aria-label", "增加");
+      buttons.append(minus, el("span", state.cart[item.id] || 0, "qty"), plus);
+      card.append(el("div", item.name, "name"), el("div", `${item.price_points} 积分/${item.unit_label}`, "price"), stockLine, buttons);
       card.querySelector(".plus").onclick = () => changeQty(item, 1);
       card.querySelector(".minus").onclick = () => changeQty(item, -1);
       box.appendChild(card);
@@ -412,16 +202,13 @@
 
   function renderCart() {
     const body = $("cart-lines");
-    body.innerHTML = "";
+    body.replaceChildren();
     let total = 0;
     for (const item of state.items) {
       const qty = state.cart[item.id];
       if (!qty) continue;
       total += qty * item.price_points;
-      const tr = document.createElement("tr");
-      tr.innerHTML = `<td></td><td>× ${qty}</td><td>${qty * item.price_points}</td>`;
-      tr.firstChild.textContent = item.name;
-      body.appendChild(tr);
+      body.appendChild(row([item.name, `× ${qty}`, qty * item.price_points]));
     }
     $("cart-total").textContent = total;
     $("redeem-btn").disabled = total === 0;
@@ -468,12 +255,9 @@
     $("r-date").textContent = r.occurred_on;
     $("r-operator").textContent = r.operator;
     const body = $("r-lines");
-    body.innerHTML = "";
+    body.replaceChildren();
     for (const line of r.items) {
-      const tr = document.createElement("tr");
-      tr.innerHTML = `<td></td><td>${line.quantity}</td><td>${line.points}</td>`;
-      tr.firstChild.textContent = line.name;
-      body.appendChild(tr);
+      body.appendChild(row([line.name, line.quantity, line.points]));
     }
     $("r-points").textContent = r.points;
     $("r-balance").textContent = r.balance_after;
@@ -513,15 +297,15 @@
     const held = await api("GET", `/desks/${state.deskId}/reservations?status=held&pickup_on=${state.desk.today}`);
     $("pickup-count").textContent = held.length;
     const body = $("pickup-list");
-    body.innerHTML = "";
+    body.replaceChildren();
     for (const r of held) {
       const tr = document.createElement("tr");
       tr.dataset.reservationId = r.id;
-      tr.innerHTML = `<td>${r.id}</td><td class="who"></td><td class="what"></td><td class="num">${r.points}</td>
-        <td><button class="primary pickup-btn">取货</button></td>`;
-      tr.querySelector(".who").textContent = r.volunteer_name ? `${r.volunteer_name}（${r.volunteer_number}）` : `#${r.volunteer_id}`;
-      tr.querySelector(".what").textContent = r.items.map((l) => `${l.name} × ${l.quantity}`).join("、");
-      const button = tr.querySelector(".pickup-btn");
+      const button = el("button", "取货", "primary pickup-btn");
+      const cellsOf = row([r.id, r.volunteer_name ? `${r.volunteer_name}（${r.volunteer_number}）` : `#${r.volunteer_id}`,
+                           r.items.map((l) => `${l.name} × ${l.quantity}`).join("、"), r.points, button]);
+      cellsOf.children[1].className = "who"; cellsOf.children[2].className = "what"; cellsOf.children[3].className = "num";
+      tr.append(...cellsOf.children);
       button.onclick = () => busy(button, () => pickUp(r));
       body.appendChild(tr);
     }
@@ -544,7 +328,7 @@
   function fillItemSelects() {
     for (const id of ["in-item", "count-item"]) {
       const select = $(id), chosen = select.value;
-      select.innerHTML = "";
+      select.replaceChildren();
       for (const item of state.items) {
         const option = document.createElement("option");
         option.value = item.id;
@@ -598,13 +382,12 @@
     const rows = await api("GET", `/desks/${state.deskId}/stock/movements?limit=15`);
     const names = Object.fromEntries(state.items.map((i) => [i.id, i.name]));
     const body = $("mv-lines");
-    body.innerHTML = "";
+    body.replaceChildren();
     for (const m of rows) {
-      const tr = document.createElement("tr");
-      tr.innerHTML = `<td>${m.occurred_on.slice(5)}</td><td></td><td>${KINDS[m.kind] || m.kind}</td>
-        <td class="num">${m.quantity > 0 ? "+" + m.quantity : m.quantity}</td><td class="num">${m.stock_after}</td><td></td>`;
-      tr.children[1].textContent = names[m.item_id] || `#${m.item_id}`;
-      tr.children[5].textContent = (m.reason || "").replace(/^(donation|purchase|transfer|other)\b/, (w) => SOURCES[w]);
+      const tr = row([m.occurred_on.slice(5), names[m.item_id] || `#${m.item_id}`, KINDS[m.kind] || m.kind,
+                      m.quantity > 0 ? "+" + m.quantity : m.quantity, m.stock_after,
+                      (m.reason || "").replace(/^(donation|purchase|transfer|other)\b/, (w) => SOURCES[w])]);
+      tr.children[3].className = "num"; tr.children[4].className = "num";
       body.appendChild(tr);
     }
   }
@@ -623,7 +406,7 @@
     $("recon-diff").textContent = report.difference;
     $("recon-out").textContent = report.items_out;
     const box = $("recon-items");
-    box.innerHTML = "";
+    box.replaceChildren();
     for (const d of report.stock_differences || []) {
       const p = document.createElement("p");
       p.textContent = `库存不符：${d.name} 现库存 ${d.stock}，库存账 ${d.booked}`;
@@ -633,23 +416,15 @@
 
   function renderReceiptsOfDay(receipts) {
     const body = $("rc-lines");
-    body.innerHTML = "";
+    body.replaceChildren();
     for (const r of receipts) {
-      const tr = document.createElement("tr");
-      tr.innerHTML = `<td>${r.number}</td><td></td><td class="num">${r.points}</td><td>${STATUS[r.status] || r.status}</td>`;
-      tr.children[1].textContent = r.volunteer_name;
+      const tr = row([r.number, r.volunteer_name, r.points, STATUS[r.status] || r.status]);
+      tr.children[2].className = "num";
       body.appendChild(tr);
     }
   }
   $("recon-btn").onclick = () => busy($("recon-btn"), loadReconciliation);
   $("recon-day").onchange = () => loadReconciliation().catch(() => {});
 
-  if (state.token) loadDesks().catch(() => {});
-  $("token").addEventListener("input", () => {
-    state.token = $("token").value.trim();
-    if (state.token.length > 10) loadDesks().catch(() => {});
-  });
+  loadDesks().catch(() => {});
 })();
-</script>
-</body>
-</html>

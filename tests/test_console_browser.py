@@ -1,0 +1,128 @@
+"""The console in a real headless Chromium: signing in, CSRF refused without its token, and
+hostile names (markup, script, spreadsheet formulas) registered everywhere and shown as text
+on every page, with no script of theirs run."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from ledger.people import org
+from ledger.people.access import SYSTEM
+from ledger.people.tables import Volunteer
+from tests import factories as f, test_rankings as tr
+from tests.browser import screenshot, wait_until
+from tests.console_support import PASSWORD, give_password, sign_in, staff
+from tests.test_redemption_support import desk_world
+
+SCRIPT = "<script>window.__pwned = 1</script>"
+IMG = "<img src=x onerror=\"window.__pwned = 2\">"
+FORMULA = '=HYPERLINK("http://evil.example/","点我")'
+HOSTILE = (SCRIPT, IMG, FORMULA)
+
+
+def assert_nothing_ran(page, *shown: str) -> None:
+    """No hostile script ran, no hostile element exists, and each name is on the page as text."""
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("script:not([src])").count() == 0  # no inline script on any page
+    text = page.inner_text("body")
+    for name in shown:
+        assert name in text, name
+
+
+def hostile_world(ctx) -> dict:
+    """Units, a team, volunteers with served hours and a ranking definition, all with hostile names."""
+    units = f.tree(ctx)
+    with ctx.uow() as uow:
+        unit = org.create_unit(uow.session, SYSTEM, org.CreateUnit(f.ref("S"), IMG, "station", units["institute"],
+                                                                   population=100))
+        org.create_team(uow.session, SYSTEM, org.CreateTeam(f.ref("T"), SCRIPT, unit["id"], "文化文艺"))
+        uow.commit()
+    recorder, _ = f.user(ctx, "unit_admin", units["institute"])
+    approver, _ = f.user(ctx, "admin")
+    activity = f.activity(ctx, unit["id"], dt.date(2025, 3, 10), title=FORMULA)
+    volunteers = [f.volunteer(ctx, unit["id"], name=name) for name in HOSTILE]
+    for volunteer_id in volunteers:
+        f.served(ctx, recorder, approver, volunteer_id, activity, dt.datetime(2025, 3, 10, 8), 180)
+    definition = tr.define(ctx, units, name=FORMULA, eligibility={"min_hours": 1}, quota={"top_n": 3})
+    return {"units": units, "unit": unit["id"], "volunteers": volunteers, "definition": definition}
+
+
+@pytest.mark.browser
+def test_a_staff_member_signs_in_and_a_write_without_the_csrf_token_is_refused(ctx, live_url, tablet_page):
+    units = f.tree(ctx)
+    user, _ = staff(ctx, "unit_admin", units["station_a"])
+    page = tablet_page
+    page.goto(f"{live_url}/")
+    page.fill("#f-username", user.username)
+    page.fill("#f-password", "wrong-password")
+    page.click("#signin")
+    assert page.inner_text("#e-password") == "用户名或密码不正确"
+    screenshot(page, "console-signin-wrong-password")
+    page.fill("#f-password", PASSWORD)
+    page.click("#signin")
+    page.wait_for_selector("nav.menu")
+    assert "东风村新时代文明实践站" in page.inner_text(".who")
+    assert page.evaluate("document.cookie") == ""  # the session cookie is HttpOnly: no script reads it
+    refused = page.evaluate("""async (unit) => {
+        const r = await fetch('/volunteers', {method: 'POST', headers: {'Content-Type': 'application/json',
+            'Idempotency-Key': 'csrf-test-' + Math.random()}, body: JSON.stringify({name: '王五', home_unit_id: unit})});
+        return [r.status, (await r.json()).field];
+    }""", units["station_a"])
+    assert refused == [403, "csrf_token"]
+    allowed = page.evaluate("""async (unit) => {
+        const r = await Console.fetch('/volunteers', {method: 'POST', body: JSON.stringify({name: '王五', home_unit_id: unit})});
+        return r.status;
+    }""", units["station_a"])
+    assert allowed == 201
+    screenshot(page, "console-home")
+    page.click("button:has-text('退出登录')")
+    page.wait_for_selector("#signin")
+
+
+@pytest.mark.browser
+def test_hostile_names_are_shown_as_text_on_every_page(ctx, live_url, tablet_page):
+    world = hostile_world(ctx)
+    admin, _ = staff(ctx, "admin")
+    page = tablet_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page, live_url, admin.username)
+    assert_nothing_ran(page)
+
+    page.goto(f"{live_url}/rankings/page")
+    page.wait_for_selector("#definition option", state="attached")
+    page.select_option("#definition", str(world["definition"]["id"]))
+    page.fill("#period", "2025")
+    page.click("#run")
+    wait_until(page, "document.querySelectorAll('#entries tr').length === 3")
+    assert_nothing_ran(page, FORMULA, SCRIPT, IMG)
+    screenshot(page, "console-hostile-rankings")
+
+    page.goto(f"{live_url}/targets/page")
+    page.select_option("#unit", str(world["unit"]))
+    page.fill("#period", "2025-Q1")
+    page.click("#show")
+    page.wait_for_selector("#result:not(.hidden)")
+    assert_nothing_ran(page, IMG, SCRIPT)
+    screenshot(page, "console-hostile-targets")
+
+
+@pytest.mark.browser
+def test_hostile_names_are_shown_as_text_at_the_desk(ctx, live_url, tablet_page):
+    world = desk_world(ctx, items=((SCRIPT, 10, 5), (IMG, 20, 5)))
+    volunteer_id = f.volunteer(ctx, world.units["station_a"], name=FORMULA)
+    with ctx.uow() as uow:
+        number = uow.session.get(Volunteer, volunteer_id).number
+    page = tablet_page
+    give_password(ctx, world.operator.username)
+    sign_in(page, live_url, world.operator.username, next_path="/desk")
+    page.wait_for_selector("#desk-select option", state="attached")
+    page.click("#login-btn")
+    page.wait_for_selector("#finder:not(.hidden)")
+    page.fill("#find-value", number)
+    page.click("#find-btn")
+    page.wait_for_selector("#volunteer:not(.hidden)")
+    assert page.inner_text("#v-name") == FORMULA
+    assert_nothing_ran(page, SCRIPT, IMG, FORMULA)
+    screenshot(page, "console-hostile-desk")
