@@ -172,7 +172,8 @@ def chinese_message(code: str | None, message: str | None, field: str | None = N
                     details: dict | None = None) -> str:
     """The Chinese sentence for an error (see the module's docstring)."""
     text = (message or "").strip()
-    if code == "policy_invalid" and not CJK.search(text):
+    if code == "policy_invalid" and (not CJK.search(text) or (field and text.startswith(f"{field}: ")
+                                                              and not CJK.search(text[len(field):]))):
         return policy_message_zh(field, text)
     if CJK.search(text):
         stripped = GLOSS.sub("", text).strip()
@@ -189,16 +190,18 @@ def chinese_message(code: str | None, message: str | None, field: str | None = N
     return make_by_code(field_label(field), details)
 
 
-def english_message(message: str) -> str:
-    """The English part of a message, for clients that ask for English."""
-    found = GLOSS.search(message or "")
-    return found.group(0).strip(" （()）") if found and CJK.search(message) else (message or "")
+def english_message(message: str, field: str | None = None) -> str:
+    """The English part of a message (a Chinese one's gloss), for clients that ask for English."""
+    message = message or ""
+    sentence = message[len(field) + 2:] if field and message.startswith(f"{field}: ") else message
+    found = GLOSS.search(sentence)
+    return found.group(0).strip(" （()）") if found and CJK.search(sentence) else message
 
 
 def localise(body: dict, accept_language: str | None) -> dict:
     """An error body {code, message, field, ...} with its message in the client's language."""
     if wants_english(accept_language):
-        return {**body, "message": english_message(body.get("message") or "")}
+        return {**body, "message": english_message(body.get("message") or "", body.get("field"))}
     return {**body, "message": chinese_message(body.get("code"), body.get("message"), body.get("field"),
                                                body.get("details"))}
 

@@ -56,7 +56,11 @@ def test_a_malformed_policy_is_refused_with_the_exact_path_and_nothing_is_publis
     response = publish(client, admin, units["center"], "2026-01-01", document)
     assert response.status_code == 422, response.text
     body = response.json()
-    assert body["code"] == "policy_invalid" and body["field"] == path and reason in body["message"]
+    assert body["code"] == "policy_invalid" and body["field"] == path
+    assert body["message"].startswith("嘉许激励办法有误") and "must" not in body["message"]  # people read Chinese
+    english = client.post("/policies", headers={**h(admin), "Accept-Language": "en"}, json={
+        "unit_id": units["center"], "effective_from": "2026-01-01", "document": document}).json()
+    assert reason in english["message"]  # the exact reason, for a client that asks for English
     assert versions_of(ctx, units["center"]) == 0
 
 
