@@ -68,8 +68,15 @@ def wait_until(page, expression: str, arg=None, timeout: float = 15.0) -> None:
     Content-Security-Policy (script-src 'self') refuses; `page.evaluate` goes through the
     DevTools protocol, which the policy does not govern.
     """
+    from playwright.sync_api import Error
+
     deadline = time.monotonic() + timeout
-    while not page.evaluate(expression, arg):
+    while True:
+        try:
+            if page.evaluate(expression, arg):
+                return
+        except Error:  # the element is not there yet, or the page is navigating: try again
+            pass
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {timeout} s: {expression}")
         time.sleep(0.05)

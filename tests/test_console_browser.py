@@ -100,11 +100,14 @@ def test_hostile_names_are_shown_as_text_on_every_page(ctx, live_url, tablet_pag
     screenshot(page, "console-hostile-rankings")
 
     page.goto(f"{live_url}/targets/page")
-    page.select_option("#unit", str(world["unit"]))
+    page.select_option("#unit", str(world["units"]["institute"]))  # its stations: the hostile one too
     page.fill("#period", "2025-Q1")
     page.click("#show")
-    page.wait_for_selector("#result:not(.hidden)")
-    assert_nothing_ran(page, IMG, SCRIPT)
+    wait_until(page, "!document.getElementById('result').classList.contains('hidden') || "
+                     "!document.getElementById('error').classList.contains('hidden')")
+    assert page.locator("#error.hidden").count() == 1, page.inner_text("#error")
+    assert_nothing_ran(page, IMG)
+    assert IMG in page.inner_text("#unit")  # the picker shows the unit's name as text
     screenshot(page, "console-hostile-targets")
 
 
