@@ -26,6 +26,8 @@ from ledger.people.sessions import StaffIdentity
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(default=True),
                    trim_blocks=True, lstrip_blocks=True)
+_ENV.globals["same_pairs"] = lambda values: [(value, value) for value in values]
+_ENV.globals["unit_pairs"] = lambda units: [(unit["id"], unit["label"]) for unit in units]
 templates = Jinja2Templates(env=_ENV)
 
 
@@ -166,3 +168,19 @@ def unit_options(ctx, principal: Principal) -> list[dict]:
         depth[unit["id"]] = depth[unit["parent_id"]] + 1 if unit["parent_id"] in depth else 0
     return [{"id": u["id"], "name": u["name"], "kind_name": u["kind_name"],
              "label": "\u3000" * depth[u["id"]] + u["name"]} for u in units]
+
+
+def new_form_key() -> str:
+    """A key for one rendered form: submitting it twice (a double click, a resend) writes once."""
+    import secrets
+
+    return secrets.token_urlsafe(16)
+
+
+def form_write(ctx, staff: Staff, form_key: str, operation: str, request: Any, fn) -> dict:
+    """Run a console form's write once per form key (bound to the signed-in user)."""
+    from ledger.store.usecase import write
+
+    key = f"console:{staff.principal.user_id}:{form_key}"[:200] if form_key else None
+    result, _replayed = write(ctx, key=key, operation=operation, request=request, fn=fn)
+    return result
