@@ -4,7 +4,7 @@ activity's title and date and who recorded them (the approval queue, one activit
 Reads only; scoped like `records.list_records` (the principal's subtree)."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from ledger.book.amounts import hours_text
@@ -58,3 +58,18 @@ def activity_records(session: Session, principal: Principal, activity_id: int) -
             "held_on": activity.held_on.isoformat(), "unit_id": activity.unit_id, "unit_name": unit_name,
             "place": activity.place, "is_concentrated": activity.is_concentrated}
     return info, _listed(session, principal, ServiceRecord.activity_id == activity_id, MAX_ROWS)
+
+
+def pending_batches(session: Session, principal: Principal) -> list[dict]:
+    """Import batches (台账导入) with records pending in scope, newest first, with who uploaded them."""
+    require_role(principal, "admin", "unit_admin", "auditor")
+    rows = session.execute(
+        select(ServiceRecord.source, func.count(), func.sum(ServiceRecord.minutes), func.min(User.username),
+               func.min(ServiceRecord.recorded_by))
+        .join(Unit, Unit.id == ServiceRecord.unit_id).join(User, User.id == ServiceRecord.recorded_by)
+        .where(path_in_scope(principal, Unit.path), ServiceRecord.status == "pending",
+               ServiceRecord.source.startswith("import:"))
+        .group_by(ServiceRecord.source).order_by(ServiceRecord.source.desc()).limit(100)).all()
+    return [{"batch": source, "records": count, "hours": hours_text(int(minutes or 0)), "uploaded_by": username,
+             "is_mine": recorded_by == principal.user_id}
+            for source, count, minutes, username, recorded_by in rows]
