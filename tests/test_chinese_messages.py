@@ -12,7 +12,7 @@ from tests import factories as f
 from tests.console_support import client_sign_in, console_client, staff  # noqa: F401
 
 # words that may stand in a Chinese sentence: codes, formats and product names people know
-ALLOWED = {"ID", "PIN", "QR", "Excel", "CSV", "PDF", "TOML", "JSON", "xlsx", "Idempotency-Key", "Key", "Idempotency",
+ALLOWED = {"ID", "PIN", "QR", "Excel", "CSV", "csv", "PDF", "TOML", "JSON", "xlsx", "Idempotency-Key", "Key", "Idempotency",
            "YYYY-MM-DD", "YYYY", "MM", "DD", "MB"}
 
 

@@ -4,6 +4,7 @@ on every page, with no script of theirs run."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,73 @@ def test_hostile_names_are_shown_as_text_at_the_desk(ctx, live_url, tablet_page)
     assert page.inner_text("#v-name") == FORMULA
     assert_nothing_ran(page, SCRIPT, IMG, FORMULA)
     screenshot(page, "console-hostile-desk")
+
+
+@pytest.mark.browser
+def test_a_station_admin_registers_enters_a_grid_and_a_second_person_approves(ctx, live_url, tablet_page, chromium):
+    units = f.tree(ctx)
+    station, _ = staff(ctx, "unit_admin", units["station_a"])
+    institute, _ = staff(ctx, "unit_admin", units["institute"])
+    page = tablet_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page, live_url, station.username, next_path="/console/volunteers/new")
+    page.click("#register")  # nothing filled in: the errors stand next to their fields
+    assert page.inner_text("#e-name") == "请填写姓名"
+    page.fill("#f-name", "周小红")
+    page.select_option("#f-home_unit_id", str(units["station_a"]))
+    page.fill("#f-phone", "13700001234")
+    page.click("#register")
+    page.wait_for_selector("#v-number")
+    number = page.inner_text("#v-number")
+    screenshot(page, "console-volunteer")
+    page.click("#issue-code")
+    page.wait_for_selector("#slip-code")
+    assert len(page.inner_text("#slip-code")) == 6
+    wait_until(page, "document.getElementById('slip-qr').naturalWidth > 0")
+    screenshot(page, "console-code-slip")
+
+    page.goto(f"{live_url}/console/activities")
+    page.select_option("#f-unit_id", str(units["station_a"]))
+    page.fill("#f-title", "敬老院探访")
+    page.select_option("#f-category", "扶贫帮困")
+    page.fill("#f-held_on", "2025-10-09")
+    page.click("#create-activity")
+    page.wait_for_selector("#grid")
+    rows = page.locator("#grid tbody tr")
+    rows.nth(0).locator("input[name=volunteer]").fill(number)
+    rows.nth(0).locator("input[name=start]").fill("09:00")
+    rows.nth(0).locator("input[name=end]").fill("08:00")  # wrong: named on its row, nothing recorded
+    page.click("#save-grid")
+    assert page.locator("#grid tbody tr").nth(0).locator(".row-error").inner_text() == "结束时间必须晚于开始时间"
+    screenshot(page, "console-grid-refused")
+    page.locator("#grid tbody tr").nth(0).locator("input[name=end]").fill("11:30")
+    page.click("#save-grid")
+    page.wait_for_selector("#saved")
+    assert "已录入 1 条服务记录" in page.inner_text("#saved")
+
+    second = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN").new_page()
+    sign_in(second, live_url, institute.username, next_path="/console/approvals")
+    row = second.locator("#queue tbody tr", has_text="周小红")
+    row.locator("input[name=ids]").check()
+    second.click("#approve-selected")
+    second.wait_for_selector("#done")
+    assert "1 条已审核通过并入账" in second.inner_text("#done")
+    screenshot(second, "console-approvals")
+    second.goto(f"{live_url}/console/volunteers?q={number}")
+    second.click(f"text={number}")
+    assert second.inner_text("#v-hours") == "2.5"
+    second.context.close()
+
+
+@pytest.mark.browser
+def test_an_import_with_a_bad_row_shows_the_row_in_a_table(ctx, live_url, tablet_page):
+    admin, _ = staff(ctx, "admin")
+    page = tablet_page
+    sign_in(page, live_url, admin.username, next_path="/console/imports")
+    bad = (Path(__file__).resolve().parent.parent / "docs" / "taizhang-example.csv").read_bytes()
+    page.set_input_files("#f-file", files=[{"name": "台账.csv", "mimeType": "text/csv",
+                                            "buffer": bad.replace(b"2026-11-05", b"2026-13-45", 1)}])
+    page.click("#upload")
+    page.wait_for_selector("#bad-rows")
+    assert "日期不存在" in page.inner_text("#bad-rows")
+    screenshot(page, "console-import-bad-row")

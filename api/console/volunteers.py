@@ -188,6 +188,10 @@ def issue_code(request: Request, ctx: CtxDep, staff: StaffForm, volunteer_id: in
     view = _volunteer_view(ctx, staff, volunteer_id)
     link = str(request.base_url).rstrip("/") + f"/my?number={issued['volunteer_number']}"
     expires = issued["expires_at"]
+    if expires:  # shown in China's time, as everything people read
+        from ledger.store.uow import CHINA
+
+        expires = dt.datetime.fromisoformat(expires).astimezone(CHINA).isoformat()
     return page(request, "console/code_slip.html", staff, active="volunteers", issued=issued, qr=qr_data_uri(link),
                 link=link, volunteer=view["volunteer"], home_unit=view["summary"]["home_unit"],
                 expires=expires[:16].replace("T", " ") if expires else None)
