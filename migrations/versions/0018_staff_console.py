@@ -5,7 +5,7 @@ bearer tokens); `staff_sessions` holds one row per console sign-in, keyed by the
 the cookie's value, so that signing out or changing the password revokes it at once.
 
 Revision ID: 0018
-Revises: 0021
+Revises: 0017
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0021"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
