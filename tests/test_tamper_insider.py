@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from ledger import audit
-from ledger.book import deployment_keys, hashing
+from ledger.book import deployment_keys, hashing, keys
 from ledger.book.accounts import POINTS, account_id
 from ledger.book.checkpoints import GENESIS, signed_bytes
 from ledger.book.integrity import seal_period, verify
@@ -240,3 +240,14 @@ def test_verify_checks_every_certificates_hash_and_code(fresh_ctx):
         report = audit.verify(uow.session, secret=SECRET).as_dict()
     assert [(p["check"], json.loads(altered)["number"] in p["detail"]) for p in report["problems"]] == [
         ("certificate", True)]
+
+
+def test_rotating_the_deployment_key_keeps_only_the_old_public_half(tmp_path):
+    before = keys.from_settings("", SECRET, tmp_path)
+    rotated = keys.rotate_deployment_key(tmp_path)
+    after = keys.from_settings("", SECRET, tmp_path)
+    assert rotated["retired"] == before.public_keys[0] != after.public_keys[0] == rotated["public_key"]
+    assert after.public_keys == (rotated["public_key"], rotated["retired"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deployment_key.pem", keys.RETIRED_FILE]
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        keys.from_settings("short", SECRET, tmp_path)

@@ -10,7 +10,6 @@ built with a secret alone (tests, the bench) gets keys derived from that secret.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,12 +94,13 @@ def book_keys(session: Session) -> BookKeys:
 
 
 def rotate_deployment_key(data_dir: str | Path) -> dict:
-    """Retire this deployment's signing key (its public half kept, for old checkpoints) and make a new one."""
+    """Retire this deployment's signing key (its public half kept, to check the checkpoints it
+    signed; its private half deleted) and make a new one."""
     path = deployment_keys.key_path(data_dir)
     old = deployment_keys.public_key_text(deployment_keys.signing_key(data_dir))
     with open(Path(data_dir) / RETIRED_FILE, "a") as retired:
         retired.write(f"{old} retired; fingerprint {deployment_keys.fingerprint(old)}\n")
-    path.replace(path.with_suffix(".pem.retired-" + hashlib.sha256(old.encode()).hexdigest()[:8]))
+    path.unlink()  # the private half goes: a retired key signs nothing more, even if it leaked
     new = deployment_keys.public_key_text(deployment_keys.signing_key(data_dir))
     return {"retired": old, "retired_fingerprint": deployment_keys.fingerprint(old),
             "public_key": new, "fingerprint": deployment_keys.fingerprint(new)}
