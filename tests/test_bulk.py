@@ -136,10 +136,10 @@ def test_a_batch_writes_exactly_what_one_by_one_posting_writes(twins):
     assert (result.records, result.transactions, result.postings) == (8, 8, 30)
     # the capped record: 480 + 300 on one day, cap 600 → 120 credited; 应急 1.5 × 志愿服务日 1.2 ×
     # 医疗健身 1.1 = 1.98; 120 min × 10 pts/h × 1.98 = 39.6 → 40 points (half_up)
-    capped = [row for row in got["transactions"] if "120 min" in row[9] and str(row[3]) == "2025-03-05"]
-    assert len(capped) == 1 and "40 pts" in capped[0][9]
+    capped = [row for row in got["transactions"] if "120 分钟" in row[9] and str(row[3]) == "2025-03-05"]
+    assert len(capped) == 1 and "40 积分" in capped[0][9]
     # station_b's published policy (12 pts/h, funded by the home unit, 1st star at 3 hours)
-    assert any("policy v1@unit" in row[9] and "180 min, 36 pts" in row[9] for row in got["transactions"])
+    assert any("激励办法 单位" in row[9] and "180 分钟，36 积分" in row[9] for row in got["transactions"])
     assert got["stars"], "the 3-hour first star of the published policy was reached"
     assert read(many, verify).ok
 
@@ -156,7 +156,7 @@ def test_verify_passes_and_a_second_batch_continues_the_caps_of_the_first(fresh_
     with fresh_ctx.engine.connect() as conn:
         memo = conn.execute(text("SELECT memo FROM transactions ORDER BY id DESC LIMIT 1")).scalar_one()
     # the day already holds 600 credited minutes (the cap): this half hour credits nothing
-    assert memo.endswith("0 min, 0 pts (policy default, x1.98)") or ": 0 min, 0 pts" in memo
+    assert memo.endswith("0 分钟，0 积分（激励办法 默认，×1.98）") or "：0 分钟，0 积分" in memo
     assert read(fresh_ctx, verify).ok
 
 
@@ -241,7 +241,7 @@ def test_a_stored_record_that_credited_less_than_its_minutes_leaves_room_under_t
     with fresh_ctx.engine.connect() as conn:
         memos = conn.execute(text("SELECT memo FROM transactions ORDER BY id")).scalars().all()
     # 600 minutes credit 480 (the per-activity cap); the day cap (600) then leaves 120: all 100 count
-    assert ": 480 min," in memos[0] and ": 100 min," in memos[1]
+    assert "：480 分钟，" in memos[0] and "：100 分钟，" in memos[1]
     assert read(fresh_ctx, verify).ok
 
 

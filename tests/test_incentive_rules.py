@@ -121,7 +121,7 @@ def test_version_in_force_nearest_unit_then_newest():
     assert version_in_force(chain, versions, dt.date(2026, 7, 1)).id == 12
     assert version_in_force([1], versions, dt.date(2026, 7, 1)).id == 11
     assert version_in_force(chain, versions, dt.date(2025, 12, 31)) is None
-    assert version_label(versions[2]) == "v1@unit20" and version_label(None) == "default"
+    assert version_label(versions[2]) == "单位20 第1版" and version_label(None) == "默认"
 
 
 def test_star_change_up_and_down():

@@ -205,7 +205,7 @@ def test_points_are_carried_only_when_the_policies_agree(two):
     result = import_(there, admin_there, envelope, units["station_a"], id_number)
     # 120 minutes carried; 20 points are not: 10 points an hour there, 12 here
     assert (result["minutes_carried"], result["points_carried"]) == (120, 0)
-    assert "points not carried" in result["points_note"]
+    assert "积分未转入" in result["points_note"]
     assert bal(there, "volunteer_points", result["volunteer_id"]) == 0
     # the sender closed both: hours and points left with the volunteer
     assert (bal(here, "volunteer_minutes", volunteer_id), bal(here, "volunteer_points", volunteer_id)) == (0, 0)

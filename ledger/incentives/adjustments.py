@@ -150,5 +150,5 @@ def _post_line(session: Session, run: AdjustmentRun, line: AdjustmentLine, actor
     tx = post(session, kind="adjustment", key=f"adjustment:{run.id}:{record.id}", occurred_on=line.service_date,
               actor=actor, legs=legs, volunteer_id=line.volunteer_id, unit_id=record.unit_id,
               policy_version_id=line.policy_version_id, service_record_id=record.id,
-              memo=f"adjustment run {run.id}: {line.points_before} → {line.points_after} pts")
+              memo=f"追溯调整批次 {run.id}：{line.points_before} → {line.points_after} 积分")
     return tx.id

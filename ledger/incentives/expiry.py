@@ -100,4 +100,4 @@ def _post_expiry(session: Session, volunteer_id: int, points: int, as_of: dt.dat
     return post(session, kind="expiry", key=f"expiry:{period}:{volunteer_id}",
                 occurred_on=as_of - dt.timedelta(days=1), actor=actor, legs=legs, volunteer_id=volunteer_id,
                 unit_id=home_unit_id, policy_version_id=version.id if version else None,
-                memo=f"{points} points expired before {as_of.isoformat()} (oldest first)")
+                memo=f"{points} 积分于 {as_of.isoformat()} 前到期（先到期的先扣）")

@@ -55,8 +55,8 @@ def version_in_force(chain: Sequence[int], versions: Iterable[VersionLike], on_d
 
 
 def version_label(version: VersionLike | None) -> str:
-    """How a memo names the version: "v3@unit12", or "default"."""
-    return f"v{version.version}@unit{version.unit_id}" if version is not None else "default"
+    """How a memo names the version: "单位12 第3版", or "默认"."""
+    return f"单位{version.unit_id} 第{version.version}版" if version is not None else "默认"
 
 
 def home_unit_on(home_periods: Iterable[tuple[dt.date, dt.date | None, int]], on_date: dt.date,

@@ -327,7 +327,7 @@ def spendable_points(lots: Sequence[PointLot], debits_total: int, as_of: date) -
 
 def service_memo(title: str, credited_minutes: int, points: int, version_label: str, multiplier: Decimal) -> str:
     """The memo of a service transaction: what was credited, under which version, at what rate."""
-    return f"{title}: {credited_minutes} min, {points} pts (policy {version_label}, x{multiplier})"
+    return f"{title}：{credited_minutes} 分钟，{points} 积分（激励办法 {version_label}，×{multiplier}）"
 
 
 def complaint_takes(policy: Policy, awarded_minutes: int, awarded_points: int, activity_points: int) -> tuple[int, int]:

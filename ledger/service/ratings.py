@@ -91,7 +91,7 @@ def _post_rating(session: Session, principal: Principal, record: ServiceRecord, 
               actor=principal.username, legs=_legs(session, record, policy, 0, bonus),
               volunteer_id=record.volunteer_id, unit_id=record.unit_id, policy_version_id=version_id,
               service_record_id=record.id,
-              memo=f"评单 rating {rating} of service record {record.id}: {bonus:+d} pts")
+              memo=f"评单 {rating} 分（服务记录 {record.id}）：{bonus:+d} 积分")
     return {"transaction_id": tx.id, "points": bonus, "policy_version_id": version_id}
 
 
@@ -108,7 +108,7 @@ def _post_complaint(session: Session, principal: Principal, record: ServiceRecor
               actor=principal.username, legs=_legs(session, record, policy, -minutes, -points),
               volunteer_id=record.volunteer_id, unit_id=record.unit_id, policy_version_id=version_id,
               service_record_id=record.id,
-              memo=f"complaint upheld against service record {record.id}: {-points:+d} pts, {-minutes:+d} min")
+              memo=f"投诉属实（服务记录 {record.id}）：{-points:+d} 积分，{-minutes:+d} 分钟")
     session.add(AuditEntry(actor=principal.username, action="record.complaint_upheld",
                            target=f"service_record:{record.id}", detail={"points": -points, "minutes": -minutes}))
     star = None

@@ -242,7 +242,7 @@ def reverse_record(session: Session, principal: Principal, record_id: int, reaso
     reversal_id = None
     for tx_id in _record_transactions(session, record.id):
         reversal_id = reverse(session, tx_id, actor=principal.username, occurred_on=today,
-                              memo=f"reversal of service record {record.id}: {reason.strip()}").id
+                              memo=f"冲正服务记录 {record.id}：{reason.strip()}").id
     record.status = "reversed"
     pricing.update_star_level(session, record.volunteer_id, today, reversal_id,
                               reason=f"reversal of service record {record.id}")

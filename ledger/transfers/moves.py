@@ -215,7 +215,7 @@ def _move_points(session: Session, volunteer_id: int, from_unit_id: int, to_unit
             Leg(account_id(session, "unit_points_issued", new_funder), POINTS, -points, volunteer_id, new_funder)]
     tx = post(session, kind="transfer", key=f"transfer:{volunteer_id}:{closed_membership_id}", occurred_on=on,
               actor=actor, legs=legs, volunteer_id=volunteer_id, unit_id=to_unit_id,
-              memo=f"points liability moves with the volunteer: unit {old_funder} → unit {new_funder}")
+              memo=f"积分负债随志愿者转移：单位 {old_funder} → 单位 {new_funder}")
     return tx.id, points
 
 

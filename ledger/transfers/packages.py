@@ -194,7 +194,7 @@ def _post_departure(session: Session, volunteer: Volunteer, home_unit_id: int, p
             Leg(account_id(session, "deployment_points", peer.id), POINTS, points, volunteer.id, None)]
     return post(session, kind="transfer_out", key=f"export:{package_id}", occurred_on=left_on, actor=actor,
                 legs=legs, volunteer_id=volunteer.id, unit_id=home_unit_id,
-                memo=f"left for {peer.deployment_id} with package {package_id}")
+                memo=f"转出至 {peer.deployment_id}（转移包 {package_id}）")
 
 
 def _close_memberships(session: Session, volunteer_id: int, on: dt.date, reason: str) -> None:
@@ -333,8 +333,8 @@ def _post_arrival(session: Session, body: dict, peer: DeploymentPeer, volunteer:
     theirs = Decimal(str(body["policy"]["points_per_hour"]))
     agree = theirs == policy.points_per_hour
     carried = points if agree else 0
-    note = ("policies agree (same points per hour)" if agree else
-            f"points not carried: {theirs} points per hour there, {policy.points_per_hour} here")
+    note = ("两地激励办法每小时积分相同，积分一并转入" if agree else
+            f"积分未转入：对方每小时 {theirs} 积分，本地每小时 {policy.points_per_hour} 积分")
     legs = [Leg(account_id(session, "volunteer_minutes", volunteer.id), MINUTES, minutes, volunteer.id, home),
             Leg(account_id(session, "deployment_minutes", peer.id), MINUTES, -minutes, volunteer.id, None)]
     if carried:
@@ -345,7 +345,7 @@ def _post_arrival(session: Session, body: dict, peer: DeploymentPeer, volunteer:
         return None, 0, note
     tx = post(session, kind="transfer_in", key=f"import:{body['package_id']}", occurred_on=arrived_on, actor=actor,
               legs=legs, volunteer_id=volunteer.id, unit_id=home,
-              memo=f"arrived from {peer.deployment_id} with package {body['package_id']}; {note}")
+              memo=f"自 {peer.deployment_id} 转入（转移包 {body['package_id']}）；{note}")
     return tx, carried, note
 
 
