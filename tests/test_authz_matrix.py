@@ -466,6 +466,19 @@ fixed("POST", "/signin", (403,) * 8, "/signin", data={"username": "x", "password
 fixed("POST", "/signout", (200,) * 8, "/signout")
 fixed("GET", "/account/password", (200,) * 8, "/account/password")
 fixed("POST", "/account/password", (200,) * 8, "/account/password")
+for _method, _path, _url in [
+        ("GET", "/console/volunteers", "/console/volunteers"), ("GET", "/console/volunteers/new", None),
+        ("POST", "/console/volunteers/new", None), ("GET", "/console/volunteers/{volunteer_id}", "/console/volunteers/1"),
+        ("POST", "/console/volunteers/{volunteer_id}/transfer", "/console/volunteers/1/transfer"),
+        ("POST", "/console/volunteers/{volunteer_id}/sign-in-code", "/console/volunteers/1/sign-in-code"),
+        ("GET", "/console/roster", "/console/roster?unit_id=1"), ("GET", "/console/activities", None),
+        ("POST", "/console/activities", None), ("GET", "/console/activities/{activity_id}", "/console/activities/1"),
+        ("POST", "/console/activities/{activity_id}/services", "/console/activities/1/services"),
+        ("GET", "/console/approvals", None), ("POST", "/console/approvals", None),
+        ("POST", "/console/records/{record_id}/reverse", "/console/records/1/reverse"),
+        ("GET", "/console/imports", None), ("GET", "/console/imports/template.xlsx", None),
+        ("POST", "/console/imports", None), ("POST", "/console/imports/approve", "/console/imports/approve?batch=x")]:
+    fixed(_method, _path, (200,) * 8, _url or _path)  # no cookie: the sign-in form (tests/test_console_pages.py)
 # signs the caller's own token out: run last (see below), with a token made for the purpose
 fixed("POST", "/selfservice/sign-out", (200, 200, 200, 200, 200, 200, 200, 401), "/selfservice/sign-out")
 LAST = ("POST", "/selfservice/sign-out")
