@@ -49,3 +49,23 @@ def test_targets_workbook_and_chart(ctx):
     overview = dict(zip(sheets["总览"]["指标"], sheets["总览"]["数值"]))
     assert isinstance(overview["居民参与率目标(%)"], (int, float)) and overview["人口"] == 5000
     assert rank_exports.targets_chart(figures)[:4] == b"\x89PNG"
+
+
+def test_charts_without_data_say_so_and_have_no_negative_axis():
+    import matplotlib.pyplot as plt
+
+    figures = {"teams": [], "party": {"rate_percent": None, "target_percent": "80"},
+               "residents": {"rate_percent": None, "target_percent": "13"},
+               "hours": {"average_hours": None, "target_hours": "20"}}
+    drawn = []
+    original = rank_exports._png
+    rank_exports._png = lambda fig: drawn.append(fig) or original(fig)
+    try:
+        png = rank_exports.targets_chart(figures)
+    finally:
+        rank_exports._png = original
+    left, right = drawn[0].axes
+    assert png[:4] == b"\x89PNG"
+    assert [t.get_text() for t in left.texts] == ["本单位没有队伍，无集中服务数据"]
+    assert left.get_ylim()[0] >= 0 and right.get_ylim()[0] == 0
+    plt.close("all")

@@ -155,6 +155,9 @@ def ranking_chart(session: Session, principal: Principal, run_id: int) -> bytes:
     left.bar(range(len(buckets)), [n for _, n, _ in buckets], color="#9db4d6", label="候选")
     left.bar(range(len(buckets)), [s for _, _, s in buckets], color="#c0392b", label="入围")
     left.set_xticks(range(len(buckets)), labels, rotation=45, fontsize=8)
+    left.set_ylim(bottom=0)
+    if not buckets:
+        no_data(left, "没有候选人")
     left.set_xlabel("时长(小时)")
     left.set_ylabel("人数")
     left.set_title(f"{run['period']} 时长分布 · {run['basis_label']}")
@@ -167,7 +170,10 @@ def ranking_chart(session: Session, principal: Principal, run_id: int) -> bytes:
     ticks = list(range(0, most + step * 60, step * 60))
     right.set_xticks(ticks, [str(t // 60) for t in ticks])
     right.set_xlabel("时长(小时)")
+    right.set_xlim(left=0)
     right.set_title(f"入围名单 ({run['shortlisted']})")
+    if not shortlisted:
+        no_data(right, "没有入围者")
     return _png(fig)
 
 
@@ -209,12 +215,15 @@ def targets_chart(figures: dict) -> bytes:
     """A PNG: concentrated services per team against the target, and the rates against theirs."""
     fig, (left, right) = _figure(12, 5)
     teams = figures["teams"]
-    left.bar(range(len(teams)), [t["year_to_date"] for t in teams],
-             color=["#27ae60" if t["is_met"] else "#c0392b" for t in teams])
     if teams:
+        left.bar(range(len(teams)), [t["year_to_date"] for t in teams],
+                 color=["#27ae60" if t["is_met"] else "#c0392b" for t in teams])
         left.axhline(teams[0]["target_year_to_date"], color="#333", linestyle="--", label="累计目标")
         left.legend()
-    left.set_xticks(range(len(teams)), [t["name"] for t in teams], rotation=30, fontsize=8)
+        left.set_xticks(range(len(teams)), [t["name"] for t in teams], rotation=30, fontsize=8)
+        left.set_ylim(bottom=0)
+    else:
+        no_data(left, "本单位没有队伍，无集中服务数据")
     left.set_title(f"队伍集中服务(本年累计 · {figures.get('basis_label', '全期')})")
     labels = ["党员参与率", "居民参与率"]
     values = [figures["party"]["rate_percent"], figures["residents"]["rate_percent"]]
@@ -223,9 +232,17 @@ def targets_chart(figures: dict) -> bytes:
     right.scatter([0, 1], [int(round_percent(g)) for g in goals], color="#c0392b", marker="_", s=900,
                   label="目标(%)")
     right.set_xticks([0, 1], labels)
+    right.set_ylim(0, max([100] + [int(round_percent(v)) for v in values + goals]) + 5)
     right.set_title(f"人均时长 {figures['hours']['average_hours'] or 0} 小时 (目标 {figures['hours']['target_hours']})")
     right.legend()
     return _png(fig)
+
+
+def no_data(axes, text: str) -> None:
+    """An empty chart that says so, instead of an axis around nothing (or below zero)."""
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes, fontsize=12, color="#666")
 
 
 def round_percent(value: str | None) -> int:
