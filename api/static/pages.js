@@ -54,3 +54,31 @@
     picker.open = false;
   });
 })();
+
+// The desk's cart: the total against the volunteer's points, before anything is sent.
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-cart]").forEach((form) => {
+    const points = Number(form.getAttribute("data-points") || "0");
+    const totalLine = form.querySelector("[data-cart-total]");
+    const shortLine = form.querySelector("[data-cart-short]");
+    const submit = form.querySelector("button[type=submit]");
+    function update() {
+      let total = 0;
+      const problems = [];
+      form.querySelectorAll("input.qty").forEach((input) => {
+        const quantity = Number(input.value || "0");
+        if (!Number.isInteger(quantity) || quantity < 0) { problems.push(input.getAttribute("data-name") + "：数量应为整数"); return; }
+        total += quantity * Number(input.getAttribute("data-price"));
+        const stock = input.getAttribute("data-stock");
+        if (stock !== null && quantity > Number(stock)) problems.push(input.getAttribute("data-name") + "：库存只有 " + stock);
+      });
+      totalLine.textContent = "合计 " + total + " 分 · 可用 " + points + " 分";
+      if (total > points) problems.unshift("积分不足：还差 " + (total - points) + " 分，请减少物品");
+      shortLine.textContent = problems.join("；");
+      submit.disabled = total === 0 || problems.length > 0;
+    }
+    form.addEventListener("input", update);
+    update();
+  });
+})();
