@@ -15,6 +15,7 @@ from api.console.units import as_page, chosen_unit, link_prefix, unit_tree
 from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
+from ledger.people import org
 from ledger.rankings import definitions as rules, describe, runs as rankings
 from ledger.store.usecase import read, write
 
@@ -178,6 +179,9 @@ def run_page(request: Request, ctx: CtxDep, staff: StaffDep, run_id: int, publis
         found = rankings.run_public(session, rankings.require_run(session, staff.principal, run_id))
         definition = rankings.require_definition(session, staff.principal, found["definition_id"])
         found["entries"] = rankings.run_entries(session, staff.principal, run_id, limit=500)
+        names = {unit["id"]: unit["name"] for unit in org.list_units(session, staff.principal)}
+        for entry in found["entries"]:
+            entry["unit_name"] = names.get(entry["group_unit_id"], "")
         return found, rankings.definition_public(definition)
 
     with as_page():
