@@ -41,7 +41,7 @@ def test_an_operator_finds_redeems_is_refused_beyond_the_points_and_cancels(cons
     units, desk_id, item_id, volunteer = desk_world(ctx)
     operator, _ = staff(ctx, "desk_operator", units["station_a"], desk_id=desk_id)
     client_sign_in(console_client, operator.username)
-    found = console_client.get(f"/console/desk?q=秀英")
+    found = console_client.get("/console/desk?q=秀英")
     assert f"volunteer_id={volunteer}" in found.text
     counter = console_client.get(f"/console/desk?volunteer_id={volunteer}")
     assert 'id="points">50<' in counter.text and 'data-points="50"' in counter.text

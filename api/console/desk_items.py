@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 
+from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.console.desk_pages import PERIOD_NAMES, desk_of, form_values
-from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.redemption import desks, stock

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import secrets
 
+from api.console.web import FormErrors, PageRefused, StaffDep, StaffForm, page, redirect, require_page
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.console import menu
 from api.console.policy_pages import form_values
-from api.console.web import FormErrors, PageRefused, StaffDep, StaffForm, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.people.search import search_volunteers

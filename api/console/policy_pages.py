@@ -7,12 +7,12 @@ import datetime as dt
 import secrets
 from typing import Annotated
 
+from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.console import menu
 from api.console.units import chosen_unit, link_prefix, unit_tree
-from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.incentives import describe, policies, policy_form, whatif

@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.console import menu
 from api.console.policy_pages import form_values
 from api.console.units import as_page, chosen_unit, link_prefix, unit_tree
-from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.people import org
