@@ -58,3 +58,15 @@ def test_a_bad_quota_is_shown_next_to_its_field(console_client, ctx):
         **_define_form(units, quota_value="十个", name=""), "csrf_token": form_csrf(form_page.text)})
     assert refused.status_code == 422
     assert re.search(r'id="e-quota_value">名额应为不小于 0 的整数', refused.text)
+
+
+def test_a_period_not_yet_ended_is_said_above_the_list(console_client, ctx):
+    units = tr.f.tree(ctx)
+    definition = tr.define(ctx, units, unit_id=units["institute"])
+    admin, _ = staff(ctx, "admin")
+    client_sign_in(console_client, admin.username)
+    listing = console_client.get(f"/console/rankings?unit_id={units['institute']}")
+    refused = console_client.post("/console/rankings/run", data={
+        "csrf_token": form_csrf(listing.text), "key": "k-future", "definition_id": definition["id"],
+        "unit_id": units["institute"], "period": "2099"})
+    assert refused.status_code == 422 and "未能运行" in refused.text and definition["name"] in refused.text

@@ -154,5 +154,12 @@ async def publish(request: Request, ctx: CtxDep, staff: StaffForm):
                      request={"unit_id": unit_id, "effective_from": effective_from.isoformat(), "document": document},
                      fn=lambda s: policies.version_public(policies.publish_policy(s, staff.principal, command)))
 
-    version, _ = await run_in_threadpool(publish_now)
+    try:
+        version, _ = await run_in_threadpool(publish_now)
+    except LedgerError as error:  # e.g. a date before the unit's latest version: back to the draft, said there
+        errors = FormErrors()
+        errors.add(error, DRAFT_FIELDS)
+        _, policy = await run_in_threadpool(_in_force, ctx, staff, unit_id)
+        draft = {**_draft_defaults(ctx, policy, document), "effective_from": effective_from.isoformat()}
+        return await run_in_threadpool(_draft, request, ctx, staff, unit_id, "toml", draft, errors, error.status)
     return redirect(f"/console/policies?unit_id={unit_id}&published={version['version']}")

@@ -35,13 +35,17 @@ def rankings_page(request: Request, ctx: CtxDep, staff: StaffDep, unit_id: int |
                   saved: str | None = None):
     """The definitions of the picked unit's subtree, each in sentences with its latest runs and a run form."""
     require_page(staff, "rankings")
+    return _list(request, ctx, staff, unit_id, FormErrors(), saved=saved)
+
+
+def _list(request, ctx, staff, unit_id, errors: FormErrors, *, status: int = 200, saved=None):
     with as_page():
         tree = unit_tree(ctx, staff.principal)
         unit = chosen_unit(ctx, staff.principal, unit_id, tree)
         shown = read(ctx, lambda s: _definitions(s, staff.principal, unit["id"], ctx.today())) if unit else []
-    return page(request, "console/ranking_list.html", staff, active="rankings", tree=tree, unit=unit, saved=saved,
-                prefix=link_prefix("/console/rankings"), definitions=shown, may_run=staff.principal.role in RUNNERS,
-                key=secrets.token_urlsafe(18))
+    return page(request, "console/ranking_list.html", staff, status=status, active="rankings", tree=tree, unit=unit,
+                saved=saved, prefix=link_prefix("/console/rankings"), definitions=shown, errors=errors,
+                may_run=staff.principal.role in RUNNERS, key=secrets.token_urlsafe(18))
 
 
 def _definitions(session, principal, unit_id: int, today: dt.date) -> list[dict]:
@@ -165,15 +169,30 @@ async def run(request: Request, ctx: CtxDep, staff: StaffForm):
                      fn=lambda s: rankings.run_ranking(s, staff.principal, definition_id, request_body["period"],
                                                        ctx.today(), as_of=as_of))
 
-    with as_page():
+    try:
         result, _ = await run_in_threadpool(run_now)
+    except LedgerError as error:  # a period not ended, a cut-off outside it: said above the list
+        errors = FormErrors()
+        errors.general.append(f"未能运行：{_message(error)}")
+        unit_id = int(values["unit_id"]) if values.get("unit_id", "").isdigit() else None
+        return await run_in_threadpool(_list, request, ctx, staff, unit_id, errors, status=error.status)
     return redirect(f"/console/rankings/runs/{result['id']}")
+
+
+def _message(error: LedgerError) -> str:
+    from api.i18n import chinese_message
+
+    return chinese_message(error.code, error.message, error.field)
 
 
 @router.get("/console/rankings/runs/{run_id}")
 def run_page(request: Request, ctx: CtxDep, staff: StaffDep, run_id: int, published: str | None = None):
     """A run: what it read, its sentences, chart, list, exports, and publication."""
     require_page(staff, "rankings")
+    return _run_page(request, ctx, staff, run_id, published, FormErrors(), 200)
+
+
+def _run_page(request, ctx, staff, run_id: int, published, errors: FormErrors, status: int):
 
     def load(session):
         found = rankings.run_public(session, rankings.require_run(session, staff.principal, run_id))
@@ -186,7 +205,8 @@ def run_page(request: Request, ctx: CtxDep, staff: StaffDep, run_id: int, publis
 
     with as_page():
         found, definition = read(ctx, load)
-    return page(request, "console/ranking_run.html", staff, active="rankings", run=found, definition=definition,
+    return page(request, "console/ranking_run.html", staff, status=status, errors=errors, active="rankings",
+                run=found, definition=definition,
                 sentences=describe.definition_items(definition["document"]), published=published,
                 may_publish=staff.principal.role in RUNNERS, key=secrets.token_urlsafe(18))
 
@@ -196,8 +216,12 @@ async def publish(request: Request, ctx: CtxDep, staff: StaffForm, run_id: int):
     """Publish a run as the official list, after the page's confirmation."""
     require_page(staff, "rankings")
     values = await form_values(request)
-    with as_page():
+    try:
         await run_in_threadpool(lambda: write(ctx, key=values.get("key"), operation="ranking.publish",
                                               request={"run_id": run_id},
                                               fn=lambda s: rankings.publish_run(s, staff.principal, run_id)))
+    except LedgerError as error:  # another run is official, this one was superseded: said on the run's page
+        errors = FormErrors()
+        errors.general.append(f"未能发布：{_message(error)}")
+        return await run_in_threadpool(_run_page, request, ctx, staff, run_id, None, errors, error.status)
     return redirect(f"/console/rankings/runs/{run_id}?published=1")
