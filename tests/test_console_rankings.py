@@ -47,6 +47,10 @@ def test_an_admin_defines_runs_and_publishes_a_ranking(console_client, ctx):
     assert published.status_code == 303
     after = console_client.get(published.headers["location"])
     assert "已发布为正式名单" in after.text and 'id="publish"' not in after.text
+    noticed = console_client.post(f"/console/rankings/runs/{run_id}/notice", follow_redirects=False, data={
+        "csrf_token": form_csrf(after.text), "key": "notice-" + run_id})
+    assert noticed.status_code == 303
+    assert "公示：公示中" in console_client.get(noticed.headers["location"]).text
 
 
 def test_a_bad_quota_is_shown_next_to_its_field(console_client, ctx):

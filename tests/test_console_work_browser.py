@@ -89,6 +89,9 @@ def test_a_county_admin_defines_runs_and_publishes_a_ranking(ctx, live_url, desk
     page.click("#publish")
     page.wait_for_url("**published=1")
     assert "已发布为正式名单" in page.inner_text("main") and page.locator("#publish").count() == 0
+    page.click("#notice-start")
+    page.wait_for_url("**published=notice")
+    assert "公示：公示中" in page.inner_text("#notice")
     screenshot(page, "console-ranking-published")
 
 

@@ -16,7 +16,7 @@ from api.console.units import as_page, chosen_unit, link_prefix, unit_tree
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.people import org
-from ledger.rankings import definitions as rules, describe, runs as rankings
+from ledger.rankings import definitions as rules, describe, notices, runs as rankings
 from ledger.store.usecase import read, write
 
 router = APIRouter(include_in_schema=False)
@@ -201,6 +201,8 @@ def _run_page(request, ctx, staff, run_id: int, published, errors: FormErrors, s
         names = {unit["id"]: unit["name"] for unit in org.list_units(session, staff.principal)}
         for entry in found["entries"]:
             entry["unit_name"] = names.get(entry["group_unit_id"], "")
+        found["notice"] = next((n for n in notices.list_notices(session, staff.principal, ctx.today())
+                                if n["run_id"] == run_id), None)
         return found, rankings.definition_public(definition)
 
     with as_page():
@@ -225,3 +227,20 @@ async def publish(request: Request, ctx: CtxDep, staff: StaffForm, run_id: int):
         errors.general.append(f"未能发布：{_message(error)}")
         return await run_in_threadpool(_run_page, request, ctx, staff, run_id, None, errors, error.status)
     return redirect(f"/console/rankings/runs/{run_id}?published=1")
+
+
+@router.post("/console/rankings/runs/{run_id}/notice")
+async def put_on_notice(request: Request, ctx: CtxDep, staff: StaffForm, run_id: int):
+    """Put the published list on public notice (公示) for the days its definition says."""
+    require_page(staff, "rankings")
+    values = await form_values(request)
+    try:
+        await run_in_threadpool(lambda: write(ctx, key=values.get("key"), operation="ranking.notice",
+                                              request={"run_id": run_id},
+                                              fn=lambda s: notices.put_on_notice(s, staff.principal, run_id,
+                                                                                 ctx.today())))
+    except LedgerError as error:
+        errors = FormErrors()
+        errors.general.append(f"未能公示：{_message(error)}")
+        return await run_in_threadpool(_run_page, request, ctx, staff, run_id, None, errors, error.status)
+    return redirect(f"/console/rankings/runs/{run_id}?published=notice")
