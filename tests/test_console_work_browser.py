@@ -87,10 +87,10 @@ def test_a_county_admin_defines_runs_and_publishes_a_ranking(ctx, live_url, desk
     assert "候选 5 人，符合条件 4 人，入围 3 人" in text and "甲" in text
     screenshot(page, "console-ranking-run")
     page.click("#publish")
-    page.wait_for_url("**published=1")
+    page.wait_for_selector("[data-flash]:has-text('已发布为正式名单')")
     assert "已发布为正式名单" in page.inner_text("main") and page.locator("#publish").count() == 0
     page.click("#notice-start")
-    page.wait_for_url("**published=notice")
+    page.wait_for_selector("#notice")
     assert "公示：公示中" in page.inner_text("#notice")
     screenshot(page, "console-ranking-published")
 
@@ -113,11 +113,11 @@ def test_a_desk_operator_redeems_and_cancels_on_a_tablet(ctx, live_url, tablet_p
     page.fill(f"#qty-{item_id}", "1")
     assert page.locator("#redeem").is_enabled()
     page.click("#redeem")
-    page.wait_for_url("**receipt=*")
+    page.wait_for_selector("#done")
     assert "余额 20 分" in page.inner_text("#done")
     screenshot(page, "console-desk-redeemed")
     page.fill("input[name=reason]", "拿错了")
     page.click("button:has-text('撤销')")
-    page.wait_for_url("**cancelled=*")
+    page.wait_for_selector("#done:has-text('已撤销')")
     assert "积分和库存已退回" in page.inner_text("#done") and "撤销原因：拿错了" in page.inner_text("main")
     screenshot(page, "console-desk-cancelled")
