@@ -1,0 +1,36 @@
+"""Every work page of the console reads in Chinese: no English outside names, codes and the
+formats people know (the check of tests/test_chinese_messages.py), with real data on each."""
+from __future__ import annotations
+
+import re
+
+from tests import test_archive as ta, test_rankings as tr
+from tests.console_support import client_sign_in, console_client, staff  # noqa: F401
+from tests.test_chinese_messages import english_in, visible_text
+from tests.test_console_desk import desk_world
+
+
+def prose(page_html: str) -> str:
+    """The page as read: a policy document in a text box is code, not prose."""
+    return visible_text(re.sub(r"<textarea\b.*?</textarea>", " ", page_html, flags=re.S))
+
+
+def test_the_work_pages_have_no_english(console_client, ctx):
+    units = ta.build(ctx)
+    definition = tr.define(ctx, units, unit_id=units["institute"], eligibility={"min_hours": 1})
+    run = tr.run(ctx, definition["id"], period="2025")
+    _, desk_id, _, volunteer = desk_world(ctx)
+    admin, _ = staff(ctx, "admin")
+    client_sign_in(console_client, admin.username)
+    paths = [f"/console/policies?unit_id={units['center']}",
+             f"/console/policies/draft?unit_id={units['center']}&mode=form",
+             f"/console/rankings?unit_id={units['institute']}", "/console/rankings/define",
+             f"/console/rankings/runs/{run['id']}", f"/console/targets?unit_id={units['institute']}&period=2025-Q1",
+             f"/console/targets?unit_id={units['station_a']}&period=2025",
+             f"/console/desk?desk_id={desk_id}&volunteer_id={volunteer}", f"/console/desk?desk_id={desk_id}&q=秀英",
+             f"/console/desk/items?desk_id={desk_id}",
+             f"/console/archive?unit_id={units['station_a']}&period=2025-H1", "/console/audit"]
+    for path in paths:
+        answer = console_client.get(path)
+        assert answer.status_code == 200, path
+        assert english_in(prose(answer.text), (ta.HOSTILE,)) == [], path
