@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.console.desk_pages import PERIOD_NAMES, desk_of, form_values
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
+from ledger.people.access import SYSTEM_ACTOR
 from ledger.redemption import desks, stock
 from ledger.store.usecase import read, write
 
@@ -32,6 +33,11 @@ def _items(request, ctx, staff, desk_id, errors: FormErrors, values: dict, *, st
     items = read(ctx, lambda s: desks.list_items(s, staff.principal, desk["id"])) if desk else []
     moves = read(ctx, lambda s: stock.movements(s, staff.principal, desk["id"], limit=30)) if desk else []
     names = {item["id"]: item["name"] for item in items}
+    for move in moves:  # the stock book says where goods came from in words, not codes
+        source, _, note = (move["reason"] or "").partition(": ")
+        if source in SOURCE_NAMES:
+            move["reason"] = SOURCE_NAMES[source] + (f"：{note}" if note else "")
+        move["actor"] = "系统" if move["actor"] == SYSTEM_ACTOR else move["actor"]
     return page(request, "console/desk_items.html", staff, status=status, active="desk", desk=desk, items=items,
                 moves=moves, names=names, errors=errors, values=values, done=done, sources=SOURCE_NAMES,
                 move_names=MOVE_NAMES, periods=PERIOD_NAMES, may_manage=staff.principal.role in MANAGERS,
