@@ -33,8 +33,8 @@ def test_the_work_pages_have_no_english(console_client, ctx):
              f"/console/desk?desk_id={desk_id}&volunteer_id={volunteer}", f"/console/desk?desk_id={desk_id}&q=秀英",
              f"/console/desk/items?desk_id={desk_id}",
              f"/console/archive?unit_id={units['station_a']}&period=2025-H1", "/console/audit"]
-    with ctx.uow() as uow:  # user names are names: shown as they are
-        names = (ta.HOSTILE, *uow.session.execute(select(User.username)).scalars())
+    with ctx.uow() as uow:  # user names are names, shown as they are ("test" set the test passwords)
+        names = (ta.HOSTILE, "test", *uow.session.execute(select(User.username)).scalars())
     for path in paths:
         answer = console_client.get(path)
         assert answer.status_code == 200, path

@@ -15,6 +15,7 @@ from api.deps import CtxDep
 from ledger.book.integrity import verify
 from ledger.book.verify_words import verify_in_chinese
 from ledger.errors import LedgerError, ValidationFailed
+from ledger.people.access import SYSTEM_ACTOR
 from ledger.service import archive, archive_files
 from ledger.store.audit import ACTION_NAMES, audit_entries
 from ledger.store.uow import CHINA
@@ -73,6 +74,7 @@ def _audit(request, ctx, staff, actor: str, action: str, before_id, verdict):
     entries = read(ctx, lambda s: audit_entries(s, limit=PAGE_SIZE, before_id=before_id, actor=actor or None,
                                                 action=action or None))
     for entry in entries:  # shown in China's time, as every other date of the console
+        entry["actor"] = "系统" if entry["actor"] == SYSTEM_ACTOR else entry["actor"]
         entry["local_at"] = f"{dt.datetime.fromisoformat(entry['at']).astimezone(CHINA):%Y-%m-%d %H:%M:%S}"
     return page(request, "console/audit.html", staff, active="audit", entries=entries, actor=actor, action=action,
                 actions=sorted(ACTION_NAMES.items(), key=lambda item: item[1]), verdict=verdict,
