@@ -6,7 +6,9 @@ import re
 
 from sqlalchemy import select
 
-from ledger.people.tables import User
+from ledger.people.tables import Team, Unit, User
+from ledger.rankings.tables import RankingDefinition
+from ledger.redemption.tables import Desk
 from tests import test_archive as ta, test_rankings as tr
 from tests.console_support import client_sign_in, console_client, staff  # noqa: F401
 from tests.test_chinese_messages import english_in, visible_text
@@ -34,7 +36,9 @@ def test_the_work_pages_have_no_english(console_client, ctx):
              f"/console/desk/items?desk_id={desk_id}",
              f"/console/archive?unit_id={units['station_a']}&period=2025-H1", "/console/audit"]
     with ctx.uow() as uow:  # user names are names, shown as they are ("test" set the test passwords)
-        names = (ta.HOSTILE, "test", *uow.session.execute(select(User.username)).scalars())
+        names = (ta.HOSTILE, "test", *uow.session.execute(select(User.username)).scalars(),
+                 *(code for table in (Unit, Team, Desk, RankingDefinition)  # codes are codes
+                   for code in uow.session.execute(select(table.code)).scalars()))
     for path in paths:
         answer = console_client.get(path)
         assert answer.status_code == 200, path
