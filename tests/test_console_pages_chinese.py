@@ -6,6 +6,8 @@ import re
 
 from sqlalchemy import select
 
+from ledger.people import org
+from ledger.people.access import SYSTEM
 from ledger.people.tables import Team, Unit, User
 from ledger.rankings.tables import RankingDefinition
 from ledger.redemption.tables import Desk
@@ -43,3 +45,19 @@ def test_the_work_pages_have_no_english(console_client, ctx):
         answer = console_client.get(path)
         assert answer.status_code == 200, path
         assert english_in(prose(answer.text), names) == [], path
+
+
+def test_a_hostile_name_is_shown_as_text_on_the_work_pages(console_client, ctx):
+    units = ta.build(ctx)
+    script = "<script>alert(1)</script>"
+    with ctx.uow() as uow:
+        org.create_team(uow.session, SYSTEM, org.CreateTeam(ta.f.ref("T"), script, units["station_a"], "文化文艺"))
+        uow.commit()
+    admin, _ = staff(ctx, "admin")
+    client_sign_in(console_client, admin.username)
+    for path in (f"/console/targets?unit_id={units['station_a']}&period=2025",
+                 f"/console/archive?unit_id={units['station_a']}&period=2025-H1"):
+        answer = console_client.get(path)
+        assert script not in answer.text, path
+    targets = console_client.get(f"/console/targets?unit_id={units['station_a']}&period=2025").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in targets
