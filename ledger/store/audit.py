@@ -66,8 +66,14 @@ def detail_text(detail: dict | None) -> str:
     """An entry's details for people: "原因：重复录入；编码：S1" (unknown keys keep their name)."""
     if not detail:
         return ""
-    return "；".join(f"{DETAIL_NAMES.get(key, key)}：{VALUE_NAMES.get(key, {}).get(value, _value(value))}"
-                    for key, value in detail.items())
+    return "；".join(f"{DETAIL_NAMES.get(key, key)}：{_named(key, value)}" for key, value in detail.items())
+
+
+def _named(key: str, value) -> str:
+    """A value in words where it is a code (a role, an outcome), else as it is."""
+    if isinstance(value, str) and value in VALUE_NAMES.get(key, {}):
+        return VALUE_NAMES[key][value]
+    return _value(value)
 
 
 def _value(value) -> str:
