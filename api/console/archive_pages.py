@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import quote
 
-from api.console.web import FormErrors, StaffDep, StaffForm, page, require_page
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.console import menu
 from api.console.units import as_page, chosen_unit, link_prefix, unit_tree
+from api.console.web import FormErrors, StaffDep, StaffForm, page, require_page
 from api.deps import CtxDep
 from ledger.book.integrity import verify
 from ledger.book.verify_words import verify_in_chinese

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import secrets
 
-from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.console.desk_pages import PERIOD_NAMES, desk_of, form_values
+from api.console.web import FormErrors, StaffDep, StaffForm, form_write, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.people.access import SYSTEM_ACTOR
 from ledger.redemption import desks, stock
-from ledger.store.usecase import read, write
+from ledger.store.usecase import read
 
 router = APIRouter(include_in_schema=False)
 SOURCE_NAMES = {"donation": "捐赠", "purchase": "采购", "transfer": "调拨", "other": "其他"}
@@ -97,7 +97,7 @@ def _change(request, ctx, staff, values: dict):
     desk_id = int(values.get("desk_id", "0"))
     try:
         operation, body, fn = _act(values, staff, ctx, desk_id)
-        write(ctx, key=values.get("key"), operation=operation, request={"desk_id": desk_id, **body}, fn=fn)
+        form_write(ctx, staff, values.get("key", ""), operation, {"desk_id": desk_id, **body}, fn)
     except LedgerError as error:
         errors = FormErrors()
         errors.add(error, ("name", "price_points", "unit_label", "limit_quantity", "limit_period", "quantity",

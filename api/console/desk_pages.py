@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import secrets
 
-from api.console.web import FormErrors, PageRefused, StaffDep, StaffForm, page, redirect, require_page
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.console import menu
 from api.console.policy_pages import form_values
+from api.console.web import FormErrors, PageRefused, StaffDep, StaffForm, form_write, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.people.search import search_volunteers
 from ledger.redemption import desks, redeem as redemption
-from ledger.store.usecase import read, write
+from ledger.store.usecase import read
 from ledger.volunteer_view import lookup
 
 router = APIRouter(include_in_schema=False)
@@ -111,10 +111,10 @@ def _redeem(request, ctx, staff, values: dict):
     errors = FormErrors()
     try:
         lines = _lines(values)
-        result, _ = write(ctx, key=values.get("key"), operation="desk.redeem",
-                          request={"desk_id": desk_id, "volunteer_id": volunteer_id,
+        result = form_write(ctx, staff, values.get("key", ""), "desk.redeem",
+                            {"desk_id": desk_id, "volunteer_id": volunteer_id,
                                    "lines": [vars(line) for line in lines]},
-                          fn=lambda s: redemption.redeem(s, staff.principal, desk_id, volunteer_id, lines, ctx.today()))
+                            lambda s: redemption.redeem(s, staff.principal, desk_id, volunteer_id, lines, ctx.today()))
     except LedgerError as error:
         errors.general.append(_message(error))
         quantities = {name[4:]: text for name, text in values.items() if name.startswith("qty_")}
@@ -136,10 +136,10 @@ async def cancel(request: Request, ctx: CtxDep, staff: StaffForm):
     values = await form_values(request)
     desk_id, number = int(values.get("desk_id", "0")), values.get("number", "")
     try:
-        await run_in_threadpool(lambda: write(
-            ctx, key=values.get("key"), operation="desk.cancel", request={"desk_id": desk_id, "number": number,
+        await run_in_threadpool(lambda: form_write(
+            ctx, staff, values.get("key", ""), "desk.cancel", {"desk_id": desk_id, "number": number,
                                                                          "reason": values.get("reason", "")},
-            fn=lambda s: redemption.cancel(s, staff.principal, desk_id, number, values.get("reason", ""),
+            lambda s: redemption.cancel(s, staff.principal, desk_id, number, values.get("reason", ""),
                                            ctx.today())))
     except LedgerError as error:
         errors = FormErrors()

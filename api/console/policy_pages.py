@@ -7,18 +7,18 @@ import datetime as dt
 import secrets
 from typing import Annotated
 
-from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.console import menu
 from api.console.units import chosen_unit, link_prefix, unit_tree
+from api.console.web import FormErrors, StaffDep, StaffForm, form_write, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.incentives import describe, policies, policy_form, whatif
 from ledger.incentives.document import ROUNDING_RULES
 from ledger.incentives.policy import Policy
-from ledger.store.usecase import read, write
+from ledger.store.usecase import read
 
 router = APIRouter(include_in_schema=False)
 menu.register(menu.MenuItem("policies", "激励办法", "/console/policies", ("admin", "unit_admin", "auditor"), order=50))
@@ -150,12 +150,12 @@ async def publish(request: Request, ctx: CtxDep, staff: StaffForm):
     command = policies.PublishPolicy(unit_id=unit_id, effective_from=effective_from, document=document)
 
     def publish_now():
-        return write(ctx, key=values.get("key"), operation="policy.publish",
-                     request={"unit_id": unit_id, "effective_from": effective_from.isoformat(), "document": document},
-                     fn=lambda s: policies.version_public(policies.publish_policy(s, staff.principal, command)))
+        return form_write(ctx, staff, values.get("key", ""), "policy.publish",
+                          {"unit_id": unit_id, "effective_from": effective_from.isoformat(), "document": document},
+                          lambda s: policies.version_public(policies.publish_policy(s, staff.principal, command)))
 
     try:
-        version, _ = await run_in_threadpool(publish_now)
+        version = await run_in_threadpool(publish_now)
     except LedgerError as error:  # e.g. a date before the unit's latest version: back to the draft, said there
         errors = FormErrors()
         errors.add(error, DRAFT_FIELDS)

@@ -6,18 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from api.console.web import FormErrors, StaffDep, StaffForm, page, redirect, require_page
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.console import menu
 from api.console.policy_pages import form_values
 from api.console.units import as_page, chosen_unit, link_prefix, unit_tree
+from api.console.web import FormErrors, StaffDep, StaffForm, form_write, page, redirect, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError, ValidationFailed
 from ledger.people import org
 from ledger.rankings import definitions as rules, describe, notices, runs as rankings
-from ledger.store.usecase import read, write
+from ledger.store.usecase import read
 
 router = APIRouter(include_in_schema=False)
 menu.register(menu.MenuItem("rankings", "评先评优", "/console/rankings", ("admin", "unit_admin", "auditor"), order=60))
@@ -134,8 +134,8 @@ def _define(request, ctx, staff, values: dict):
     errors = FormErrors()
     try:
         raw = definition_from_form(values)
-        saved, _ = write(ctx, key=values.get("key"), operation="ranking.define", request=raw,
-                         fn=lambda s: rankings.define_ranking(s, staff.principal, raw))
+        saved = form_write(ctx, staff, values.get("key", ""), "ranking.define", raw,
+                           lambda s: rankings.define_ranking(s, staff.principal, raw))
     except LedgerError as error:
         errors.add(_on_form(error), DEFINE_FIELDS)
         return _define_form(request, ctx, staff, values, errors, status=422)
@@ -165,12 +165,12 @@ async def run(request: Request, ctx: CtxDep, staff: StaffForm):
 
     def run_now():
         request_body = {"definition_id": definition_id, "period": values.get("period", "").strip(), "as_of": as_of}
-        return write(ctx, key=values.get("key"), operation="ranking.run", request=request_body,
-                     fn=lambda s: rankings.run_ranking(s, staff.principal, definition_id, request_body["period"],
+        return form_write(ctx, staff, values.get("key", ""), "ranking.run", request_body,
+                          lambda s: rankings.run_ranking(s, staff.principal, definition_id, request_body["period"],
                                                        ctx.today(), as_of=as_of))
 
     try:
-        result, _ = await run_in_threadpool(run_now)
+        result = await run_in_threadpool(run_now)
     except LedgerError as error:  # a period not ended, a cut-off outside it: said above the list
         errors = FormErrors()
         errors.general.append(f"未能运行：{_message(error)}")
@@ -219,9 +219,9 @@ async def publish(request: Request, ctx: CtxDep, staff: StaffForm, run_id: int):
     require_page(staff, "rankings")
     values = await form_values(request)
     try:
-        await run_in_threadpool(lambda: write(ctx, key=values.get("key"), operation="ranking.publish",
-                                              request={"run_id": run_id},
-                                              fn=lambda s: rankings.publish_run(s, staff.principal, run_id)))
+        await run_in_threadpool(lambda: form_write(ctx, staff, values.get("key", ""), "ranking.publish",
+                                                   {"run_id": run_id},
+                                                   lambda s: rankings.publish_run(s, staff.principal, run_id)))
     except LedgerError as error:  # another run is official, this one was superseded: said on the run's page
         errors = FormErrors()
         errors.general.append(f"未能发布：{_message(error)}")
@@ -235,9 +235,9 @@ async def put_on_notice(request: Request, ctx: CtxDep, staff: StaffForm, run_id:
     require_page(staff, "rankings")
     values = await form_values(request)
     try:
-        await run_in_threadpool(lambda: write(ctx, key=values.get("key"), operation="ranking.notice",
-                                              request={"run_id": run_id},
-                                              fn=lambda s: notices.put_on_notice(s, staff.principal, run_id,
+        await run_in_threadpool(lambda: form_write(ctx, staff, values.get("key", ""), "ranking.notice",
+                                                   {"run_id": run_id},
+                                                   lambda s: notices.put_on_notice(s, staff.principal, run_id,
                                                                                  ctx.today())))
     except LedgerError as error:
         errors = FormErrors()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
-from api.console.web import FormErrors, StaffDep, page, require_page
 from fastapi import APIRouter, Request, Response
 
 from api.console import menu
 from api.console.units import as_page, chosen_unit, link_prefix, unit_tree
+from api.console.web import FormErrors, StaffDep, page, require_page
 from api.deps import CtxDep
 from ledger.errors import LedgerError
 from ledger.rankings import exports as rank_exports, targets
