@@ -122,7 +122,7 @@ def test_volunteers_and_users_without_a_password_cannot_sign_in_to_the_console(c
 
 @pytest.mark.parametrize("role, sees, not_sees", [
     ("desk_operator", ["兑换点"], ["评先评优", "目标考核"]),
-    ("unit_admin", ["评先评优", "目标考核"], ["兑换点"]),
+    ("unit_admin", ["评先评优", "目标考核", "兑换点"], ["审计"]),  # unit admins keep their desks' catalogues
     ("auditor", ["评先评优"], ["兑换点"]),
 ])
 def test_each_role_sees_only_its_menu_and_pages(console_client, ctx, role, sees, not_sees):
@@ -133,6 +133,8 @@ def test_each_role_sees_only_its_menu_and_pages(console_client, ctx, role, sees,
     assert all(label in nav for label in sees) and not any(label in nav for label in not_sees)
     if role == "desk_operator":
         assert console_client.get("/rankings/page").status_code == 403
+    elif role == "unit_admin":
+        assert console_client.get("/console/audit").status_code == 403
     else:
         assert console_client.get("/desk").status_code == 403
 
