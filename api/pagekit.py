@@ -64,10 +64,14 @@ def _is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def render(request: Request, template: str, status_code: int = 200, **values) -> HTMLResponse:
-    """A page from a template, with the CSRF token and the text size the visitor chose."""
+def render(request: Request, template: str, status_code: int = 200, *, csrf: str | None = None,
+           **values) -> HTMLResponse:
+    """A page from a template, with the CSRF token and the text size the visitor chose.
+
+    `csrf`: the token of a staff page (the console session's); else this visitor's cookie token.
+    """
     large = request.cookies.get(LARGE_COOKIE) == "1"
-    html = ENV.get_template(template).render(csrf=csrf_token(request), large=large, **values)
+    html = ENV.get_template(template).render(csrf=csrf or csrf_token(request), large=large, **values)
     return secure(HTMLResponse(html, status_code=status_code), request)
 
 

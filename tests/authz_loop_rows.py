@@ -226,7 +226,7 @@ def _register_signups(row, fixed) -> None:
 PAGES = ("/order", "/join", "/phone", "/loop", "/loop/applications", "/loop/report", "/static/loop.css",
          "/text-size", "/loop/orders/new")
 PHONE_POSTS = ("/phone/scan", "/phone/signup", "/phone/signup/cancel")  # not signed in on this phone: 401
-FORM_POSTS = ("/order", "/join", "/phone/sign-in", "/phone/sign-out", "/loop/sign-in", "/loop/sign-out")
+FORM_POSTS = ("/order", "/join", "/phone/sign-in", "/phone/sign-out")
 STAFF_POSTS = ("/loop/orders", "/loop/orders/{order_id}/dispatch", "/loop/orders/{order_id}/take", "/loop/orders/{order_id}/decline",
                "/loop/orders/{order_id}/complete", "/loop/orders/{order_id}/resolve",
                "/loop/activities/{activity_id}/recruitment", "/loop/activities/{activity_id}/attendance",
@@ -237,15 +237,17 @@ STAFF_POSTS = ("/loop/orders", "/loop/orders/{order_id}/dispatch", "/loop/orders
 def _register_pages(row, fixed) -> None:
     """The pages sign in by cookie, never by bearer token: every role is a visitor to them.
 
-    A page without its cookie shows the sign-in form (200); a form posted without the page's
-    CSRF token is refused (403); a staff or volunteer form without the session cookie, 401.
+    A page without its cookie shows the sign-in form (200; the organiser's pages redirect to the
+    console's, followed here); a form posted without the page's CSRF token is refused (403); a
+    volunteer's form without the phone's session, 401; an organiser's form without the console's
+    session goes to the console's sign-in form (a redirect, followed: 200).
     """
     for path in PAGES:
         fixed("GET", path, ANYONE, path)
     fixed("GET", "/checkin", ANYONE, "/checkin?a=1&w=1&c=x")
     fixed("GET", "/loop/activities/{activity_id}", ANYONE, lambda w: f"/loop/activities/{w.ids['activity']}")
     fixed("GET", "/loop/activities/{activity_id}/qr", ANYONE, lambda w: f"/loop/activities/{w.ids['activity']}/qr")
-    fixed("GET", "/loop/activities/{activity_id}/qr.svg", (401,) * 8,
+    fixed("GET", "/loop/activities/{activity_id}/qr.svg", ANYONE,
           lambda w: f"/loop/activities/{w.ids['activity']}/qr.svg")
 
     @row("GET", "/order/{order_id}", *ANYONE)
@@ -261,6 +263,6 @@ def _register_pages(row, fixed) -> None:
     for path in PHONE_POSTS:
         fixed("POST", path, (401,) * 8, path, data={})
     for path in STAFF_POSTS:
-        fixed("POST", path, (401,) * 8,
+        fixed("POST", path, ANYONE,
               lambda w, path=path: path.replace("{order_id}", "1").replace("{activity_id}", str(w.ids["activity"]))
               .replace("{application_id}", "1").replace("{record_id}", "1").replace("{flag_id}", "1"), data={})

@@ -1,6 +1,7 @@
-"""The organiser's pages of the service loop in a real headless Chromium (tablet): the center
-dispatches from its queue, the station takes the order, recruits, shows the rotating QR code,
-signs a volunteer in and out by hand; an application is confirmed; the report counts."""
+"""The organiser's pages of the service loop in a real headless Chromium (tablet), signed in through
+the staff console's session: the center dispatches from its queue, the station takes the order,
+recruits, shows the rotating QR code, signs a volunteer in and out by hand, a second person
+approves; an application is confirmed; the report counts."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,16 +12,18 @@ from ledger.people import applications
 from ledger.service import orders
 from tests import factories as f
 from tests.browser import live_server, screenshot
+from tests.console_support import give_password, sign_in
 from tests.loop_support import answered, clocked, do, world
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page, url, token, path="/loop"):
+def _sign_in(page, url, principal, path="/loop"):
+    """Sign in through the staff console's form (name and password), then open `path`."""
     page.context.clear_cookies()
+    give_password(page.ctx_for_test, principal.username)
+    sign_in(page, url, principal.username)
     page.goto(url + path)
-    page.fill("#token", token)
-    page.click("button[type=submit]")
 
 
 def test_the_organiser_dispatches_takes_recruits_shows_the_code_and_signs_people_by_hand(ctx, tablet_page):
@@ -32,8 +35,9 @@ def test_the_organiser_dispatches_takes_recruits_shows_the_code_and_signs_people
         wanted_at=dt.datetime(2026, 11, 10, 9, 0), contact_name="孙伯", phone="13812345678"),
         now=ctx.now(), client_address="10.1.1.1", challenge=challenge, answer=answer))
     page = tablet_page
+    page.ctx_for_test = ctx
     with live_server(ctx) as url:
-        _sign_in(page, url, w["tokens"]["center"])
+        _sign_in(page, url, w["admins"]["center"])
         card = page.locator(f"#order-{order['id']}")
         assert "<b>垃圾分类</b>宣传" in card.inner_text()  # a name from the database is text, never markup
         screenshot(page, "loop-staff-dispatch-queue")
@@ -41,7 +45,7 @@ def test_the_organiser_dispatches_takes_recruits_shows_the_code_and_signs_people
         card.locator("button:has-text('派单')").click()
         assert "已完成" in page.inner_text(".msg.ok")
 
-        _sign_in(page, url, w["tokens"]["station"], "/loop/orders/new")  # a resident phoned the station
+        _sign_in(page, url, w["admins"]["station"], "/loop/orders/new")  # a resident phoned the station
         page.select_option("#kind", "理论宣讲")
         for field, value in (("#title", "惠民政策宣讲"), ("#place", "村委会"), ("#day", "2026-11-12"),
                              ("#time", "10:00"), ("#contact_name", "周大爷"), ("#phone", "13722223333")):
@@ -63,7 +67,9 @@ def test_the_organiser_dispatches_takes_recruits_shows_the_code_and_signs_people
         assert "/checkin?a=" in page.inner_text("#code-url")
         screenshot(page, "loop-staff-qr")
         page.click("text=返回活动")
-        clock.set(dt.datetime(2026, 11, 10, 11, 0))
+        activity_path = page.url.removeprefix(url)
+        clock.set(dt.datetime(2026, 11, 10, 11, 0))  # the next day: the organiser signs in again
+        _sign_in(page, url, w["admins"]["station"], activity_path)
         form = page.locator("#attendance form")
         form.locator("input[name=volunteer_id]").fill(str(w["volunteers"][1]))
         form.locator("input[name=at]").fill("2026-11-10T09:00")
@@ -76,7 +82,7 @@ def test_the_organiser_dispatches_takes_recruits_shows_the_code_and_signs_people
         assert "90 分钟" in page.inner_text("#records") and "待审核" in page.inner_text("#records")
         screenshot(page, "loop-staff-activity")
         assert page.locator("#records button").count() == 0  # the organiser recorded it: another approves
-        _sign_in(page, url, w["tokens"]["institute"], "/loop?queue=complete")
+        _sign_in(page, url, w["admins"]["institute"], "/loop?queue=complete")
         page.locator(f"#order-{order['id']} a").click()
         page.click("#records button:has-text('审核通过')")
         assert "已入账" in page.inner_text("#records")
