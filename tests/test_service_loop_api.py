@@ -3,12 +3,18 @@ volunteer's sign-up and scans, and errors as {"code", "message", "field"} in Chi
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests import factories as f
 from tests.loop_support import clocked, world
+
+
+def _address() -> tuple[str, int]:
+    """A client address of this test's own: the public forms' hourly limits count per address."""
+    return (f"198.18.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}", 4000)
 
 
 def _auth(token: str) -> dict:
@@ -24,7 +30,7 @@ def test_the_loop_over_http_from_a_public_order_to_points(ctx):
     ctx, clock = clocked(ctx, dt.datetime(2026, 11, 9, 9, 0))
     w = world(ctx)
     tokens, units = w["tokens"], w["units"]
-    with TestClient(create_app(ctx)) as client:
+    with TestClient(create_app(ctx), client=_address()) as client:
         kinds = client.get("/public/service-kinds", params={"unit_id": units["station_a"]}).json()
         assert kinds[:6] == ["理论宣讲", "教育服务", "文化服务", "科技科普", "健身体育", "文明创建"]
         challenge = client.get("/public/challenge").json()
@@ -83,7 +89,7 @@ def test_the_loop_over_http_from_a_public_order_to_points(ctx):
 
 
 def test_an_order_for_a_unit_that_does_not_exist_answers_a_chinese_404(ctx):
-    with TestClient(create_app(ctx)) as client:
+    with TestClient(create_app(ctx), client=_address()) as client:
         challenge = client.get("/public/challenge").json()
         body = {"unit_id": 99999999, "kind": "文化服务", "title": "x", "place": "y",
                 "wanted_at": "2036-11-10T14:00", "contact_name": "z", "phone": "13711112222",
@@ -95,7 +101,7 @@ def test_an_order_for_a_unit_that_does_not_exist_answers_a_chinese_404(ctx):
 
 def test_joining_from_the_phone_over_http(ctx):
     w = world(ctx)
-    with TestClient(create_app(ctx)) as client:
+    with TestClient(create_app(ctx), client=_address()) as client:
         challenge = client.get("/public/challenge").json()
         id_number = f.random_id_number()
         answer = client.post("/public/applications", headers={"Idempotency-Key": f.ref("k")}, json={
