@@ -39,7 +39,9 @@ def test_sixteen_threads_post_and_reverse_for_the_same_volunteers(fresh_ctx):
     recorder, _ = f.user(ctx, "unit_admin", units["station_a"])
     approver, _ = f.user(ctx, "unit_admin", units["institute"])
     volunteers = [f.volunteer(ctx, units["station_a"]) for _ in range(VOLUNTEERS)]
-    activity_id = f.activity(ctx, units["station_a"], dt.date(2026, 10, 8))
+    # one activity a day (a cap per activity sums a volunteer's records in it)
+    activities = {k: f.activity(ctx, units["station_a"], dt.date(2026, 10, 8) + dt.timedelta(days=k))
+                  for k in range(jobs // VOLUNTEERS + 1)}
     results: dict[tuple[str, int], list[dict]] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -48,7 +50,7 @@ def test_sixteen_threads_post_and_reverse_for_the_same_volunteers(fresh_ctx):
     def job(j: int) -> None:
         volunteer, k = volunteers[j % VOLUNTEERS], j // VOLUNTEERS
         begins = dt.datetime(2026, 10, 8, 9, 0) + dt.timedelta(days=k)  # Oct 8–23: no holiday tags
-        command = service_records.RecordService(volunteer_id=volunteer, activity_id=activity_id,
+        command = service_records.RecordService(volunteer_id=volunteer, activity_id=activities[k],
                                                 started_at=begins, ended_at=begins + dt.timedelta(minutes=MINUTES))
         created, _ = write(ctx, key=f"rec-{j}", operation="record.create",
                            request={"volunteer": volunteer, "start": begins.isoformat()},

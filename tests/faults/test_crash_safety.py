@@ -235,12 +235,12 @@ def test_sigkill_in_the_middle_of_a_stream_of_redemptions_then_resend(pg_ctx, tm
     recorder, _ = f.user(pg_ctx, "unit_admin", units["station_a"])
     manager, _ = f.user(pg_ctx, "unit_admin", units["institute"])
     _, auditor = f.user(pg_ctx, "auditor")
-    activity = f.activity(pg_ctx, units["station_a"], dt.date(2025, 3, 1))
+    activities = {d: f.activity(pg_ctx, units["station_a"], dt.date(2024, 5, d)) for d in (1, 2)}  # one a day
     people = [f.volunteer(pg_ctx, units["station_a"], id_number=f.random_id_number(f"19{70 + n}0202"))
               for n in range(6)]
     with pg_ctx.uow() as uow:  # 2 days × 480 min × 10 points an hour = 160 points each
         s = uow.session
-        bulk.post_approved(s, manager, [bulk.ApprovedService(v, activity, dt.datetime(2024, 5, d, 8),
+        bulk.post_approved(s, manager, [bulk.ApprovedService(v, activities[d], dt.datetime(2024, 5, d, 8),
                                                              dt.datetime(2024, 5, d, 16), recorded_by=recorder.user_id)
                                         for v in people for d in (1, 2)], pg_ctx.local_now())
         desk = desks.create_desk(s, manager, desks.CreateDesk(units["station_a"], f.ref("D"), "爱心超市",
