@@ -22,8 +22,8 @@ def english_in(text: str, names: tuple[str, ...] = ()) -> list[str]:
     """English words in a text a person reads, once names and codes are set aside."""
     for name in names:
         text = text.replace(name, " ")
-    words = re.findall(r"[A-Za-z][A-Za-z\-]{2,}", text)
-    return [w for w in words if w not in ALLOWED and not re.search(r"\d", w)]
+    words = re.findall(r"[A-Za-z][A-Za-z0-9_\-]{2,}", text)  # user names like unit_admin-3f2a are names
+    return [w for w in words if w not in ALLOWED and not re.search(r"[\d_]", w)]
 
 
 def visible_text(page_html: str) -> str:
