@@ -23,10 +23,10 @@ NOTHING: Used = {}
 
 def scope_key(scope: str, activity_id: int | None, day: dt.date) -> object:
     """Which activity, day, week (ISO year and week), month or year a record counts in."""
-    if scope == "activity":
-        return activity_id
     if scope == "day":
         return day
+    if scope == "activity":
+        return activity_id
     if scope == "week":
         return day.isocalendar()[:2]
     if scope == "month":
@@ -34,27 +34,25 @@ def scope_key(scope: str, activity_id: int | None, day: dt.date) -> object:
     return day.year
 
 
-def _capped(caps: Caps, measure: str, amount: int, used: Used) -> int:
-    for scope in CAP_SCOPES:
-        limit = caps.limit(measure, scope)
-        if limit is not None:
-            amount = min(amount, max(0, limit - used.get(scope, 0)))
+def _capped(limits: tuple[tuple[str, int], ...], amount: int, used: Used) -> int:
+    for scope, limit in limits:
+        amount = min(amount, max(0, limit - used.get(scope, 0)))
     return amount
 
 
 def capped_minutes(caps: Caps, minutes: int, used: Used) -> int:
     """Minutes credited of `minutes` served: no more than what each minutes cap has left."""
-    return _capped(caps, "minutes", minutes, used)
+    return _capped(caps.minutes_limits, minutes, used)
 
 
 def capped_points(caps: Caps, points: int, used: Used) -> int:
     """Points awarded of `points` earned: no more than what each points cap has left."""
-    return _capped(caps, "points", points, used) if points > 0 else points
+    return _capped(caps.points_limits, points, used) if points > 0 else points
 
 
 def scopes_capped(caps: Caps, measure: str) -> tuple[str, ...]:
     """The scopes in which `caps` limits `measure`."""
-    return tuple(scope for scope in CAP_SCOPES if caps.limit(measure, scope) is not None)
+    return tuple(scope for scope, _limit in (caps.minutes_limits if measure == "minutes" else caps.points_limits))
 
 
 def may_bind(caps: Caps, minutes: int, used: Used) -> bool:
@@ -63,36 +61,48 @@ def may_bind(caps: Caps, minutes: int, used: Used) -> bool:
     With `used` upper bounds of what was credited, False means the caps credit every minute
     and every point whatever the exact sums are (minutes caps only ever take a minimum; any
     points cap needs the exact points)."""
-    if scopes_capped(caps, "points"):
+    if caps.points_limits:
         return True
-    return any(used.get(scope, 0) + minutes > caps.limit("minutes", scope)  # type: ignore[operator]
-               for scope in scopes_capped(caps, "minutes"))
+    return any(used.get(scope, 0) + minutes > limit for scope, limit in caps.minutes_limits)
 
 
 class RunningCredit:
     """Minutes and points credited so far per volunteer in each scope, while walking records
     in order: what the caps of the next record count.  Only `scopes` are kept."""
 
-    def __init__(self, scopes: Iterable[str] = CAP_SCOPES) -> None:
+    def __init__(self, scopes: Iterable[str] = CAP_SCOPES, points: bool = True) -> None:
         self.scopes = tuple(scopes)
+        self.keeps_points = points  # False: no points cap to count for, points are not kept
         self.minutes: dict[tuple, int] = defaultdict(int)
         self.points: dict[tuple, int] = defaultdict(int)
 
-    def _keys(self, volunteer_id: int, activity_id: int | None, day: dt.date) -> list[tuple[str, tuple]]:
-        return [(scope, (volunteer_id, scope, scope_key(scope, activity_id, day))) for scope in self.scopes]
+    def keys(self, volunteer_id: int, activity_id: int | None, day: dt.date) -> list[tuple[str, tuple]]:
+        """The record's key in each scope kept (computed once for `used` and `count`)."""
+        return [(scope, (volunteer_id, scope, day if scope == "day" else activity_id if scope == "activity"
+                         else scope_key(scope, activity_id, day))) for scope in self.scopes]
+
+    def used(self, keys: list[tuple[str, tuple]]) -> tuple[Used, Used]:
+        """(minutes, points) credited so far in each scope of a record's `keys`."""
+        minutes = self.minutes
+        return ({scope: minutes.get(key, 0) for scope, key in keys},
+                {scope: self.points.get(key, 0) for scope, key in keys} if self.keeps_points else NOTHING)
+
+    def count(self, keys: list[tuple[str, tuple]], minutes: int, points: int = 0) -> None:
+        """Count a record's credited minutes and points in each scope of its `keys`."""
+        if minutes or points:
+            kept_minutes, kept_points = self.minutes, self.points
+            for _scope, key in keys:
+                kept_minutes[key] += minutes
+                if self.keeps_points:
+                    kept_points[key] += points
 
     def before(self, volunteer_id: int, activity_id: int | None, day: dt.date) -> tuple[Used, Used]:
         """(minutes, points) credited so far in each scope of a record."""
-        keys = self._keys(volunteer_id, activity_id, day)
-        return ({scope: self.minutes.get(key, 0) for scope, key in keys},
-                {scope: self.points.get(key, 0) for scope, key in keys})
+        return self.used(self.keys(volunteer_id, activity_id, day))
 
     def add(self, volunteer_id: int, activity_id: int | None, day: dt.date, minutes: int, points: int = 0) -> None:
         """Count a record's credited minutes and points."""
-        if minutes or points:
-            for _scope, key in self._keys(volunteer_id, activity_id, day):
-                self.minutes[key] += minutes
-                self.points[key] += points
+        self.count(self.keys(volunteer_id, activity_id, day), minutes, points)
 
     def forget(self, volunteer_ids: set[int]) -> None:
         """Drop what is kept of these volunteers (their exact sums are read again)."""

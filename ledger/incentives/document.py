@@ -8,9 +8,10 @@ Every refusal is `PolicyInvalid(path, reason)` with the exact dotted path of the
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from ledger.errors import PolicyInvalid
@@ -92,6 +93,16 @@ class Caps:
     def limit(self, measure: str, scope: str) -> int | None:
         """The cap on `measure` ("minutes" or "points") per `scope`, or None."""
         return getattr(self, f"per_{scope}_{measure}")
+
+    @cached_property
+    def minutes_limits(self) -> tuple[tuple[str, int], ...]:
+        """(scope, cap) of every minutes cap, in scope order (read once: pricing loops over it)."""
+        return tuple((scope, limit) for scope in CAP_SCOPES if (limit := self.limit("minutes", scope)) is not None)
+
+    @cached_property
+    def points_limits(self) -> tuple[tuple[str, int], ...]:
+        """(scope, cap) of every points cap, in scope order."""
+        return tuple((scope, limit) for scope in CAP_SCOPES if (limit := self.limit("points", scope)) is not None)
 
 
 def read_document(text: str) -> dict[str, Any]:
@@ -388,7 +399,8 @@ def canonical_dict(policy: Any) -> dict[str, Any]:
     def rates(mapping: dict[str, Decimal]) -> dict[str, str]:
         return {key: decimal_text(value) for key, value in sorted(mapping.items())}
 
-    caps = {key: value for key, value in vars(policy.caps).items() if value is not None}
+    caps = {field.name: getattr(policy.caps, field.name) for field in fields(policy.caps)
+            if getattr(policy.caps, field.name) is not None}
     expiry: dict[str, Any] = {"rule": policy.expiry_rule}
     if policy.expiry_months is not None:
         expiry["months"] = policy.expiry_months

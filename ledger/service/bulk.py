@@ -176,7 +176,7 @@ class _Prices:
                                                service_kind=kind))
             result = self.by_case[key] = (priced.credited_minutes, priced.points, priced.multiplier)
         credited, points, multiplier = result
-        if used_points:  # the points caps, on what the volunteer already has in their scopes
+        if setting.policy.caps.points_limits:  # the points caps, on what the volunteer has in their scopes
             points = capped_points(setting.policy.caps, points, used_points)
         found = self.by_record.get((activity_id, day, capped, kind, points))
         if found is None:
@@ -202,16 +202,16 @@ def _price_all(session: Session, facts: BatchFacts, services: Sequence[ApprovedS
         if setting is None:
             setting = settings[(service.activity_id, day)] = _Setting(facts, service.activity_id, day, day_tags)
         setting_of.append(setting)
-    credit = credited_before(session, [(s.volunteer_id, s.activity_id, day, wanted, setting.policy.caps)
-                                       for s, day, wanted, setting in zip(services, days, minutes, setting_of)])
+    credit, keys_of = credited_before(session, [(s.volunteer_id, s.activity_id, day, wanted, setting.policy.caps)
+                                                for s, day, wanted, setting in zip(services, days, minutes, setting_of)])
     prices, out = _Prices(), []
-    for service, wanted, day, setting in zip(services, minutes, days, setting_of):
+    for service, wanted, day, setting, keys in zip(services, minutes, days, setting_of, keys_of):
         volunteer_id = service.volunteer_id
-        used_minutes, used_points = credit.before(volunteer_id, service.activity_id, day)
+        used_minutes, used_points = credit.used(keys)
         capped = capped_minutes(setting.policy.caps, wanted, used_minutes)
         credited, points, memo = prices.of(service.activity_id, setting, day, capped, service.service_kind,
                                            used_points)
-        credit.add(volunteer_id, service.activity_id, day, credited, points)
+        credit.count(keys, credited, points)
         funder = setting.funder
         if funder is None:  # funded by the home unit on the service date
             funder = funding_unit(setting.policy, facts.home_unit_on(session, volunteer_id, day), setting.county)

@@ -265,8 +265,10 @@ def read_accounts(session: Session, keys: Iterable[tuple[str, int]]) -> dict:
     return found
 
 
-def credited_before(session: Session, wanted: Sequence[tuple[int, int, dt.date, int, Caps]]) -> RunningCredit:
-    """Minutes and points already credited to each volunteer in every cap scope before the batch.
+def credited_before(session: Session, wanted: Sequence[tuple[int, int, dt.date, int, Caps]]
+                    ) -> tuple[RunningCredit, list[list]]:
+    """Minutes and points already credited to each volunteer in every cap scope before the batch,
+    and each record's keys in those scopes (`RunningCredit.keys`, computed once).
 
     `wanted`: (volunteer, activity, service day, minutes, the caps of its policy) per record,
     in batch order.  Exact where a cap may bind; elsewhere a bound that gives the same prices.
@@ -276,32 +278,34 @@ def credited_before(session: Session, wanted: Sequence[tuple[int, int, dt.date, 
     is priced the same with the bound as with the exact figure (`caps.may_bind`): only the
     other volunteers need the exact sums, which join the postings.
     """
-    scopes = {scope for *_rest, caps in wanted for measure in ("minutes", "points")
-              for scope in scopes_capped(caps, measure)}
+    every_caps = list({id(caps): caps for *_rest, caps in wanted}.values())
+    scopes = {scope for caps in every_caps for measure in ("minutes", "points") for scope in scopes_capped(caps, measure)}
     years = {day.year for _v, _a, day, _m, _c in wanted}
     january = dt.date(min(years), 1, 1)
     lo = dt.datetime.combine(january - dt.timedelta(days=january.weekday()), dt.time())  # its week's Monday
     hi = dt.datetime(max(years) + 1, 1, 1)
     hi += dt.timedelta(days=(7 - hi.weekday()) % 7)  # to the end of the last week
     on_day = "CAST(started_at AS date)" if session.get_bind().dialect.name == "postgresql" else "date(started_at)"
-    credited = RunningCredit(sorted(scopes))
+    credited = RunningCredit(sorted(scopes), points=any(caps.points_limits for caps in every_caps))
+    keys = [credited.keys(volunteer_id, activity_id, day) for volunteer_id, activity_id, day, _m, _c in wanted]
     if not scopes:
-        return credited
+        return credited, keys
     for volunteer_id, activity_id, day, total in in_ids(session, f"""
             SELECT volunteer_id, activity_id, {on_day}, SUM(minutes) FROM service_records
             WHERE volunteer_id IN (:ids) AND status = 'posted' AND started_at >= :lo AND started_at < :hi
             GROUP BY volunteer_id, activity_id, {on_day}""", {w[0] for w in wanted}, lo=lo, hi=hi):
         credited.add(volunteer_id, activity_id, _date(day), int(total))
-    bound = RunningCredit(credited.scopes)
+    bound = RunningCredit(credited.scopes, points=False)
     bound.minutes.update(credited.minutes)
     risky = set()
-    for volunteer_id, activity_id, day, minutes, caps in wanted:
-        if may_bind(caps, minutes, bound.before(volunteer_id, activity_id, day)[0]):
-            risky.add(volunteer_id)
-        bound.add(volunteer_id, activity_id, day, minutes)
+    for (volunteer_id, _activity_id, _day, minutes, caps), record_keys in zip(wanted, keys):
+        if volunteer_id not in risky:
+            if may_bind(caps, minutes, bound.used(record_keys)[0]):
+                risky.add(volunteer_id)
+            bound.count(record_keys, minutes)
     if risky:
         _exact_credit(session, credited, risky, lo, hi)
-    return credited
+    return credited, keys
 
 
 def _exact_credit(session: Session, credited: RunningCredit, volunteers: set[int], lo: dt.datetime,
