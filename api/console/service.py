@@ -188,8 +188,11 @@ async def record_grid(request: Request, ctx: CtxDep, staff: StaffForm, activity_
 
 
 @router.get("/console/approvals")
-def approvals_page(request: Request, ctx: CtxDep, staff: StaffDep, done: str = ""):
-    return _approvals(request, ctx, staff, done=done[:100])
+def approvals_page(request: Request, ctx: CtxDep, staff: StaffDep, approved: int = 0, rejected: int = 0,
+                   reversed_id: int = 0):
+    done = (f"{approved} 条已审核通过并入账" if approved else f"{rejected} 条已退回" if rejected
+            else f"记录 {reversed_id} 已冲正" if reversed_id else "")  # built from numbers, never from the link's text
+    return _approvals(request, ctx, staff, done=done)
 
 
 def _approvals(request, ctx, staff, *, done: str = "", status: int = 200, errors: FormErrors | None = None):
@@ -231,7 +234,7 @@ async def decide(request: Request, ctx: CtxDep, staff: StaffForm):
         word = "审核通过并入账" if action == "approve" else "退回"
         if errors:
             return _approvals(request, ctx, staff, status=409, errors=errors, done=f"{done} 条已{word}" if done else "")
-        return redirect(f"/console/approvals?done={done} 条已{word}")
+        return redirect(f"/console/approvals?{'approved' if action == 'approve' else 'rejected'}={done}")
 
     return await run_in_threadpool(run)
 
@@ -246,4 +249,4 @@ def reverse(request: Request, ctx: CtxDep, staff: StaffForm, record_id: int, rea
         errors = FormErrors()
         errors.general.append(f"记录 {record_id}：" + chinese_message(error.code, error.message, error.field))
         return _approvals(request, ctx, staff, status=error.status, errors=errors)
-    return redirect(f"/console/approvals?done=记录 {record_id} 已冲正")
+    return redirect(f"/console/approvals?reversed_id={record_id}")
