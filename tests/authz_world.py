@@ -186,4 +186,24 @@ def build_world(client, ctx) -> World:
     w.ids["package"] = exported.get("package_id") or exported.get("id")
     w.certificate = w.admin("POST", f"/selfservice/volunteers/{w.ids['V']}/certificates",
                             json={"date_from": "2025-01-01", "date_to": "2025-12-31"})
+    w.elsewhere = build_elsewhere(w)
     return w
+
+
+def build_elsewhere(w: World) -> dict:
+    """Objects of station B, out of scope for ua_in and the desk: what body ids are swapped for."""
+    station_b = w.ids["station_b"]
+    out = {"unit": station_b, "volunteer": w.volunteer("station_b")}
+    out["team"] = w.admin("POST", "/teams", json={"code": f.ref("T"), "name": "南岭村文艺小队",
+                                                  "unit_id": station_b, "category": "文化文艺"})["id"]
+    out["activity"] = w.admin("POST", "/activities", json={"unit_id": station_b, "title": "南岭村义诊",
+                                                           "category": "文化文艺",
+                                                           "held_on": SERVICE_DAY.isoformat()})["id"]
+    out["desk"] = w.admin("POST", "/desks", json={"unit_id": station_b, "code": f.ref("D"), "name": "南岭村爱心超市",
+                                                  "opening_weekdays": [1, 2, 3, 4, 5, 6, 7]})["id"]
+    out["item"] = w.admin("POST", f"/desks/{out['desk']}/items", json={"name": "肥皂", "price_points": 1})["id"]
+    w.admin("POST", f"/desks/{out['desk']}/stock/receive", json={"item_id": out["item"], "quantity": 1000})
+    out["definition"] = w.admin("POST", "/rankings/definitions", json={
+        "code": f.ref("R"), "name": "南岭村年度之星", "unit_id": station_b, "period_kind": "year"})["id"]
+    out["run"] = w.admin("POST", "/rankings/runs", json={"definition_id": out["definition"], "period": "2025"})["id"]
+    return out

@@ -49,8 +49,8 @@ fixed("GET", "/me", (200, 200, 200, 200, 200, 200, 200, 401), "/me")
 
 @row("POST", "/users", 201, 201, 404, 403, 403, 403, 403, 401)
 def _(w, role):
-    return "/users", {"json": {"username": f.ref("u"), "role": "volunteer", "volunteer_id": None,
-                               "unit_id": w.ids["station_a"], "desk_id": None} | {"role": "desk_operator"}}
+    return "/users", {"json": {"username": f.ref("u"), "role": "desk_operator", "volunteer_id": None,
+                               "unit_id": w.ids["station_a"], "desk_id": w.ids["desk"]}}
 
 
 fixed("POST", "/users/{user_id}/tokens", (201, 201, 404, 403, 403, 403, 403, 401),

@@ -229,7 +229,7 @@ def test_publish_supersede_and_the_official_list(ctx):
         published = rankings.publish_run(uow.session, SYSTEM, first["id"])
         uow.commit()
     assert published["is_published"]
-    recorder, _ = f.user(ctx, "unit_admin", units["station_a"])
+    recorder, _ = f.user(ctx, "unit_admin", units["institute"])  # v4 is of station B: an admin over both records
     late = f.activity(ctx, units["station_a"], dt.date(2025, 12, 17))
     f.served(ctx, recorder, approver, v["v4"], late, dt.datetime(2025, 12, 17, 9), 60)
     second = run(ctx, definition["id"])

@@ -3,16 +3,20 @@
 Roles: admin (everything), unit_admin (their unit and everything under it), desk_operator
 (their desk), auditor (read everything, write nothing), volunteer (their own data only).
 Out-of-scope objects are reported as not found, so a token never learns they exist.
+
+Every id a request names, in its path, query or body, is resolved through `require_in_scope`
+(by way of `require_unit`, `require_team`, `require_volunteer`, `require_desk_unit` and the
+concept packages' `require_*` functions built on them) before it is used.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import false, select, true
+from sqlalchemy import column, false, select, table, true
 from sqlalchemy.orm import Session
 
 from ledger.errors import Forbidden, NotFound
-from ledger.people.tables import Unit, Volunteer
+from ledger.people.tables import Team, Unit, Volunteer
 from ledger.store.session_state import session_state
 
 ROLES = ("admin", "unit_admin", "desk_operator", "auditor", "volunteer")
@@ -84,13 +88,31 @@ def in_scope(principal: Principal, path: str) -> bool:
     return False
 
 
-def require_unit(session: Session, principal: Principal, unit_id: int, field: str = "unit_id") -> Unit:
+def require_in_scope(principal: Principal, path: str | None, what: str, object_id, field: str,
+                     error: type[NotFound] = NotFound) -> None:
+    """The one scope check of an id: refused, as not found, unless the object's unit path is in scope.
+
+    `path` is None when the object does not exist: both answers are the same words, so a
+    caller never learns whether an id outside their scope exists.
+    """
+    if path is None or not in_scope(principal, path):
+        raise error(f"{what} {object_id} 不存在或不在您的管辖范围", field=field)
+
+
+def require_unit(session: Session, principal: Principal, unit_id: int, field: str = "unit_id",
+                 error: type[NotFound] = NotFound) -> Unit:
     """The unit, when it exists and lies in the principal's scope; else not found."""
     unit = session.get(Unit, unit_id)
-    if unit is None or not in_scope(principal, unit.path):
-        raise NotFound(f"单位 {unit_id} 不存在或不在您的管辖范围 (unit {unit_id} not found or outside your scope)",
-                       field=field)
+    require_in_scope(principal, unit.path if unit is not None else None, "单位", unit_id, field, error)
     return unit
+
+
+def require_team(session: Session, principal: Principal, team_id: int, field: str = "team_id") -> Team:
+    """The team, when it exists and hangs off a unit in the principal's scope; else not found."""
+    team = session.get(Team, team_id)
+    path = unit_path(session, team.unit_id) if team is not None else None
+    require_in_scope(principal, path, "队伍", team_id, field)
+    return team
 
 
 def require_volunteer(session: Session, principal: Principal, volunteer_id: int,
@@ -98,9 +120,20 @@ def require_volunteer(session: Session, principal: Principal, volunteer_id: int,
     """The volunteer, when the principal may see them; else not found."""
     volunteer = session.get(Volunteer, volunteer_id)
     if volunteer is None or not can_see_volunteer(session, principal, volunteer):
-        raise NotFound(f"志愿者 {volunteer_id} 不存在或不在您的管辖范围 "
-                       f"(volunteer {volunteer_id} not found or outside your scope)", field=field)
+        raise NotFound(f"志愿者 {volunteer_id} 不存在或不在您的管辖范围", field=field)
     return volunteer
+
+
+# desks belong to `redemption`, a layer above: their unit is read by table name, not by import
+_DESKS = table("desks", column("id"), column("unit_id"))
+
+
+def require_desk_unit(session: Session, principal: Principal, desk_id: int, field: str = "desk_id") -> int:
+    """The unit id of a desk in the principal's scope; else not found."""
+    unit_id = session.execute(select(_DESKS.c.unit_id).where(_DESKS.c.id == desk_id)).scalar_one_or_none()
+    path = unit_path(session, unit_id) if unit_id is not None else None
+    require_in_scope(principal, path, "兑换点", desk_id, field)
+    return unit_id
 
 
 def can_see_volunteer(session: Session, principal: Principal, volunteer: Volunteer) -> bool:

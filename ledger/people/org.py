@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ledger.book.amounts import hours_text
 from ledger.book.tables import Account, Posting
 from ledger.errors import Conflict, NotFound, ValidationFailed
-from ledger.people.access import Principal, in_scope, require_role, require_unit
+from ledger.people.access import Principal, in_scope, require_role, require_team, require_unit
 from ledger.people.tables import Team, Unit, Volunteer
 from ledger.store.tables import AuditEntry
 
@@ -172,8 +172,8 @@ def create_team(session: Session, principal: Principal, command: CreateTeam) -> 
         raise ValidationFailed("category (服务类别) must not be empty", field="category")
     if session.execute(select(Team.id).where(Team.code == command.code)).first():
         raise Conflict(f"team code {command.code!r} is already used", field="code")
-    if command.parent_id is not None and session.get(Team, command.parent_id) is None:
-        raise NotFound(f"team {command.parent_id} not found", field="parent_id")
+    if command.parent_id is not None:
+        require_team(session, principal, command.parent_id, field="parent_id")
     team = Team(code=command.code, name=command.name, unit_id=command.unit_id,
                 category=command.category, level=command.level, parent_id=command.parent_id)
     session.add(team)

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from ledger.book.tables import Account
 from ledger.errors import Conflict, NotFound, UnknownVolunteer, ValidationFailed
-from ledger.people.access import Principal, path_in_scope, require_role, require_unit, require_volunteer
+from ledger.people.access import Principal, path_in_scope, require_role, require_team, require_unit, require_volunteer
 from ledger.people.idcard import keyed_hash, mask_id_number, mask_phone, validate_id_number, validate_phone
-from ledger.people.tables import Membership, Team, Unit, Volunteer
+from ledger.people.tables import Membership, Unit, Volunteer
 from ledger.store.tables import AuditEntry
 
 
@@ -93,9 +93,7 @@ def add_volunteer(session: Session, principal: Principal, command: RegisterVolun
     session.add(Membership(volunteer_id=volunteer.id, unit_id=command.home_unit_id, is_home=True,
                            valid_from=registered_on))
     for team_id in command.team_ids:
-        team = session.get(Team, team_id)
-        if team is None:
-            raise ValidationFailed(f"team {team_id} does not exist", field="team_ids")
+        team = require_team(session, principal, team_id, field="team_ids")
         session.add(Membership(volunteer_id=volunteer.id, unit_id=team.unit_id, team_id=team_id,
                                is_home=False, valid_from=registered_on))
     session.add(AuditEntry(actor=principal.username, action="volunteer.register",

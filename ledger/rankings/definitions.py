@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound, ValidationFailed
 from ledger.names import clean_name
-from ledger.people.access import Principal, in_scope, require_role, require_unit, unit_path
+from ledger.people.access import Principal, in_scope, require_in_scope, require_role, require_unit, unit_path
 from ledger.people.tables import Unit
 from ledger.rankings.tables import RankingDefinition
 from ledger.store.tables import AuditEntry
@@ -354,8 +354,8 @@ def require_definition(session: Session, principal: Principal, definition_id: in
     """A definition version whose unit lies in the principal's scope."""
     require_role(principal, "admin", "unit_admin", "auditor")
     definition = session.get(RankingDefinition, definition_id)
-    if definition is None or not in_scope(principal, unit_path(session, definition.unit_id) or ""):
-        raise NotFound(f"ranking definition {definition_id} not found", field="definition_id")
+    path = unit_path(session, definition.unit_id) if definition is not None else None
+    require_in_scope(principal, path, "评选方案", definition_id, "definition_id")
     return definition
 
 

@@ -27,7 +27,7 @@ from ledger.book.amounts import hours_text
 from ledger.book.postings import ledger_position
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.incentives.tables import StarEvent
-from ledger.people.access import Principal, in_scope, require_role, unit_path
+from ledger.people.access import Principal, in_scope, require_in_scope, require_role, unit_path
 from ledger.people.tables import Unit
 from ledger.rankings.definitions import (
     METRIC_NAMES,
@@ -180,12 +180,13 @@ def cutoff_public(cutoff: dt.date | None, period_end: dt.date) -> dict:
             "basis_label": f"截至 {cutoff.isoformat()}（非全期统计，非最终结果）"}
 
 
-def require_run(session: Session, principal: Principal, run_id: int) -> RankingRun:
-    """A run whose definition lies in the principal's scope."""
+def require_run(session: Session, principal: Principal, run_id: int, field: str = "run_id") -> RankingRun:
+    """A run whose definition lies in the principal's scope; else not found (the same words either way)."""
+    require_role(principal, "admin", "unit_admin", "auditor")
     run = session.get(RankingRun, run_id)
-    if run is None:
-        raise NotFound(f"ranking run {run_id} not found", field="run_id")
-    require_definition(session, principal, run.definition_id)
+    definition = session.get(RankingDefinition, run.definition_id) if run is not None else None
+    path = unit_path(session, definition.unit_id) if definition is not None else None
+    require_in_scope(principal, path, "评选结果", run_id, field)
     return run
 
 
@@ -282,7 +283,7 @@ def supersede_run(session: Session, principal: Principal, run_id: int, by_run_id
     if not reason or not reason.strip():
         raise ValidationFailed("superseding a run needs a reason", field="reason")
     run = require_run(session, principal, run_id)
-    later = require_run(session, principal, by_run_id)
+    later = require_run(session, principal, by_run_id, field="by_run_id")
     if later.id <= run.id or later.definition_code != run.definition_code or later.period != run.period:
         raise ValidationFailed("a run is superseded by a later run of the same definition and period",
                                field="by_run_id")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
-from ledger.people.access import Principal, in_scope, require_role, require_unit, unit_path
+from ledger.people.access import Principal, in_scope, require_in_scope, require_role, require_unit, unit_path
 from ledger.people.tables import Volunteer
 from ledger.people.volunteers import find_by_id_number, find_by_number
 from ledger.redemption.tables import Desk, DeskItem
@@ -70,15 +70,13 @@ def require_desk(session: Session, principal: Principal, desk_id: int) -> Desk:
     """The desk, when the principal may see it (operators: only their own desk)."""
     desk = session.get(Desk, desk_id)
     if desk is None:
-        raise NotFound(f"desk {desk_id} not found", field="desk_id")
-    if principal.role == "desk_operator":
-        if principal.desk_id != desk.id:
-            raise Forbidden("an operator works only at their own desk", field="desk_id")
-        return desk
+        raise NotFound(f"兑换点 {desk_id} 不存在或不在您的管辖范围", field="desk_id")
+    if principal.role == "desk_operator" and principal.desk_id != desk.id:
+        raise Forbidden("操作员只能在自己的兑换点办理 (an operator works only at their own desk)", field="desk_id")
     if principal.role == "volunteer":
         return desk  # volunteers see desks to reserve at; scope is checked on the volunteer
-    if not in_scope(principal, unit_path(session, desk.unit_id) or ""):
-        raise NotFound(f"desk {desk_id} not found", field="desk_id")
+    # an operator's desk lies in their unit's subtree too: a desk_id set out of scope gives nothing
+    require_in_scope(principal, unit_path(session, desk.unit_id), "兑换点", desk_id, "desk_id")
     return desk
 
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import UnknownActivity, ValidationFailed
 from ledger.incentives.pricing import policy_in_force
-from ledger.people.access import Principal, in_scope, require_role, require_unit
-from ledger.people.tables import Team, Unit
+from ledger.people.access import Principal, in_scope, require_role, require_team, require_unit
+from ledger.people.tables import Unit
 from ledger.service.tables import Activity
 
 
@@ -56,9 +56,7 @@ def create_activity(session: Session, principal: Principal, command: CreateActiv
         raise ValidationFailed(f"unknown tag {unknown[0]!r}; the policy in force knows "
                                f"{', '.join(policy.activity_tags or ())}", field="tags")
     if command.team_id is not None:
-        team = session.get(Team, command.team_id)
-        if team is None:
-            raise ValidationFailed(f"team {command.team_id} does not exist", field="team_id")
+        require_team(session, principal, command.team_id)
     activity = Activity(unit_id=command.unit_id, team_id=command.team_id, title=command.title.strip(),
                         category=command.category.strip(), held_on=command.held_on, place=command.place,
                         tags=sorted(set(command.tags)), is_concentrated=command.is_concentrated,

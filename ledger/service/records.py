@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from ledger.book.accounts import MINUTES, POINTS, account_ids
 from ledger.book.postings import Leg, post, reverse, reversed_among
 from ledger.book.tables import Transaction
-from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
+from ledger.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ledger.incentives import pricing
-from ledger.people.access import Principal, in_scope, path_in_scope, remember_path, require_role
+from ledger.people.access import Principal, in_scope, path_in_scope, remember_path, require_role, require_volunteer
 from ledger.people.tables import Unit, Volunteer
 from ledger.people.volunteers import lock_volunteer
 from ledger.service.activities import require_activity
@@ -83,10 +83,8 @@ def record_service(session: Session, principal: Principal, command: RecordServic
     require_role(principal, "admin", "unit_admin")
     minutes = check_times(command.started_at, command.ended_at, command.minutes, now_local)
     activity = require_activity(session, principal, command.activity_id)
-    try:
-        volunteer = lock_volunteer(session, command.volunteer_id)
-    except UnknownVolunteer:
-        raise UnknownVolunteer(f"volunteer {command.volunteer_id} not found", field="volunteer_id") from None
+    require_volunteer(session, principal, command.volunteer_id)
+    volunteer = lock_volunteer(session, command.volunteer_id)
     if volunteer.status != "active":
         raise Conflict("the volunteer has left this deployment", field="volunteer_id")
     _refuse_overlap(session, command)

@@ -22,7 +22,7 @@ from ledger.book.postings import Leg, post
 from ledger.errors import Conflict, NotFound, RedemptionInFlight, UnknownUnit, UnknownVolunteer, ValidationFailed
 from ledger.incentives.funding import county_of, funding_unit
 from ledger.incentives.pricing import ancestors, policy_in_force
-from ledger.people.access import Principal, can_see_volunteer, in_scope, require_role
+from ledger.people.access import Principal, can_see_volunteer, require_role, require_team, require_unit
 from ledger.people.tables import Membership, Team, Unit, Volunteer
 from ledger.people.volunteers import lock_volunteer
 from ledger.store.tables import AuditEntry
@@ -136,9 +136,7 @@ def transfer_volunteer(session: Session, principal: Principal, command: Transfer
                                   command.volunteer_id)
     if volunteer.status != "active":
         raise Conflict("the volunteer has left this deployment", field="volunteer_id")
-    to_unit = session.get(Unit, command.to_unit_id)
-    if to_unit is None or not in_scope(principal, to_unit.path):
-        raise UnknownUnit(f"unit {command.to_unit_id} not found", field="to_unit_id")
+    to_unit = require_unit(session, principal, command.to_unit_id, field="to_unit_id", error=UnknownUnit)
     home = open_home_membership(session, volunteer.id)
     if to_unit.id == home.unit_id:
         raise ValidationFailed("the volunteer already belongs to this unit", field="to_unit_id")
@@ -192,10 +190,7 @@ def _move_teams(session: Session, principal: Principal, volunteer_id: int, comma
                                    field="leave_team_ids")
         membership.valid_to, membership.ended_reason = on, reason
     for team_id in command.join_team_ids:
-        team = session.get(Team, team_id)
-        team_unit = session.get(Unit, team.unit_id) if team else None
-        if team is None or not in_scope(principal, team_unit.path):
-            raise NotFound(f"team {team_id} not found", field="join_team_ids")
+        team = require_team(session, principal, team_id, field="join_team_ids")
         if team_id in open_teams and team_id not in command.leave_team_ids:
             raise Conflict(f"the volunteer is already a member of team {team_id}", field="join_team_ids")
         session.add(Membership(volunteer_id=volunteer_id, unit_id=team.unit_id, team_id=team_id,

@@ -47,7 +47,7 @@ from ledger.incentives.pricing import (
 )
 from ledger.incentives.stars import StarChange
 from ledger.incentives.tables import StarEvent
-from ledger.people.access import Principal, in_scope, require_role
+from ledger.people.access import Principal, require_role, require_unit
 from ledger.people.idcard import mask_id_number
 from ledger.people.tables import Membership, Team, Unit, Volunteer
 from ledger.people.volunteers import id_hash, lock_volunteer, new_volunteer_number
@@ -228,9 +228,7 @@ def import_package(session: Session, principal: Principal, command: ImportPackag
         if previous.direction == "in" and previous.body_sha256 == digest:
             return {**previous.result, "already_imported": True}
         raise refused("package_id_reused", f"package {body['package_id']} was already seen with other content")
-    home = session.get(Unit, command.home_unit_id)
-    if home is None or not in_scope(principal, home.path):
-        raise UnknownUnit(f"unit {command.home_unit_id} not found", field="home_unit_id")
+    home = require_unit(session, principal, command.home_unit_id, field="home_unit_id", error=UnknownUnit)
     arrived_on = _arrival_date(body, command.arrived_on, today, future_limit_days)
     volunteer, created = _link_volunteer(session, principal, body, command, secret, home.id, arrived_on)
     tx, points_carried, points_note = _post_arrival(session, body, peer, volunteer, arrived_on, principal.username)
