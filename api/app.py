@@ -35,7 +35,13 @@ def context_from_settings(settings: Settings) -> Context:
                             "rate_limit_per_minute": settings.rate_limit_per_minute,
                             "replica_wait_ms": settings.replica_wait_ms,
                             "console_session_hours": settings.console_session_hours,
+                            "token_ttl_days": settings.token_ttl_days,
+                            "trusted_proxies": settings.trusted_proxies,
                             "data_dir": str(settings.data_dir)})
+
+
+# uvicorn believes X-Forwarded-For from 127.0.0.1 by default; `TrustedProxies` decides instead
+SERVER_OPTIONS = {"proxy_headers": False}
 
 
 def create_app(ctx: Context | None = None, settings: Settings | None = None) -> FastAPI:

@@ -51,14 +51,40 @@ def current_user(request: Request, ctx: CtxDep,
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
-IdempotencyKeyDep = Annotated[str | None, Header(alias="Idempotency-Key",
-                                                 description="unique per write; a retry returns the first result")]
+
+
+class IdempotencyKey(str):
+    """The Idempotency-Key header's value, carrying the principal of the request it came with:
+    `run_write` stores a result under both, and replays it only to the same principal."""
+
+    principal: Principal | None = None
+
+
+async def idempotency_key(user: CurrentUser, value: Annotated[str | None, Header(
+        alias="Idempotency-Key", description="unique per write; a retry returns the first result")] = None
+                    ) -> IdempotencyKey | None:
+    """The idempotency key of a write, bound to the signed-in principal."""
+    if value is None:
+        return None
+    key = IdempotencyKey(value)
+    key.principal = user
+    return key
+
+
+IdempotencyKeyDep = Annotated[IdempotencyKey | None, Depends(idempotency_key)]
 
 
 def run_write(ctx: Context, response, *, key: str | None, operation: str, request, fn) -> dict:
-    """Run an idempotent write; a replay is marked with the `Idempotent-Replayed` header."""
+    """Run an idempotent write; a replay is marked with the `Idempotent-Replayed` header.
+
+    The key's principal is the request's (see `idempotency_key`): a replay goes only to them.
+    """
+    principal = getattr(key, "principal", None)
+    if key is not None and principal is None:
+        raise TypeError("run_write takes the key of IdempotencyKeyDep, which knows its principal")
     try:
-        result, replayed = write(ctx, key=key, operation=operation, request=request, fn=fn)
+        result, replayed = write(ctx, key=None if key is None else str(key), operation=operation,
+                                 request=request, fn=fn, principal=principal)
     except LedgerError as exc:
         observability.count_write(operation, exc.code)
         raise

@@ -153,6 +153,41 @@ async def _refuse(send, wait: float, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class TrustedProxies:
+    """ASGI middleware: the client address is the peer's, unless the peer is a proxy named in the
+    settings (`LEDGER_TRUSTED_PROXIES`); then it is the last address in `X-Forwarded-For` that
+    is not itself a trusted proxy.  Nothing else (not even loopback) is believed: the server runs
+    with uvicorn's own proxy headers off (`api.app.SERVER_OPTIONS`)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope.get("client"):
+            trusted = _trusted(scope)
+            if trusted and scope["client"][0] in trusted:
+                forwarded = _forwarded_client(scope, trusted)
+                if forwarded:
+                    scope = {**scope, "client": (forwarded, 0)}
+        await self.app(scope, receive, send)
+
+
+def _trusted(scope) -> frozenset[str]:
+    ctx = getattr(scope["app"].state, "ctx", None)
+    text = str((getattr(ctx, "options", None) or {}).get("trusted_proxies") or "")
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+def _forwarded_client(scope, trusted: frozenset[str]) -> str | None:
+    values = [value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"]
+    hops = [hop.strip() for value in values for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:64]
+    return None
+
+
 def install(app) -> None:
-    """Put the rate limit in front of the app (called once by `create_app`)."""
+    """Put the rate limit in front of the app, and the proxy check in front of it (called once by `create_app`)."""
     app.add_middleware(RateLimit)
+    app.add_middleware(TrustedProxies)

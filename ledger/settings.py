@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     transfer_future_limit_days: int = 30
     sign_in_max_attempts: int = 5
     sign_in_lockout_minutes: int = 15
+    token_ttl_days: int = 30  # tokens an admin or the command line issues expire after this
+    trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-For is believed
     rate_limit_per_minute: int = 120
     console_session_hours: int = 12  # a staff console session ends this long after sign-in
     scheduler_enabled: bool = True

@@ -37,10 +37,11 @@ def live_server(ctx):
     """Serve `create_app(ctx)` with uvicorn on a free loopback port in a thread."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import SERVER_OPTIONS, create_app
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning",
+                                           **SERVER_OPTIONS))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 15

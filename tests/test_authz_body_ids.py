@@ -24,6 +24,7 @@ SCOPED_ROLES = ("ua_in", "desk", "vol_own")
 # (method, path) -> {dotted field: what object of station B replaces it}
 BODY_IDS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/users"): {"unit_id": "unit", "volunteer_id": "volunteer", "desk_id": "desk"},
+    ("POST", "/users/{user_id}/tokens/revoke"): {"token_id": "token"},
     ("POST", "/units"): {"parent_id": "unit"},
     ("POST", "/teams"): {"unit_id": "unit", "parent_id": "team"},
     ("POST", "/volunteers"): {"home_unit_id": "unit", "team_ids": "team"},

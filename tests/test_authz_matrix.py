@@ -55,6 +55,19 @@ def _(w, role):
 
 fixed("POST", "/users/{user_id}/tokens", (201, 201, 404, 403, 403, 403, 403, 401),
       lambda w: f"/users/{w.ids['desk_user']}/tokens")
+fixed("GET", "/users", (200, 200, 200, 403, 403, 403, 403, 401), "/users")  # each sees the users within reach
+fixed("GET", "/users/{user_id}/tokens", (200, 200, 404, 403, 403, 403, 403, 401),
+      lambda w: f"/users/{w.ids['desk_user']}/tokens")
+
+
+@row("POST", "/users/{user_id}/tokens/revoke", 200, 200, 404, 403, 403, 403, 403, 401)
+def _(w, role):
+    return f"/users/{w.operator()}/tokens/revoke", {"json": {"token_id": None}}
+
+
+for verb in ("disable", "enable"):
+    fixed("POST", "/users/{user_id}/" + verb, (200, 200, 404, 403, 403, 403, 403, 401),
+          lambda w, verb=verb: f"/users/{w.operator()}/{verb}")
 
 # --- organisation --------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ def serve(args, settings, ctx) -> int:
     """Upgrade, seed, start the scheduler and serve HTTP until stopped."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import SERVER_OPTIONS, create_app
     from api.observability import configure_json_logging
 
     configure_json_logging()
@@ -79,7 +79,8 @@ def serve(args, settings, ctx) -> int:
             from jobs.scheduler import attach
 
             attach(app, ctx, settings)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=None, access_log=False)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=None, access_log=False,
+                    **SERVER_OPTIONS)
         return 0
     return _serve_workers(args, settings, ctx, workers, scheduled)
 
@@ -92,12 +93,14 @@ def _serve_workers(args, settings, ctx, workers: int, scheduled: bool) -> int:
     import uvicorn
 
     from api import observability
+    from api.app import SERVER_OPTIONS
 
     observability.use_multiprocess(tempfile.mkdtemp(prefix="ledger-metrics-"))
     os.environ["LEDGER_SCHEDULER_ENABLED"] = "true" if scheduled else "false"
     uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, host=args.host,
                 port=args.port, log_level="info", log_config=None, access_log=False,
-                timeout_worker_healthcheck=60)  # a worker imports pandas and matplotlib: slow on a busy box
+                timeout_worker_healthcheck=60,  # a worker imports pandas and matplotlib: slow on a busy box
+                **SERVER_OPTIONS)
     return 0
 
 
@@ -122,16 +125,20 @@ def create_admin(args, settings, ctx) -> int:
         user = auth.create_user(session, SYSTEM, auth.CreateUser(username=args.username, role="admin"))
         if password is not None:
             passwords.set_password(session, user, password, ctx.now(), actor="cli")
-        return auth.issue_token(session, user, label="cli")
+        return auth.issue_token_by(session, SYSTEM, user, ttl=auth.token_ttl(ctx.options), now=ctx.now(), label="cli")
 
-    print_json({"username": args.username, "role": "admin", "token": write_once(ctx, run),
+    issued = write_once(ctx, run)
+    print_json({"username": args.username, "role": "admin", "token": issued["token"],
+                "expires_at": issued["expires_at"],
                 "console_password": "set" if password is not None else "none (token only)"})
     return 0
 
 
 def create_token(args, settings, ctx) -> int:
-    print_json({"username": args.username,
-                "token": write_once(ctx, lambda s: auth.issue_token(s, auth.user_named(s, args.username, field="username"), label="cli"))})
+    issued = write_once(ctx, lambda s: auth.issue_token_by(
+        s, SYSTEM, auth.user_named(s, args.username, field="username"), ttl=auth.token_ttl(ctx.options),
+        now=ctx.now(), label="cli"))
+    print_json({"username": args.username, "token": issued["token"], "expires_at": issued["expires_at"]})
     return 0
 
 

@@ -38,7 +38,8 @@ def seed_desk(args, settings, ctx) -> int:
         operator = auth.create_user(session, SYSTEM, auth.CreateUser(
             username=f"desk-{desk.code}", role="desk_operator", unit_id=unit.id, desk_id=desk.id))
         return {"desk": desks.desk_public(desk), "operator": operator.username,
-                "token": auth.issue_token(session, operator, label="cli"), "page": "/desk"}
+                "token": auth.issue_token(session, operator, label="cli", ttl=auth.token_ttl(ctx.options),
+                                          now=ctx.now()), "page": "/desk"}
 
     print_json(write_once(ctx, run))
     return 0

@@ -34,6 +34,7 @@ class Principal:
     unit_path: str | None = None
     volunteer_id: int | None = None
     desk_id: int | None = None
+    created_by: int | None = None  # the user who made this one (the two-person rule)
 
     @property
     def sees_everything(self) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ledger.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from ledger.people.access import SYSTEM, Principal
 from ledger.people.tables import ApiToken, Unit, User
-from ledger.people.users import require_reach
+from ledger.people.users import require_reach, user_public  # noqa: F401 - user_public is used by callers of auth
 from ledger.store.tables import AuditEntry, utcnow
 
 
@@ -34,13 +34,6 @@ class CreateUser:
     display_name: str = ""
 
 
-def user_public(user: User) -> dict:
-    """A user as shown to clients."""
-    return {"id": user.id, "username": user.username, "display_name": user.display_name,
-            "role": user.role, "unit_id": user.unit_id, "volunteer_id": user.volunteer_id,
-            "desk_id": user.desk_id, "is_active": user.is_active}
-
-
 def create_user(session: Session, principal: Principal, command: CreateUser) -> User:
     """Add a user with no more reach than the principal's own (`ledger.people.users`)."""
     if not command.username.strip():
@@ -51,7 +44,7 @@ def create_user(session: Session, principal: Principal, command: CreateUser) -> 
         raise Conflict(f"用户名 {command.username!r} 已被使用", field="username")
     user = User(username=command.username.strip(), role=command.role, unit_id=command.unit_id,
                 volunteer_id=command.volunteer_id, desk_id=command.desk_id,
-                display_name=command.display_name or command.username)
+                display_name=command.display_name or command.username, created_by=principal.user_id)
     session.add(user)
     session.flush()
     session.add(AuditEntry(actor=principal.username, action="user.create", target=f"user:{user.id}",
@@ -59,28 +52,46 @@ def create_user(session: Session, principal: Principal, command: CreateUser) -> 
     return user
 
 
-def issue_token(session: Session, user: User, label: str = "", ttl: dt.timedelta | None = None) -> str:
-    """Create a bearer token for a user; returns it once (only its hash is kept)."""
+DEFAULT_TOKEN_TTL_DAYS = 30
+
+
+def token_ttl(options: dict) -> dt.timedelta:
+    """How long a token an admin issues lives (setting `token_ttl_days`, 30 days by default)."""
+    days = int(options.get("token_ttl_days") or DEFAULT_TOKEN_TTL_DAYS)
+    if days <= 0:
+        raise ValidationFailed("令牌有效期 token_ttl_days 必须是正整数", field="token_ttl_days")
+    return dt.timedelta(days=days)
+
+
+def issue_token(session: Session, user: User, label: str = "", ttl: dt.timedelta | None = None,
+                now: dt.datetime | None = None) -> str:
+    """Create a bearer token for a user; returns it once (only its hash is kept).
+
+    Without `ttl` the token does not expire: only for tests and benchmarks; every token a person
+    is handed (by an admin, the command line or sign-in) is issued with one.
+    """
     token = "lt_" + secrets.token_urlsafe(32)
-    expires_at = utcnow() + ttl if ttl else None
+    expires_at = (now or utcnow()) + ttl if ttl else None
     session.add(ApiToken(user_id=user.id, token_hash=token_digest(token), label=label,
                          expires_at=expires_at))
     session.flush()
     return token
 
 
-def issue_token_by(session: Session, principal: Principal, user: User, label: str = "") -> str:
-    """Issue a token for a user on someone's behalf, and write who did it to the audit trail."""
-    token = issue_token(session, user, label=label)
+def issue_token_by(session: Session, principal: Principal, user: User, *, ttl: dt.timedelta, now: dt.datetime,
+                   label: str = "") -> dict:
+    """Issue an expiring token for a user on someone's behalf, and write who did it to the audit trail."""
+    token = issue_token(session, user, label=label, ttl=ttl, now=now)
     session.add(AuditEntry(actor=principal.username, action="token.issue", target=f"user:{user.id}",
-                           detail={"label": label, "role": user.role}))
-    return token
+                           detail={"label": label, "role": user.role, "expires_at": (now + ttl).isoformat()}))
+    return {"user_id": user.id, "token": token, "expires_at": (now + ttl).isoformat()}
 
 
 def _token_query():
     users, tokens, units = User.__table__, ApiToken.__table__, Unit.__table__
     return (select(users.c.id, users.c.username, users.c.role, users.c.unit_id, users.c.volunteer_id,
-                   users.c.desk_id, users.c.is_active, tokens.c.expires_at, tokens.c.revoked_at, units.c.path)
+                   users.c.desk_id, users.c.is_active, users.c.created_by, tokens.c.expires_at,
+                   tokens.c.revoked_at, units.c.path)
             .select_from(tokens.join(users, users.c.id == tokens.c.user_id)
                          .outerjoin(units, units.c.id == users.c.unit_id))
             .where(tokens.c.token_hash == bindparam("digest")))
@@ -94,17 +105,17 @@ def principal_for_token(session: Session | Connection, token: str, now: dt.datet
     conn = session.connection() if isinstance(session, Session) else session
     row = conn.execute(_TOKEN, {"digest": token_digest(token)}).first()
     if row is None:
-        raise Unauthenticated("unknown token", field="Authorization")
+        raise Unauthenticated("令牌无效，请重新登录", field="Authorization")
     expires_at = row.expires_at
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=dt.timezone.utc)
     if row.revoked_at is not None or (expires_at is not None and expires_at <= now):
-        raise Unauthenticated("the token has expired or was revoked; sign in again",
-                              field="Authorization")
+        raise Unauthenticated("令牌已过期或已被吊销，请重新登录", field="Authorization")
     if not row.is_active:
-        raise Unauthenticated("this user is disabled", field="Authorization")
+        raise Unauthenticated("该用户已被停用", field="Authorization")
     return Principal(user_id=row.id, username=row.username, role=row.role, unit_id=row.unit_id,
-                     unit_path=row.path, volunteer_id=row.volunteer_id, desk_id=row.desk_id)
+                     unit_path=row.path, volunteer_id=row.volunteer_id, desk_id=row.desk_id,
+                     created_by=row.created_by)
 
 
 def authenticate(engine: Engine, token: str, now: dt.datetime) -> Principal:
@@ -119,7 +130,8 @@ def principal_for_user(session: Session, user: User) -> Principal:
     if user.unit_id is not None:
         path = session.execute(select(Unit.path).where(Unit.id == user.unit_id)).scalar_one_or_none()
     return Principal(user_id=user.id, username=user.username, role=user.role, unit_id=user.unit_id,
-                     unit_path=path, volunteer_id=user.volunteer_id, desk_id=user.desk_id)
+                     unit_path=path, volunteer_id=user.volunteer_id, desk_id=user.desk_id,
+                     created_by=user.created_by)
 
 
 def revoke_token(session: Session, token: str) -> None:

@@ -5,7 +5,10 @@ one is issued) for a volunteer in their scope; only a keyed hash of it is stored
 in with the number and the code gives a bearer token with role `volunteer` that sees only
 that volunteer's data and expires.  Wrong attempts are counted per volunteer number and per
 client address; past the limit, sign-in is locked for a while, even with the right code.
-Every attempt is stored (and committed) whether it succeeds or not.
+Every attempt is stored (and committed) whether it succeeds or not.  Attempts on one volunteer
+number, or from one address, are counted one after another: each first upserts that subject's
+row of `sign_in_guards`, whose lock it holds until it commits, so of 60 simultaneous wrong
+guesses no more than the limit are ever evaluated.
 """
 from __future__ import annotations
 
@@ -15,12 +18,14 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ledger.errors import LedgerError, TooManyAttempts, Unauthenticated, ValidationFailed
 from ledger.people import auth
 from ledger.people.access import Principal, require_role, require_volunteer
-from ledger.people.tables import SignInAttempt, SignInCode, User, Volunteer
+from ledger.people.tables import SignInAttempt, SignInCode, SignInGuard, User, Volunteer
 from ledger.store.tables import AuditEntry
 from ledger.store.uow import Context
 
@@ -122,6 +127,15 @@ def _locked(session: Session, number: str, address: str, now: dt.datetime, limit
     return None
 
 
+def _serialise(session: Session, number: str, address: str, now: dt.datetime) -> None:
+    """Take the lock of this attempt's two subjects (always the number's first, so never a deadlock)."""
+    dialect = session.get_bind().dialect.name
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for subject in (f"number:{number}", f"address:{address}"):
+        stmt = upsert(SignInGuard).values(subject=subject, touched_at=now)
+        session.execute(stmt.on_conflict_do_update(index_elements=["subject"], set_={"touched_at": now}))
+
+
 def _matching_code(session: Session, secret: bytes, volunteer: Volunteer, code: str,
                    now: dt.datetime) -> SignInCode | None:
     digest = code_digest(secret, volunteer.id, code)
@@ -163,6 +177,7 @@ def attempt_sign_in(session: Session, secret: bytes, number: str, code: str, add
     `device_ttl`: a long-lived session of the volunteer's own phone (ended by signing out).
     """
     number, address = (number or "").strip()[:40], (address or "unknown")[:64]
+    _serialise(session, number, address, now)
     locked = _locked(session, number, address, now, limits)
     if locked is not None:
         return locked

@@ -104,6 +104,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id; NULL: no console sign-in
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # who made this user: they may not approve that person's records (the two-person rule)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class ApiToken(Base):
@@ -136,6 +138,16 @@ class SignInCode(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SignInGuard(Base):
+    """One row per volunteer number and per client address signed in with: an attempt upserts
+    its rows first, which holds their lock until it commits, so attempts on one subject are
+    counted one after another (never two reading the same count)."""
+
+    __tablename__ = "sign_in_guards"
+    subject: Mapped[str] = mapped_column(String(120), primary_key=True)  # "number:…" or "address:…"
+    touched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SignInAttempt(Base):

@@ -83,7 +83,9 @@ def add_volunteer(session: Session, principal: Principal, command: RegisterVolun
                   identity: Identity) -> Volunteer:
     """Add the volunteer, their home membership and teams (numbers already hashed; scope checked)."""
     if identity.id_hash and session.execute(select(Volunteer.id).where(Volunteer.id_hash == identity.id_hash)).first():
-        raise Conflict("a volunteer with this ID-card number is already registered", field="id_number")
+        # one answer wherever the volunteer is registered: no name, number or unit is given away
+        raise Conflict("该身份证号已登记为志愿者；如从其他单位转来，请由共同的上级单位办理转移接续",
+                       field="id_number")
     volunteer = Volunteer(number=new_volunteer_number(session, registered_on), name=command.name.strip(),
                           id_hash=identity.id_hash, id_masked=identity.id_masked, phone_hash=identity.phone_hash,
                           phone_masked=identity.phone_masked, is_party_member=command.is_party_member,

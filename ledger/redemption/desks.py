@@ -17,7 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
-from ledger.people.access import Principal, in_scope, require_in_scope, require_role, require_unit, unit_path
+from ledger.people.access import (
+    Principal,
+    can_see_volunteer,
+    in_scope,
+    require_in_scope,
+    require_role,
+    require_unit,
+    unit_path,
+)
 from ledger.people.tables import Volunteer
 from ledger.people.volunteers import find_by_id_number, find_by_number
 from ledger.redemption.tables import Desk, DeskItem
@@ -243,15 +251,16 @@ def find_volunteer(session: Session, principal: Principal, secret: bytes, desk_i
                                       ("id_number", id_number)) if value]
     if len(given) != 1:
         raise ValidationFailed("give exactly one of number, qr_token, id_number", field="number")
-    if number:
-        volunteer = find_by_number(session, number.strip())
-    elif qr_token:
-        volunteer = session.get(Volunteer, read_qr_token(secret, qr_token, now))
-        if volunteer is None:
-            raise UnknownVolunteer("no volunteer for this QR token", field="qr_token")
-    else:
-        volunteer = find_by_id_number(session, secret, id_number)
+    # unknown, and registered outside the desk's subtree, are one answer: no oracle of who exists
     try:
+        if number:
+            volunteer = find_by_number(session, number.strip())
+        elif qr_token:
+            volunteer = session.get(Volunteer, read_qr_token(secret, qr_token, now))
+        else:
+            volunteer = find_by_id_number(session, secret, id_number)
+        if volunteer is None or not can_see_volunteer(session, principal, volunteer):
+            raise UnknownVolunteer("", field=given[0])
         return lookup.volunteer_summary(session, principal, volunteer.id, today)
-    except NotFound:  # outside the desk's unit subtree: say it as "not found" under the same field
-        raise UnknownVolunteer("no such volunteer at this desk", field=given[0]) from None
+    except NotFound:
+        raise UnknownVolunteer("本兑换点查无此志愿者，请核对后重试", field=given[0]) from None

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from ledger.book.accounts import MINUTES, POINTS, account_ids
 from ledger.book.postings import Leg, post, reverse, reversed_among
 from ledger.book.tables import Transaction
-from ledger.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.incentives import pricing
 from ledger.people.access import Principal, in_scope, path_in_scope, remember_path, require_role, require_volunteer
 from ledger.people.tables import Unit, Volunteer
+from ledger.people.users import require_second_person
 from ledger.people.volunteers import lock_volunteer
 from ledger.service.activities import require_activity
 from ledger.service.tables import Activity, ServiceRecord
@@ -152,10 +153,7 @@ def approve_record(session: Session, principal: Principal, record_id: int) -> Se
     if record.status != "pending":
         raise Conflict(f"only a pending record can be approved; this one is {record.status}",
                        field="status")
-    if record.recorded_by == principal.user_id:
-        raise Forbidden("录入人不能审核自己录入的记录，请由另一位管理员审核 "
-                        "(a record is approved by someone other than the person who recorded it)",
-                        field="approved_by")
+    require_second_person(principal, record.recorded_by)
     post_record(session, record, actor=principal.username, activity=activity)
     # set last, with post_record's status and transaction: one UPDATE of the record at commit
     record.approved_by = principal.user_id

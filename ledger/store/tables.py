@@ -25,6 +25,8 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     result: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # whose write it was ("user:<id>", or the system's name): a replay is that principal's only
+    principal: Mapped[str | None] = mapped_column(String(120))
 
 
 class AuditEntry(Base):

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from ledger.store.idempotency import run_idempotent
+from ledger.store.idempotency import Actor, principal_key, run_idempotent
 from ledger.store.uow import Context
 
 
@@ -55,10 +55,11 @@ def read_standby(ctx: Context, fn: Callable[[Session], Any], *,
 
 
 def write(ctx: Context, *, key: str | None, operation: str, request: Any,
-          fn: Callable[[Session], dict]) -> tuple[dict, bool]:
-    """Run a write once per idempotency key; returns (result, replayed)."""
+          fn: Callable[[Session], dict], principal: Actor | None = None) -> tuple[dict, bool]:
+    """Run a write once per idempotency key; returns (result, replayed) — a replay only to the
+    same `principal` (None: an internal caller, the system)."""
     result = run_idempotent(ctx, key=key, operation=operation, request=request,
-                            work=lambda uow: fn(uow.session))
+                            work=lambda uow: fn(uow.session), principal=principal_key(principal))
     ctx.replica.note_write()
     return result
 
