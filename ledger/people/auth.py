@@ -110,7 +110,8 @@ def principal_for_token(session: Session | Connection, token: str, now: dt.datet
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=dt.timezone.utc)
     if row.revoked_at is not None or (expires_at is not None and expires_at <= now):
-        raise Unauthenticated("令牌已过期或已被吊销，请重新登录", field="Authorization")
+        raise Unauthenticated("令牌已过期或已被吊销，请重新登录 (expired or revoked; sign in again)",
+                              field="Authorization")
     if not row.is_active:
         raise Unauthenticated("该用户已被停用", field="Authorization")
     return Principal(user_id=row.id, username=row.username, role=row.role, unit_id=row.unit_id,

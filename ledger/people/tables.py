@@ -105,7 +105,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id; NULL: no console sign-in
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # who made this user: they may not approve that person's records (the two-person rule)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[int | None] = mapped_column(Integer)  # a user id (users are never deleted)
 
 
 class ApiToken(Base):

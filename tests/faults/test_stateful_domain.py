@@ -111,7 +111,8 @@ class DomainMachine(RuleBasedStateMachine):
         self.today = ctx.today()
         self.units = f.tree(ctx)
         self.records: dict[int, ModelRecord] = {}
-        self.recorder, _ = f.user(ctx, "unit_admin", self.units["station_a"])
+        # volunteers move between stations A and B: their service is recorded by an admin over both
+        self.recorder, _ = f.user(ctx, "unit_admin", self.units["institute"])
         self.manager, _ = f.user(ctx, "unit_admin", self.units["institute"])
         self.activity = f.activity(ctx, self.units["station_a"], dt.date(2025, 7, 5), title="社区志愿服务")
         self.receipts: dict[str, tuple[int, int]] = {}  # number -> (volunteer, points)
