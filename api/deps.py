@@ -37,16 +37,20 @@ async def bearer_token(authorization: Annotated[str | None, Header()] = None) ->
 
 def current_user(request: Request, ctx: CtxDep,
                  authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The principal behind the bearer token, or behind the console's session cookie.
+    """The principal behind the bearer token, or behind the console's session cookie (noted on
+    the request for `run_write`: an idempotency key belongs to it).
 
     A cookie-borne request that changes anything must carry the session's CSRF token in
     `X-CSRF-Token` (a bearer token is never sent by the browser on its own, so needs none).
     """
     if authorization or not request.cookies.get(staff_session.COOKIE):
-        return authenticate(ctx.engine, token_from_header(authorization), ctx.now())
+        principal = authenticate(ctx.engine, token_from_header(authorization), ctx.now())
+        request.state.principal = principal
+        return principal
     principal = staff_session.identity(request, ctx).principal
     if request.method not in staff_session.SAFE_METHODS:
         staff_session.require_csrf(request, ctx, request.headers.get(staff_session.CSRF_HEADER))
+    request.state.principal = principal
     return principal
 
 
@@ -54,20 +58,20 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 class IdempotencyKey(str):
-    """The Idempotency-Key header's value, carrying the principal of the request it came with:
-    `run_write` stores a result under both, and replays it only to the same principal."""
+    """The Idempotency-Key header's value, with the request it came with: `run_write` stores a
+    result under the key and the request's signed-in principal, and replays it only to them."""
 
-    principal: Principal | None = None
+    request: Request | None = None
 
 
-async def idempotency_key(user: CurrentUser, value: Annotated[str | None, Header(
+async def idempotency_key(request: Request, value: Annotated[str | None, Header(
         alias="Idempotency-Key", description="unique per write; a retry returns the first result")] = None
-                    ) -> IdempotencyKey | None:
-    """The idempotency key of a write, bound to the signed-in principal."""
+                          ) -> IdempotencyKey | None:
+    """The idempotency key of a write, bound to its request (whose principal `current_user` notes)."""
     if value is None:
         return None
     key = IdempotencyKey(value)
-    key.principal = user
+    key.request = request
     return key
 
 
@@ -77,11 +81,11 @@ IdempotencyKeyDep = Annotated[IdempotencyKey | None, Depends(idempotency_key)]
 def run_write(ctx: Context, response, *, key: str | None, operation: str, request, fn) -> dict:
     """Run an idempotent write; a replay is marked with the `Idempotent-Replayed` header.
 
-    The key's principal is the request's (see `idempotency_key`): a replay goes only to them.
+    The key belongs to the request's signed-in principal (see `idempotency_key`), or to nobody
+    in particular on a public route: a replay goes only to the same principal.
     """
-    principal = getattr(key, "principal", None)
-    if key is not None and principal is None:
-        raise TypeError("run_write takes the key of IdempotencyKeyDep, which knows its principal")
+    origin = getattr(key, "request", None)  # a key the route rewrote (a public route's) is anonymous
+    principal = getattr(origin.state, "principal", None) if origin is not None else None
     try:
         result, replayed = write(ctx, key=None if key is None else str(key), operation=operation,
                                  request=request, fn=fn, principal=principal)

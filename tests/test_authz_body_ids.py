@@ -41,6 +41,7 @@ BODY_IDS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/rankings/definitions"): {"unit_id": "unit"},
     ("POST", "/rankings/runs"): {"definition_id": "definition"},
     ("POST", "/rankings/runs/{run_id}/supersede"): {"by_run_id": "run"},
+    ("POST", "/rankings/notices/{notice_id}/supersede"): {"by_run_id": "run"},
     ("POST", "/targets/reports"): {"unit_id": "unit"},
 }
 

@@ -240,6 +240,13 @@ def _(w, role):
                                           "period_to": "2025-12-31", "document": default_policy_text()}}
 
 
+# describing a draft reads nothing of the ledger: any signed-in user
+@row("POST", "/policies/describe", 200, 200, 200, 200, 200, 200, 200, 401)
+def _(w, role):
+    from ledger.incentives.pricing import default_policy_text
+    return "/policies/describe", {"json": {"document": default_policy_text()}}
+
+
 @row("POST", "/policies/adjustment-runs", 201, 403, 404, 403, 403, 403, 403, 401)
 def _(w, role):
     return "/policies/adjustment-runs", {"json": {"unit_id": w.ids["station_a"], "period_from": "2025-01-01",

@@ -39,7 +39,7 @@ def run_idempotent(
     operation: str,
     request: Any,
     work: Callable[[UnitOfWork], dict],
-    principal: str = "system",
+    principal: str = "anonymous",
 ) -> tuple[dict, bool]:
     """Run `work` once per key; returns (result, replayed). `work` must not commit.
 
@@ -73,7 +73,7 @@ class Actor(Protocol):
 def principal_key(principal: Actor | None) -> str:
     """How a principal is named on its idempotency keys: its user id, or the system's name."""
     if principal is None:
-        return "system"
+        return "anonymous"
     return f"user:{principal.user_id}" if principal.user_id is not None else f"system:{principal.username}"
 
 

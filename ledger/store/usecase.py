@@ -57,7 +57,7 @@ def read_standby(ctx: Context, fn: Callable[[Session], Any], *,
 def write(ctx: Context, *, key: str | None, operation: str, request: Any,
           fn: Callable[[Session], dict], principal: Actor | None = None) -> tuple[dict, bool]:
     """Run a write once per idempotency key; returns (result, replayed) — a replay only to the
-    same `principal` (None: an internal caller, the system)."""
+    same `principal` (None: no signed-in principal: a public route, a test)."""
     result = run_idempotent(ctx, key=key, operation=operation, request=request,
                             work=lambda uow: fn(uow.session), principal=principal_key(principal))
     ctx.replica.note_write()
