@@ -43,6 +43,8 @@ BODY_IDS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/rankings/runs/{run_id}/supersede"): {"by_run_id": "run"},
     ("POST", "/rankings/notices/{notice_id}/supersede"): {"by_run_id": "run"},
     ("POST", "/targets/reports"): {"unit_id": "unit"},
+    ("POST", "/orders"): {"unit_id": "unit"},
+    ("POST", "/activities/{activity_id}/recruitment"): {"team_ids": "team"},
 }
 
 # id fields no scoped role can reach, with the reason (checked by the same functions all the same)
@@ -53,6 +55,12 @@ NOT_SCOPED = {
                                                            "signature, which the matrix cannot forge",
     ("POST", "/policies", "unit_id"): "published by admins and center admins only (no narrower scope)",
     ("POST", "/policies/adjustment-runs", "unit_id"): "run by admins and center admins only",
+    ("POST", "/orders/{order_id}/dispatch", "unit_id"): "dispatched by the center's admins only",
+    ("POST", "/orders/{order_id}/dispatch", "team_id"): "dispatched by the center's admins only",
+    ("POST", "/public/orders", "unit_id"): "a public form: a resident orders from any unit",
+    ("POST", "/activities/{activity_id}/attendance", "volunteer_id"): "a volunteer of any unit of the county may "
+                                                                      "serve there (checkin.same_county)",
+    ("POST", "/public/applications", "unit_id"): "a public form: anyone applies to join any unit",
 }
 
 

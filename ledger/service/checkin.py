@@ -184,7 +184,7 @@ def _propose(session: Session, activity: Activity, recruitment: Recruitment | No
                             ended_at=ended_at, confirmed_by="签到签退", source=f"checkin:{activity.id}")
     savepoint = session.begin_nested()
     try:
-        record = record_service(session, organiser, command, local_now)
+        record = record_service(session, organiser, command, local_now, volunteer_checked=True)
     except LedgerError as refused:
         savepoint.rollback()
         kind = "overlap" if isinstance(refused, Conflict) else "impossible_span"

@@ -79,12 +79,17 @@ def check_times(started_at: dt.datetime, ended_at: dt.datetime, minutes: int | N
 
 
 def record_service(session: Session, principal: Principal, command: RecordService,
-                   now_local: dt.datetime) -> ServiceRecord:
-    """Record a service as pending; refused when it overlaps the volunteer's other records."""
+                   now_local: dt.datetime, *, volunteer_checked: bool = False) -> ServiceRecord:
+    """Record a service as pending; refused when it overlaps the volunteer's other records.
+
+    The volunteer must be in the recorder's scope, unless `volunteer_checked`: the id was
+    resolved where it entered (a check-in scan is the volunteer's own; `checkin.sign_by_hand`).
+    """
     require_role(principal, "admin", "unit_admin")
     minutes = check_times(command.started_at, command.ended_at, command.minutes, now_local)
     activity = require_activity(session, principal, command.activity_id)
-    require_volunteer(session, principal, command.volunteer_id)
+    if not volunteer_checked:
+        require_volunteer(session, principal, command.volunteer_id)
     volunteer = lock_volunteer(session, command.volunteer_id)
     if volunteer.status != "active":
         raise Conflict("the volunteer has left this deployment", field="volunteer_id")
