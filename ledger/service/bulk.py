@@ -42,6 +42,7 @@ from ledger.incentives.policy import Policy, ServiceFacts, service_memo
 from ledger.incentives.star_review import star_histories
 from ledger.incentives.stars import StarHistory, history_months, needs_history, star_change
 from ledger.people.access import Principal, require_role
+from ledger.people.users import require_second_person
 from ledger.service.bulk_reads import (
     CREDITED,
     DAY,
@@ -125,12 +126,10 @@ def post_approved(session: Session, principal: Principal, services: Sequence[App
 
 def _checked_minutes(index: int, service: ApprovedService, principal: Principal,
                      now_local: dt.datetime) -> int:
-    if service.recorded_by == principal.user_id:
-        raise Forbidden("a record is approved by someone other than the person who recorded it",
-                        field="approved_by", row=index)
     try:
+        require_second_person(principal, service.recorded_by)  # the two-person rule, as for one record
         return check_times(service.started_at, service.ended_at, service.minutes, now_local)
-    except ValidationFailed as exc:
+    except (Forbidden, ValidationFailed) as exc:
         exc.details = {**exc.details, "row": index}
         raise
 
