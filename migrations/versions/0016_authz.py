@@ -9,7 +9,7 @@
   upserts its two rows first, which serialises the attempts on one subject.
 
 Revision ID: 0016
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
