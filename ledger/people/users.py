@@ -56,8 +56,6 @@ def require_reach(session: Session, principal: Principal, role: str, *, unit_id:
 def _require_role_ids(role: str, unit_id: int | None, volunteer_id: int | None, desk_id: int | None) -> None:
     if role in ("unit_admin", "desk_operator") and unit_id is None:
         raise ValidationFailed(f"{ROLE_NAMES[role]}需要指定所属单位 unit_id", field="unit_id")
-    if role == "desk_operator" and desk_id is None:
-        raise ValidationFailed("兑换点操作员需要指定兑换点 desk_id", field="desk_id")
     if role == "volunteer" and volunteer_id is None:
         raise ValidationFailed("志愿者用户需要指定志愿者 volunteer_id", field="volunteer_id")
 
@@ -84,7 +82,7 @@ def require_second_person(approver: Principal, submitter_id: int | None, field: 
     if submitter_id is None:
         return
     if approver.user_id == submitter_id or (approver.created_by is not None and approver.created_by == submitter_id):
-        raise Forbidden("审核人不能是录入人本人，也不能是录入人创建的用户，请由另一位管理员审核", field=field)
+        raise Forbidden("录入人不能审核自己录入的记录，录入人创建的用户也不能审核，请由另一位管理员审核", field=field)
 
 
 def list_users(session: Session, principal: Principal, limit: int = 200, offset: int = 0) -> list[dict]:
