@@ -10,6 +10,7 @@ import sys
 
 from api.app import context_from_settings
 from api.commands import register_all
+from api.i18n import localise
 from ledger.errors import LedgerError
 from ledger.settings import Settings
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args, settings, ctx) or 0)
     except LedgerError as exc:
-        print_json(exc.as_dict())
+        print_json(localise(exc.as_dict(), None))  # operators read Chinese, as on the pages
         return 2
     except FileNotFoundError as exc:  # a file named on the command line that is not there
         print_json({"code": "not_found", "message": f"文件不存在 (no such file): {exc.filename}", "field": "file"})

@@ -93,3 +93,11 @@ def test_a_file_that_is_not_there_is_named_in_json_not_a_traceback(tmp_path):
     code, answer = ledger(db, "policy", "what-if", str(tmp_path / "draft.toml"), "--unit-id", "1",
                           "--from", "2026-01-01", "--to", "2026-10-31")
     assert code == 2 and answer["code"] == "not_found" and answer["field"] == "file"
+
+
+def test_a_refusal_reads_in_chinese_on_the_command_line(tmp_path):
+    db = tmp_path / "cli.sqlite3"
+    assert ledger(db, "upgrade")[0] == 0
+    code, answer = ledger(db, "rankings", "publish", "99")  # the domain says "ranking run 99 not found"
+    assert code == 2 and answer["code"] == "not_found" and answer["field"] == "run_id"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in answer["message"]) and "not found" not in answer["message"]

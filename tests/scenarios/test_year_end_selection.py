@@ -25,6 +25,7 @@ from api.cli import main as cli
 from ledger.book.tables import Account, Posting, Transaction
 from ledger.service.tables import ServiceRecord
 from tests import factories as f
+from tests.console_support import client_sign_in, give_password
 from tests.test_rankings import person
 
 
@@ -62,7 +63,7 @@ def test_county_year_end_selection_is_configured_run_published_exported_and_trac
     units = f.tree(ctx)
     recorder, _ = f.user(ctx, "unit_admin", units["institute"])
     approver, _ = f.user(ctx, "admin")
-    _, county_admin = f.user(ctx, "unit_admin", units["center"])
+    county, county_admin = f.user(ctx, "unit_admin", units["center"])
     _, station_admin = f.user(ctx, "unit_admin", units["station_a"])
     a, b = units["station_a"], units["station_b"]
     people = {"S": person(ctx, a, name="孙"), "P": person(ctx, a, name="潘"),
@@ -154,6 +155,8 @@ def test_county_year_end_selection_is_configured_run_published_exported_and_trac
     assert csv.status_code == 200 and "孙" in csv.content.decode("utf-8-sig")
     chart = client.get(f"/rankings/runs/{run['id']}/chart.png", headers=h(county_admin))
     assert chart.status_code == 200 and chart.content[:4] == b"\x89PNG"
+    give_password(ctx, county.username)  # the page is the console's: a signed-in session
+    assert client_sign_in(client, county.username).status_code == 303
     page = client.get("/rankings/page")
     assert page.status_code == 200 and "评先评优" in page.text
 
