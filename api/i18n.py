@@ -139,7 +139,7 @@ POLICY_REASONS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [(re.compil
     (r"must be an exact decimal number.*|must be a finite decimal number", lambda m: "应为精确的小数（不用浮点数）"),
     (r"must be a date YYYY-MM-DD.*", lambda m: "应为日期 YYYY-MM-DD"),
     (r"must be a list of strings", lambda m: "应为文字列表"), (r"duplicate '?(.*?)'?", lambda m: f"重复的 {m[1]}"),
-    (r"must be greater than (\S+)", lambda m: f"应大于 {m[1]}"),
+    (r"must be greater than (\S+)(?: \((\S+)\))?", lambda m: f"应大于 {m[1]}" + (f"（{m[2]}）" if m[2] else "")),
     (r"a day has only (\d+) minutes", lambda m: f"一天只有 {m[1]} 分钟"),
     (r"unknown service category.*", lambda m: "嘉许激励办法中没有这个服务类别"),
     (r"overlaps (\S+).*", lambda m: f"与 {m[1]} 的日期重叠"),

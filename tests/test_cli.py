@@ -101,3 +101,16 @@ def test_a_refusal_reads_in_chinese_on_the_command_line(tmp_path):
     code, answer = ledger(db, "rankings", "publish", "99")  # the domain says "ranking run 99 not found"
     assert code == 2 and answer["code"] == "not_found" and answer["field"] == "run_id"
     assert any("\u4e00" <= ch <= "\u9fff" for ch in answer["message"]) and "not found" not in answer["message"]
+
+
+def test_a_malformed_policy_is_refused_in_chinese_with_its_path_and_reason(tmp_path):
+    db = tmp_path / "cli.sqlite3"
+    assert ledger(db, "upgrade")[0] == 0
+    stations(db)  # unit 1 is the county
+    draft = (ROOT / "ledger/incentives/default_policy.toml").read_text(encoding="utf-8")
+    second = draft.index("hours", draft.index("# 二星"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(draft[:second] + "hours = 50" + draft[draft.index("\n", second):], encoding="utf-8")
+    code, answer = ledger(db, "policy", "publish", str(bad), "--unit-id", "1", "--effective-from", "2026-01-01")
+    assert code == 2 and answer["field"] == "stars.levels[1].hours"
+    assert answer["message"] == "嘉许激励办法有误：stars.levels[1].hours：应大于 stars.levels[0].hours（100）"
