@@ -7,11 +7,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.i18n import localise, validation_message_zh, wants_english
 from ledger.errors import LedgerError
 
 log = logging.getLogger("ledger.api")
+HTTP_ZH = {404: ("not_found", "找不到该地址 (no such path)"),
+           405: ("method_not_allowed", "该地址不支持此请求方法 (method not allowed)")}
 
 
 def _error_field(error: dict) -> str:
@@ -53,6 +56,13 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"code": "invalid", "field": _error_field(first),
                              "message": _validation_message(request, _error_field(first), first),
                              "details": {"errors": details}}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own 404 and 405 would answer {"detail"}: the same shape as every other error
+        code, message = HTTP_ZH.get(exc.status_code, ("http_error", "请求无法处理 (the request cannot be handled)"))
+        return _answer(request, {"code": code, "message": message, "field": None}, exc.status_code,
+                       getattr(exc, "headers", None))
 
     @app.exception_handler(OverflowError)
     async def out_of_range(request: Request, exc: OverflowError) -> JSONResponse:

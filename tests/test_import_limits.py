@@ -12,7 +12,14 @@ import pytest
 from openpyxl import Workbook
 
 from ledger.errors import ImportRejected
-from ledger.service.sheets import MAX_REPORTED_PROBLEMS, MAX_ROWS, MAX_XLSX_UNCOMPRESSED_BYTES
+from ledger.service.sheets import (
+    MAX_REPORTED_PROBLEMS,
+    MAX_ROW_CHARS,
+    MAX_ROWS,
+    MAX_TEXT_CHARS,
+    MAX_XLSX_SHARED_STRINGS_BYTES,
+    MAX_XLSX_UNCOMPRESSED_BYTES,
+)
 from ledger.service.taizhang import COLUMNS, parse_taizhang
 from tests import factories as f
 from tests.test_imports import county, upload
@@ -90,9 +97,36 @@ def test_an_xlsx_over_the_row_limit_is_refused():
     assert f"台账超过 {MAX_ROWS} 行" in error.message
 
 
-def test_an_unreadable_csv_is_a_clear_error_not_a_crash():
-    error = rejected(HEADER.encode() + b"\n\"" + b"x" * 200_000 + b"\"\n")  # a cell past csv's field limit
-    assert error.field == "文件" and "无法读取 CSV 文件" in error.message
+def test_a_csv_line_or_row_past_the_row_limit_is_refused_before_it_is_split_into_fields():
+    one_line = HEADER.encode() + b"\n" + b"1," * (MAX_ROW_CHARS // 2 + 1) + b"\n"
+    error = rejected(one_line)
+    assert error.field == "文件" and "第 2 行过长" in error.message
+    quoted_lines = HEADER.encode() + b"\n" + b'"x\n",' * (MAX_ROW_CHARS // 3) + b"\n"  # one row, many lines
+    error = rejected(quoted_lines)
+    assert "行过长" in error.message
+
+
+def test_a_sheet_with_too_much_text_is_refused():
+    wide = numbered(GOOD.replace("杨站长", "长" * 1000), MAX_TEXT_CHARS // 1000 + 1)
+    error = rejected(csv_of(wide))
+    assert error.field == "文件" and "台账内容过多" in error.message
+
+
+def test_an_xlsx_whose_shared_strings_expand_past_their_limit_is_refused():
+    book = Workbook()
+    book.active.append(list(COLUMNS))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    strings = "".join(f"<si><t>{n:016d}</t></si>" for n in range(MAX_XLSX_SHARED_STRINGS_BYTES // 30 + 1))
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:  # openpyxl holds them all
+        archive.writestr("xl/sharedStrings.xml", f"<sst>{strings}</sst>")
+    error = rejected(buffer.getvalue(), "台账.xlsx")
+    assert error.field == "文件" and "文字表解压后超过" in error.message
+
+
+def test_a_csv_in_no_known_encoding_is_a_clear_error_not_a_crash():
+    error = rejected(HEADER.encode() + b"\n\xff\xfe\xff,1\n")  # neither UTF-8 nor GB18030
+    assert error.field == "文件" and "无法识别文件编码" in error.message
 
 
 def test_over_http_the_row_limit_and_the_bounded_list_of_database_problems(client, ctx):

@@ -4,13 +4,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ledger.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from ledger.names import clean_name
 from ledger.people.access import SYSTEM, Principal
 from ledger.people.tables import ApiToken, Unit, User
 from ledger.people.users import require_reach, user_public  # noqa: F401 - user_public is used by callers of auth
@@ -36,8 +37,8 @@ class CreateUser:
 
 def create_user(session: Session, principal: Principal, command: CreateUser) -> User:
     """Add a user with no more reach than the principal's own (`ledger.people.users`)."""
-    if not command.username.strip():
-        raise ValidationFailed("用户名不能为空", field="username")
+    command = replace(command, username=clean_name(command.username, "username", label="用户名"),
+                      display_name=clean_name(command.display_name, "display_name", label="显示名称", allow_empty=True))
     require_reach(session, principal, command.role, unit_id=command.unit_id,
                   volunteer_id=command.volunteer_id, desk_id=command.desk_id)
     if session.execute(select(User.id).where(User.username == command.username.strip())).first():

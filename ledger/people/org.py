@@ -5,7 +5,7 @@ everything under it" is a prefix match, keyed by unit so it stays cheap at any s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ledger.book.amounts import hours_text
 from ledger.book.tables import Account, Posting
 from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger.names import clean_name
 from ledger.people.access import Principal, in_scope, require_role, require_team, require_unit
 from ledger.people.tables import Team, Unit, Volunteer
 from ledger.store.tables import AuditEntry
@@ -45,7 +46,7 @@ def unit_public(unit: Unit) -> dict:
 
 def create_unit(session: Session, principal: Principal, command: CreateUnit) -> dict:
     """Add a unit; a center only by an admin, other units under a parent in scope."""
-    _check_unit_fields(command)
+    command = _check_unit_fields(command)
     if session.execute(select(Unit.id).where(Unit.code == command.code)).first():
         raise Conflict(f"unit code {command.code!r} is already used", field="code")
     if command.parent_id is None:
@@ -71,13 +72,15 @@ def create_unit(session: Session, principal: Principal, command: CreateUnit) -> 
     return unit_public(unit)
 
 
-def _check_unit_fields(command: CreateUnit) -> None:
+def _check_unit_fields(command: CreateUnit) -> CreateUnit:
+    """The command with its names cleaned (`clean_name`), or the field that is wrong."""
     if command.kind not in UNIT_KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(UNIT_KINDS)}", field="kind")
-    if not command.code or not command.code.strip():
-        raise ValidationFailed("code must not be empty", field="code")
-    if not command.name or not command.name.strip():
-        raise ValidationFailed("name must not be empty", field="name")
+    return replace(command, code=clean_name(command.code, "code", max_length=40, label="单位编码"),
+                   name=clean_name(command.name, "name", max_length=200, label="单位名称"),
+                   responsible_person=clean_name(command.responsible_person, "responsible_person", label="负责人",
+                                                 allow_empty=True) or None,
+                   contact=clean_name(command.contact, "contact", label="联系方式", allow_empty=True) or None)
     if command.population is not None and command.population < 0:
         raise ValidationFailed("population cannot be negative", field="population")
 
@@ -166,6 +169,8 @@ def create_team(session: Session, principal: Principal, command: CreateTeam) -> 
     """Add a team to a unit in the principal's scope."""
     require_role(principal, "admin", "unit_admin")
     require_unit(session, principal, command.unit_id)
+    command = replace(command, code=clean_name(command.code, "code", max_length=40, label="队伍编码"),
+                      name=clean_name(command.name, "name", max_length=200, label="队伍名称"))
     if command.level not in TEAM_LEVELS:
         raise ValidationFailed(f"level must be one of {', '.join(TEAM_LEVELS)}", field="level")
     if not command.category.strip():

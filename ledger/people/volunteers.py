@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ledger.book.tables import Account
 from ledger.errors import Conflict, NotFound, UnknownVolunteer, ValidationFailed
+from ledger.names import clean_name
 from ledger.people.access import Principal, path_in_scope, require_role, require_team, require_unit, require_volunteer
 from ledger.people.idcard import keyed_hash, mask_id_number, mask_phone, validate_id_number, validate_phone
 from ledger.people.tables import Membership, Unit, Volunteer
@@ -53,8 +54,7 @@ def register_volunteer(session: Session, principal: Principal, secret: bytes,
     """Register a volunteer at a unit in scope; one volunteer per ID-card number."""
     require_role(principal, "admin", "unit_admin")
     require_unit(session, principal, command.home_unit_id, field="home_unit_id")
-    if not command.name or not command.name.strip():
-        raise ValidationFailed("name (姓名) must not be empty", field="name")
+    clean_name(command.name, "name", label="姓名")  # refused before the ID number is looked at
     registered_on = command.registered_on or today
     if registered_on > today:
         raise ValidationFailed("registered_on cannot be in the future", field="registered_on")
@@ -86,7 +86,8 @@ def add_volunteer(session: Session, principal: Principal, command: RegisterVolun
         # one answer wherever the volunteer is registered: no name, number or unit is given away
         raise Conflict("该身份证号已登记为志愿者；如从其他单位转来，请由共同的上级单位办理转移接续",
                        field="id_number")
-    volunteer = Volunteer(number=new_volunteer_number(session, registered_on), name=command.name.strip(),
+    volunteer = Volunteer(number=new_volunteer_number(session, registered_on),
+                          name=clean_name(command.name, "name", label="姓名"),
                           id_hash=identity.id_hash, id_masked=identity.id_masked, phone_hash=identity.phone_hash,
                           phone_masked=identity.phone_masked, is_party_member=command.is_party_member,
                           registered_on=registered_on, home_unit_id=command.home_unit_id, status="active")

@@ -52,6 +52,8 @@ REASONS = {"lacks_hours": "时长不足", "lacks_points": "积分不足", "lacks
 
 # --- periods -------------------------------------------------------------------------------
 
+MIN_YEAR, MAX_YEAR = 1949, 2999  # a period outside these years is a typing error, not a period
+
 def period_bounds(kind: str, period: str) -> tuple[dt.date, dt.date]:
     """First and last day (inclusive) of a period: "2026", "2026-Q3" or "2026-07"."""
     patterns = {"year": r"(\d{4})", "quarter": r"(\d{4})-Q([1-4])", "month": r"(\d{4})-(0[1-9]|1[0-2])"}
@@ -60,9 +62,12 @@ def period_bounds(kind: str, period: str) -> tuple[dt.date, dt.date]:
     match = re.fullmatch(patterns[kind], period or "")
     if not match:
         examples = {"year": "2026", "quarter": "2026-Q3", "month": "2026-07"}
-        raise ValidationFailed(f"a {kind} period is written like {examples[kind]}, not {period!r}",
-                               field="period")
+        raise ValidationFailed(f"期间格式应如 {examples[kind]} (a {kind} period is written like {examples[kind]}, "
+                               f"not {period!r})", field="period")
     year = int(match.group(1))
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValidationFailed(f"期间的年份应在 {MIN_YEAR} 至 {MAX_YEAR} 之间 "
+                               f"(the period's year must lie between {MIN_YEAR} and {MAX_YEAR})", field="period")
     if kind == "year":
         return dt.date(year, 1, 1), dt.date(year, 12, 31)
     first_month = (int(match.group(2)) - 1) * 3 + 1 if kind == "quarter" else int(match.group(2))

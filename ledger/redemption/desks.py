@@ -11,12 +11,13 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.errors import Conflict, Forbidden, NotFound, UnknownVolunteer, ValidationFailed
+from ledger.names import clean_name
 from ledger.people.access import (
     Principal,
     can_see_volunteer,
@@ -34,6 +35,9 @@ from ledger.volunteer_view import lookup
 
 LIMIT_PERIODS = ("day", "week", "month", "year")
 ITEM_KINDS = ("goods", "service")
+MAX_PRICE_POINTS = 1_000_000  # an item's price: far above anything a desk offers
+MAX_QUANTITY = 100_000  # one receipt of goods, one redemption line, a limit per volunteer
+MAX_STOCK = 1_000_000  # an item's stock (counted, or after goods are received)
 QR_PREFIX = "vq1"
 QR_TTL = dt.timedelta(minutes=10)
 
@@ -104,17 +108,15 @@ def create_desk(session: Session, principal: Principal, command: CreateDesk) -> 
     """Open a desk at a unit in scope."""
     require_role(principal, "admin", "unit_admin")
     require_unit(session, principal, command.unit_id)
-    if not command.code.strip():
-        raise ValidationFailed("code must not be empty", field="code")
-    if not command.name.strip():
-        raise ValidationFailed("name must not be empty", field="name")
+    code = clean_name(command.code, "code", max_length=40, label="兑换点编码")
+    name = clean_name(command.name, "name", max_length=200, label="兑换点名称")
     days = sorted(set(command.opening_weekdays))
     if not days or any(not isinstance(d, int) or d < 1 or d > 7 for d in days):
         raise ValidationFailed("opening_weekdays are ISO weekdays 1 (Monday) … 7 (Sunday), at least one",
                                field="opening_weekdays")
-    if session.execute(select(Desk.id).where(Desk.code == command.code.strip())).first():
-        raise Conflict(f"desk code {command.code!r} is taken", field="code")
-    desk = Desk(unit_id=command.unit_id, code=command.code.strip(), name=command.name.strip(),
+    if session.execute(select(Desk.id).where(Desk.code == code)).first():
+        raise Conflict(f"desk code {code!r} is taken", field="code")
+    desk = Desk(unit_id=command.unit_id, code=code, name=name,
                 opening_weekdays=days)
     session.add(desk)
     session.flush()
@@ -137,11 +139,11 @@ def list_desks(session: Session, principal: Principal) -> list[dict]:
 def add_item(session: Session, principal: Principal, desk_id: int, command: AddItem) -> DeskItem:
     """Add an item to a desk's catalogue (stock starts at zero; receive goods to fill it)."""
     require_desk_manager(session, principal, desk_id)
-    _check_item(command)
+    command = _check_item(command)
     if session.execute(select(DeskItem.id).where(DeskItem.desk_id == desk_id,
-                                                 DeskItem.name == command.name.strip())).first():
+                                                 DeskItem.name == command.name)).first():
         raise Conflict(f"the desk already has an item named {command.name!r}", field="name")
-    item = DeskItem(desk_id=desk_id, name=command.name.strip(), kind=command.kind,
+    item = DeskItem(desk_id=desk_id, name=command.name, kind=command.kind,
                     unit_label=command.unit_label, price_points=command.price_points, stock=0,
                     limit_quantity=command.limit_quantity, limit_period=command.limit_period,
                     is_active=True)
@@ -150,9 +152,10 @@ def add_item(session: Session, principal: Principal, desk_id: int, command: AddI
     return item
 
 
-def _check_item(command: AddItem) -> None:
-    if not command.name or not command.name.strip():
-        raise ValidationFailed("name must not be empty", field="name")
+def _check_item(command: AddItem) -> AddItem:
+    """The command with its names cleaned, or the field that is wrong."""
+    command = replace(command, name=clean_name(command.name, "name", max_length=200, label="物品名称"),
+                      unit_label=clean_name(command.unit_label, "unit_label", max_length=20, label="计量单位"))
     if command.kind not in ITEM_KINDS:
         raise ValidationFailed("kind is goods or service", field="kind")
     _check_price(command.price_points)
@@ -160,19 +163,25 @@ def _check_item(command: AddItem) -> None:
         raise ValidationFailed("limit_quantity and limit_period go together", field="limit_period")
     if command.limit_period is not None and command.limit_period not in LIMIT_PERIODS:
         raise ValidationFailed(f"limit_period is one of {', '.join(LIMIT_PERIODS)}", field="limit_period")
-    if command.limit_quantity is not None and (not _is_int(command.limit_quantity)
-                                               or command.limit_quantity <= 0):
-        raise ValidationFailed("limit_quantity must be a positive whole number", field="limit_quantity")
+    if command.limit_quantity is not None:
+        whole_in_range(command.limit_quantity, "limit_quantity", "限兑数量", MAX_QUANTITY)
+    return command
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def whole_in_range(value, field: str, label: str, high: int, low: int = 1) -> int:
+    """A whole number from `low` to `high` (prices, quantities, stock); else an error naming the field."""
+    if not _is_int(value) or not low <= value <= high:
+        raise ValidationFailed(f"{label}应为 {low} 至 {high} 之间的整数 "
+                               f"({field} must be a whole number from {low} to {high})", field=field)
+    return value
+
+
 def _check_price(price: int) -> None:
-    if not _is_int(price) or price <= 0:
-        raise ValidationFailed("price_points must be a positive whole number of points",
-                               field="price_points")
+    whole_in_range(price, "price_points", "价格（积分）", MAX_PRICE_POINTS)
 
 
 def set_price(session: Session, principal: Principal, desk_id: int, item_id: int, price: int) -> DeskItem:

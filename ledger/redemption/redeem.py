@@ -32,7 +32,7 @@ from ledger.errors import (
 from ledger.people.access import Principal, can_see_volunteer, require_volunteer
 from ledger.people.tables import Volunteer
 from ledger.people.volunteers import lock_volunteer
-from ledger.redemption.desks import require_desk_worker, require_item
+from ledger.redemption.desks import MAX_QUANTITY, require_desk_worker, require_item, whole_in_range
 from ledger.redemption.stock import move, move_at_commit
 from ledger.redemption.tables import Desk, DeskItem, Receipt, ReceiptLine, Reservation, ReservationLine
 from ledger.store.tables import AuditEntry, utcnow
@@ -82,8 +82,7 @@ def check_lines(session: Session, desk_id: int, lines: list[Line]) -> list[Check
         if item.id in seen:
             raise ValidationFailed(f"{item.name} appears twice; give one line per item", field=f"{where}.item_id")
         seen.add(item.id)
-        if not _whole(line.quantity) or line.quantity <= 0:
-            raise ValidationFailed("quantity must be a positive whole number", field=f"{where}.quantity")
+        whole_in_range(line.quantity, f"{where}.quantity", "兑换数量", MAX_QUANTITY)
         if not _whole(line.price) or line.price != item.price_points:
             raise PriceChanged(f"{item.name} 的价格已变为 {item.price_points} 分（不是 {line.price} 分），"
                                "请刷新后与志愿者确认 "

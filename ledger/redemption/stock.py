@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from ledger.book.tables import Account, Posting
 from ledger.errors import InsufficientStock, NotFound, ValidationFailed
 from ledger.people.access import Principal
-from ledger.redemption.desks import require_desk, require_desk_worker, require_item
+from ledger.redemption.desks import (
+    MAX_QUANTITY,
+    MAX_STOCK,
+    require_desk,
+    require_desk_worker,
+    require_item,
+    whole_in_range,
+)
 from ledger.redemption.tables import Desk, DeskItem, StockMovement
 from ledger.store import jobruns
 from ledger.store.session_state import session_state
@@ -107,18 +114,14 @@ def movement_public(m: StockMovement) -> dict:
             "reservation_id": m.reservation_id}
 
 
-def _positive(value, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValidationFailed(f"{field} must be a positive whole number", field=field)
-    return value
-
-
 def receive(session: Session, principal: Principal, desk_id: int, item_id: int, quantity: int,
             source: str, note: str, today: dt.date) -> StockMovement:
     """Record goods received (入库: donation, purchase, …) by whom and when."""
     require_desk_worker(session, principal, desk_id)
     item = require_item(session, desk_id, item_id)
-    _positive(quantity, "quantity")
+    whole_in_range(quantity, "quantity", "入库数量", MAX_QUANTITY)
+    if item.stock + quantity > MAX_STOCK:
+        raise ValidationFailed(f"入库后库存将超过 {MAX_STOCK} (stock would exceed {MAX_STOCK})", field="quantity")
     if source not in RECEIVE_SOURCES:
         raise ValidationFailed(f"source is one of {', '.join(RECEIVE_SOURCES)}", field="source")
     reason = f"{source}: {note.strip()}" if note and note.strip() else source
@@ -131,8 +134,7 @@ def count(session: Session, principal: Principal, desk_id: int, item_id: int, co
     """Record a stock count (盘点); a difference from the books is an adjustment with a reason."""
     require_desk_worker(session, principal, desk_id)
     item = require_item(session, desk_id, item_id)
-    if isinstance(counted, bool) or not isinstance(counted, int) or counted < 0:
-        raise ValidationFailed("counted must be a whole number, zero or more", field="counted")
+    whole_in_range(counted, "counted", "盘点数量", MAX_STOCK, low=0)
     item = session.execute(select(DeskItem).where(DeskItem.id == item.id).with_for_update()).scalar_one()
     session.refresh(item, ["stock"])
     difference = counted - item.stock

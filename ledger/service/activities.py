@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import UnknownActivity, ValidationFailed
 from ledger.incentives.pricing import policy_in_force
+from ledger.names import clean_name
 from ledger.people.access import Principal, in_scope, require_role, require_team, require_unit
 from ledger.people.tables import Unit
 from ledger.service.tables import Activity
@@ -43,8 +44,9 @@ def create_activity(session: Session, principal: Principal, command: CreateActiv
     """Add an activity to a unit in scope."""
     require_role(principal, "admin", "unit_admin")
     require_unit(session, principal, command.unit_id)
-    if not command.title.strip():
-        raise ValidationFailed("title (活动名称) must not be empty", field="title")
+    title = clean_name(command.title, "title", max_length=200, label="活动名称")
+    place = clean_name(command.place, "place", max_length=200, label="活动地点", allow_empty=True)
+    organiser = clean_name(command.organiser, "organiser", label="组织者", allow_empty=True)
     if not command.category.strip():
         raise ValidationFailed("category (服务类别) must not be empty", field="category")
     _version, policy = policy_in_force(session, command.unit_id, command.held_on)
@@ -57,10 +59,10 @@ def create_activity(session: Session, principal: Principal, command: CreateActiv
                                f"{', '.join(policy.activity_tags or ())}", field="tags")
     if command.team_id is not None:
         require_team(session, principal, command.team_id)
-    activity = Activity(unit_id=command.unit_id, team_id=command.team_id, title=command.title.strip(),
-                        category=command.category.strip(), held_on=command.held_on, place=command.place,
+    activity = Activity(unit_id=command.unit_id, team_id=command.team_id, title=title,
+                        category=command.category.strip(), held_on=command.held_on, place=place,
                         tags=sorted(set(command.tags)), is_concentrated=command.is_concentrated,
-                        organiser=command.organiser, created_by=created_by)
+                        organiser=organiser, created_by=created_by)
     session.add(activity)
     session.flush()
     return activity

@@ -57,7 +57,7 @@ from ledger.service.bulk_reads import (
     refuse_overlaps,
 )
 from ledger.service.bulk_write import write_plan
-from ledger.service.records import check_times
+from ledger.service.records import check_service_date, check_times
 from ledger.store.batch import allocate_ids, copy_rows
 from ledger.store.partitions import prepare_months
 from ledger.store.tables import utcnow
@@ -109,6 +109,9 @@ def post_approved(session: Session, principal: Principal, services: Sequence[App
         prepare_months(session.get_bind(), {s.started_at.date() for s in services})
     by_batch = postgres and keys_checked_by_batch(session)
     facts = BatchFacts.load(session, principal, services, lock=by_batch)
+    for index, service in enumerate(services):  # the dates as record_service checks them
+        _with_row(index, check_service_date, service.started_at, facts.held_on[service.activity_id],
+                  facts.volunteers[service.volunteer_id][1])
     refuse_overlaps(session, services)
     priced = _price_all(session, facts, services, minutes)
     accounts = open_accounts(session, services, priced)
@@ -130,6 +133,15 @@ def _checked_minutes(index: int, service: ApprovedService, principal: Principal,
         require_second_person(principal, service.recorded_by)  # the two-person rule, as for one record
         return check_times(service.started_at, service.ended_at, service.minutes, now_local)
     except (Forbidden, ValidationFailed) as exc:
+        exc.details = {**exc.details, "row": index}
+        raise
+
+
+def _with_row(index: int, check, *args):
+    """A check of one service of the batch; its error names the row."""
+    try:
+        return check(*args)
+    except ValidationFailed as exc:
         exc.details = {**exc.details, "row": index}
         raise
 

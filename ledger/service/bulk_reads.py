@@ -63,6 +63,7 @@ class BatchFacts:
         self.activities: dict[int, tuple] = {}  # id -> (unit_id, category, tags, title)
         self.paths: dict[int, str] = {}
         self.volunteers: dict[int, tuple] = {}  # id -> (home_unit_id, registered_on)
+        self.held_on: dict[int, dt.date] = {}  # activity id -> its day
         self.versions: dict[int, list[StoredVersion]] = defaultdict(list)  # unit -> its versions
         self._in_force: dict[tuple[int, dt.date], tuple] = {}
         self._ancestors: dict[int, list[int]] = {}
@@ -75,10 +76,11 @@ class BatchFacts:
         """Read what the batch refers to; `lock`: hold each row as a foreign key check would."""
         share = " FOR KEY SHARE" if lock else ""
         facts = cls()
-        for row in in_ids(session, "SELECT id, unit_id, category, tags, title FROM activities "
+        for row in in_ids(session, "SELECT id, unit_id, category, tags, title, held_on FROM activities "
                                 "WHERE id IN (:ids)" + share, {s.activity_id for s in services}):
             tags = row[3] if isinstance(row[3], list) else _json_list(row[3])
             facts.activities[row[0]] = (row[1], row[2], frozenset(tags or ()), row[4])
+            facts.held_on[row[0]] = _date(row[5])
         for service in services:
             if service.activity_id not in facts.activities:
                 raise NotFound(f"activity {service.activity_id} not found", field="activity_id")

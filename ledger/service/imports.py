@@ -87,7 +87,7 @@ def import_taizhang(session: Session, principal: Principal, secret: bytes, data:
 def _column_for(field: str | None) -> str:
     return {"started_at": "开始时间", "ended_at": "结束时间", "minutes": "服务时长", "name": "姓名",
             "id_number": "身份证号", "activity_id": "活动名称", "volunteer_id": "身份证号",
-            "category": "服务类别"}.get(field or "", field or "")
+            "category": "服务类别", "confirmed_by": "确认人"}.get(field or "", field or "")
 
 
 def _stations_in_scope(session: Session, principal: Principal) -> dict[str, Unit]:

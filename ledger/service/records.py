@@ -17,6 +17,7 @@ from ledger.book.postings import Leg, post, reverse, reversed_among
 from ledger.book.tables import Transaction
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.incentives import pricing
+from ledger.names import clean_name
 from ledger.people.access import Principal, in_scope, path_in_scope, remember_path, require_role, require_volunteer
 from ledger.people.tables import Unit, Volunteer
 from ledger.people.users import require_second_person
@@ -78,6 +79,18 @@ def check_times(started_at: dt.datetime, ended_at: dt.datetime, minutes: int | N
     return minutes
 
 
+def check_service_date(started_at: dt.datetime, held_on: dt.date, registered_on: dt.date | None) -> None:
+    """A service starts on its activity's day (it may run past midnight), not before the volunteer registered."""
+    day = started_at.date()
+    if day != held_on:
+        raise ValidationFailed(f"服务日期 {day} 不是活动当天 {held_on}，服务记录应记在其活动的日期 "
+                               f"(a service starts on its activity's day, {held_on}, not {day})", field="started_at")
+    if registered_on is not None and day < registered_on:
+        raise ValidationFailed(f"服务日期 {day} 早于志愿者的注册日期 {registered_on} "
+                               f"(a service cannot be before the volunteer registered, {registered_on})",
+                               field="started_at")
+
+
 def record_service(session: Session, principal: Principal, command: RecordService,
                    now_local: dt.datetime, *, volunteer_checked: bool = False) -> ServiceRecord:
     """Record a service as pending; refused when it overlaps the volunteer's other records.
@@ -87,17 +100,21 @@ def record_service(session: Session, principal: Principal, command: RecordServic
     """
     require_role(principal, "admin", "unit_admin")
     minutes = check_times(command.started_at, command.ended_at, command.minutes, now_local)
+    confirmed_by = clean_name(command.confirmed_by, "confirmed_by", label="确认人", allow_empty=True)
+    service_kind = clean_name(command.service_kind, "service_kind", max_length=40, label="服务方式",
+                              allow_empty=True) or None
     activity = require_activity(session, principal, command.activity_id)
     if not volunteer_checked:
         require_volunteer(session, principal, command.volunteer_id)
     volunteer = lock_volunteer(session, command.volunteer_id)
     if volunteer.status != "active":
         raise Conflict("the volunteer has left this deployment", field="volunteer_id")
+    check_service_date(command.started_at, activity.held_on, volunteer.registered_on)
     _refuse_overlap(session, command)
     record = ServiceRecord(volunteer_id=command.volunteer_id, activity_id=activity.id,
                            unit_id=activity.unit_id, started_at=command.started_at,
-                           ended_at=command.ended_at, minutes=minutes, service_kind=command.service_kind,
-                           recorded_by=principal.user_id, confirmed_by=command.confirmed_by,
+                           ended_at=command.ended_at, minutes=minutes, service_kind=service_kind,
+                           recorded_by=principal.user_id, confirmed_by=confirmed_by,
                            status="pending", source=command.source)
     session.add(record)
     session.flush()

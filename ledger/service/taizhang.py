@@ -19,9 +19,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator
 
-from ledger.errors import ImportRejected
+from ledger.errors import ImportRejected, ValidationFailed
+from ledger.names import clean_name
 from ledger.people.idcard import id_number_problem, mask_id_number, normalise_id_number, normalise_phone, phone_problem
-from ledger.service.sheets import Problems, decode_csv, read_sheet  # noqa: F401 - decode_csv is part of the API
+from ledger.service.sheets import Problems, read_sheet
 
 COLUMNS = ("序号", "姓名", "身份证号", "联系电话", "所属站点", "活动名称", "服务类别",
            "服务日期", "开始时间", "结束时间", "服务时长", "确认人")
@@ -38,6 +39,7 @@ _ALIASES = {
     "时长": "服务时长", "服务时数": "服务时长", "服务小时数": "服务时长", "志愿服务时长": "服务时长",
     "确认": "确认人", "审核人": "确认人", "负责人": "确认人",
 }
+NAME_COLUMNS = ("姓名", "所属站点", "活动名称")
 MAX_SERVICE_MINUTES = 24 * 60
 _HALF_MINUTE = Decimal("0.5")
 _DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:\s+0?0:00(?::00)?)?")
@@ -188,7 +190,7 @@ def _parse_record(row_number: int, values: dict[str, Any], today: date, problems
             problems.append({"row": row_number, "field": column, "reason": str(problem)})
             return None
 
-    text = {column: check(column, _required) for column in REQUIRED_COLUMNS}
+    text = {column: check(column, _name if column in NAME_COLUMNS else _required) for column in REQUIRED_COLUMNS}
     id_number = check("身份证号", _id_number) if text["身份证号"] else None
     phone = check("联系电话", _phone)
     service_date = check("服务日期", lambda v: _past_date(v, today)) if text["服务日期"] else None
@@ -217,6 +219,14 @@ def _required(value: Any) -> str:
     if not text:
         raise CellProblem("必填项为空 (required value is missing)")
     return text
+
+
+def _name(value: Any) -> str:
+    """A name cell (person, station, activity): required, and clean as every name (`clean_name`)."""
+    try:
+        return clean_name(_required(value), "name", max_length=200, label="名称")
+    except ValidationFailed as problem:
+        raise CellProblem(problem.message) from None
 
 
 def _id_number(value: Any) -> str:
