@@ -206,6 +206,29 @@ def _activities(ctx: Context, rng: random.Random, stations: list[int]) -> dict[t
     return found
 
 
+def day_activities(ctx: Context, unit_id: int, title: str, category: str, first_day: dt.date, days: int) -> int:
+    """One activity a day at a unit from `first_day`, with consecutive ids; returns the first id.
+
+    A service lies on its activity's day: the long history and the write benchmarks serve
+    every day, so they need an activity every day (the id of a day is first + days since).
+    """
+    from sqlalchemy import insert
+
+    from ledger.service.tables import Activity
+
+    now = dt.datetime.now(dt.timezone.utc)
+    with ctx.engine.begin() as conn:
+        first = conn.execute(text("SELECT COALESCE(MAX(id), 0) + 1 FROM activities")).scalar_one()
+        conn.execute(insert(Activity.__table__), [
+            {"id": first + n, "unit_id": unit_id, "title": title, "category": category,
+             "held_on": first_day + dt.timedelta(days=n), "place": "", "tags": [], "is_concentrated": False,
+             "organiser": "", "created_at": now} for n in range(days)])
+        if ctx.engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('activities', 'id'), "
+                              "(SELECT MAX(id) FROM activities))"))
+    return first
+
+
 def _service_plan(size: Size, rng: random.Random, data: DataSet, homes: list[int], activities: dict,
                   recorder: int) -> list[bulk.ApprovedService]:
     """Ordinary volunteers' services, chronological, never two on one day for one volunteer."""
@@ -231,8 +254,9 @@ def _service_plan(size: Size, rng: random.Random, data: DataSet, homes: list[int
     return plan
 
 
-def _long_plan(size: Size, data: DataSet, activity_id: int, recorder: int) -> list[bulk.ApprovedService]:
-    """One volunteer's very long history at the uncapped stress point: short services, every day."""
+def _long_plan(size: Size, data: DataSet, first_activity: int, recorder: int) -> list[bulk.ApprovedService]:
+    """One volunteer's very long history at the uncapped stress point: short services, every day
+    (each in that day's activity: `day_activities` from START)."""
     days = 365 * YEARS
     per_day = -(-size.long_history_records // days)
     minutes = max(1, 1380 // per_day - 1)
@@ -240,7 +264,7 @@ def _long_plan(size: Size, data: DataSet, activity_id: int, recorder: int) -> li
     for n in range(size.long_history_records):
         day = START + dt.timedelta(days=n // per_day)
         start = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=(n % per_day) * (minutes + 1))
-        plan.append(bulk.ApprovedService(data.long_volunteer_id, activity_id, start,
+        plan.append(bulk.ApprovedService(data.long_volunteer_id, first_activity + (day - START).days, start,
                                          start + dt.timedelta(minutes=minutes), recorder, source="bench"))
     return plan
 
@@ -329,7 +353,7 @@ def generate(ctx: Context, size_name: str, seed: int = 42, progress=None, loader
     data.load.update(records=records, postings=postings, seconds=round(seconds, 2),
                      batch=size.batch, loaders=workers, records_per_s=round(records / seconds),
                      postings_per_s=round(postings / seconds))
-    long_activity = activities[(long_point, 0)][0][0]
+    long_activity = day_activities(ctx, long_point, "长期服务", "文化文艺", START, 365 * YEARS + 1)
     l_records, l_postings, l_seconds = _post(ctx, approver, _long_plan(size, data, long_activity, recorder.user_id),
                                              size.batch, progress)
     data.load.update(long_records=l_records, long_postings=l_postings, long_seconds=round(l_seconds, 2))

@@ -42,7 +42,8 @@ def measure(count: int, warmup: int, url: str) -> dict:
     def op(i: int) -> tuple[int, int, float]:
         volunteer = volunteers[i % len(volunteers)]
         start = dt.datetime.combine(dt.date(2026, 1, 1) + dt.timedelta(days=i // len(volunteers)), dt.time(9))
-        command = service_records.RecordService(volunteer_id=volunteer, activity_id=activity, started_at=start,
+        day_activity = f.activity_on(ctx, activity, start.date())  # a service lies on its activity's day
+        command = service_records.RecordService(volunteer_id=volunteer, activity_id=day_activity, started_at=start,
                                                 ended_at=start + dt.timedelta(minutes=60), confirmed_by="bench")
         t0, n0 = time.perf_counter(), counted["n"]
         made, _ = write(ctx, key=f"s-{i}", operation="record.create", request={"i": i},

@@ -138,12 +138,30 @@ class Server:
         self.stop()
 
 
+WRITES_FROM = dt.date(2026, 1, 1)  # the first day of the writes' activities (one a day, 366 of them)
+WRITES_TITLE = "基准写入"
+
+
 def _pool(ctx: Context, data) -> tuple[list[int], int]:
-    """Volunteers to write for, and an activity to record against."""
+    """Volunteers to write for, and the first of the activities to record against (one a day)."""
     volunteers = list(data.volunteer_ids[1:])
+    return volunteers[: max(1000, len(volunteers) // 2)], _day_activities(ctx)
+
+
+def _day_activities(ctx: Context) -> int:
+    """The id of the writes' activity on WRITES_FROM; the next days' follow it (made once per database)."""
+    from bench.generate import day_activities
+
     with ctx.engine.connect() as conn:
-        activity = conn.execute(text("SELECT MIN(id) FROM activities")).scalar_one()
-    return volunteers[: max(1000, len(volunteers) // 2)], activity
+        found = conn.execute(text("SELECT MIN(id) FROM activities WHERE title = :title"),
+                             {"title": WRITES_TITLE}).scalar()
+        unit_id, category = conn.execute(text("SELECT unit_id, category FROM activities ORDER BY id LIMIT 1")).one()
+    return found if found is not None else day_activities(ctx, unit_id, WRITES_TITLE, category, WRITES_FROM, 366)
+
+
+def _activity(first: int, start: dt.datetime) -> int:
+    """The writes' activity of a service's day."""
+    return first + (start.date() - WRITES_FROM).days
 
 
 # Days into 2026 where this run's services go: a run on a reused data set (--reuse) does not
@@ -153,7 +171,7 @@ SHIFT = (int(time.time()) // 7) % 280
 
 def _slot(pool: list[int], i: int, hour: int) -> tuple[int, dt.datetime]:
     """Op i's volunteer and start: a distinct (volunteer, day) per op, never overlapping."""
-    day = dt.date(2026, 1, 1) + dt.timedelta(days=SHIFT + i // len(pool))
+    day = WRITES_FROM + dt.timedelta(days=SHIFT + i // len(pool))
     return pool[i % len(pool)], dt.datetime.combine(day, dt.time(hour))
 
 
@@ -213,8 +231,9 @@ function request()
   local i = k * %(threads)d + tid
   local v = volunteers[(i %% #volunteers) + 1]
   local start = base + (%(shift)d + math.floor(i / #volunteers)) * 86400
-  local body = string.format('{"volunteer_id": %%d, "activity_id": %(activity)d, "started_at": "%%s", ' ..
-    '"ended_at": "%%s", "confirmed_by": "bench"}', v, os.date("%%Y-%%m-%%dT%%H:%%M:%%S", start),
+  local activity = %(activity)d + %(shift)d + math.floor(i / #volunteers)  -- the activity of the day
+  local body = string.format('{"volunteer_id": %%d, "activity_id": %%d, "started_at": "%%s", ' ..
+    '"ended_at": "%%s", "confirmed_by": "bench"}', v, activity, os.date("%%Y-%%m-%%dT%%H:%%M:%%S", start),
     os.date("%%Y-%%m-%%dT%%H:%%M:%%S", start + 3600))
   last = "record"
   return wrk.format("POST", "/service-records", {["Authorization"] = "Bearer %(recorder)s",
@@ -281,7 +300,8 @@ def http_writes(url: str, ctx: Context, data, *, clients: int, count: int, secon
 
             def op(i: int) -> None:
                 volunteer, start = _slot(pool, i, 10)
-                body = {"volunteer_id": volunteer, "activity_id": activity, "started_at": start.isoformat(),
+                body = {"volunteer_id": volunteer, "activity_id": _activity(activity, start),
+                        "started_at": start.isoformat(),
                         "ended_at": (start + dt.timedelta(minutes=60)).isoformat(), "confirmed_by": "bench"}
                 t0 = time.perf_counter()
                 status, made = client.request("POST", "/service-records", body,
@@ -315,8 +335,9 @@ def in_process_writes(ctx: Context, data, *, threads: int, count: int, seconds: 
     def make(n: int):
         def op(i: int) -> None:
             volunteer, start = _slot(pool, i, hour)
-            command = service_records.RecordService(volunteer_id=volunteer, activity_id=activity, started_at=start,
-                                                    ended_at=start + dt.timedelta(minutes=60), confirmed_by="bench")
+            command = service_records.RecordService(volunteer_id=volunteer, activity_id=_activity(activity, start),
+                                                    started_at=start, ended_at=start + dt.timedelta(minutes=60),
+                                                    confirmed_by="bench")
             made, _ = write(ctx, key=f"p{run}-{i}", operation="record.create", request={"i": i},
                             fn=lambda s: service_records.record_public(
                                 service_records.record_service(s, recorder, command, ctx.local_now())))

@@ -73,7 +73,7 @@ class World:
         volunteer_id = volunteer_id or self.ids["V"]
         start = self.next_start()
         made = self.admin("POST", "/service-records", role="recorder", json={
-            "volunteer_id": volunteer_id, "activity_id": self.ids["activity"],
+            "volunteer_id": volunteer_id, "activity_id": f.activity_on(self.ctx, self.ids["activity"], start.date()),
             "started_at": start.isoformat(), "ended_at": (start + dt.timedelta(minutes=30)).isoformat()})
         if posted:
             self.admin("POST", f"/service-records/{made['id']}/approve")
@@ -171,7 +171,8 @@ def build_world(client, ctx) -> World:
     for _ in range(8):  # 8 × 30 min × 10 points an hour = 40 points for V to spend (1 point an item)
         start = w.next_start()
         made = w.admin("POST", "/service-records", role="recorder", json={
-            "volunteer_id": w.ids["V"], "activity_id": w.ids["activity"], "started_at": start.isoformat(),
+            "volunteer_id": w.ids["V"], "activity_id": f.activity_on(ctx, w.ids["activity"], start.date()),
+            "started_at": start.isoformat(),
             "ended_at": (start + dt.timedelta(minutes=30)).isoformat()})
         w.admin("POST", f"/service-records/{made['id']}/approve")
     w.ids["record"] = w.record(posted=True)

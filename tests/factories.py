@@ -4,12 +4,15 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from sqlalchemy import select
+
 from ledger.people import auth, org, volunteers
 from ledger.people.access import SYSTEM, Principal
 from ledger.people.auth import principal_for_user
 from ledger.people.idcard import id_check_digit
 from ledger.people.tables import User
 from ledger.service import activities, records as service_records
+from ledger.service.tables import Activity
 from ledger.store.uow import Context
 
 
@@ -84,9 +87,30 @@ def activity(ctx: Context, unit_id: int, held_on: dt.date, *, category: str = "æ
         return created.id
 
 
+def activity_on(ctx: Context, activity_id: int, day: dt.date) -> int:
+    """The activity itself when it is held on `day`, else one like it (same unit, title, category,
+    tags, team) held that day, made once: a service lies on its activity's day."""
+    with ctx.uow() as uow:
+        found = uow.session.get(Activity, activity_id)
+        if found.held_on == day:
+            return activity_id
+        twin = uow.session.execute(select(Activity.id).where(
+            Activity.unit_id == found.unit_id, Activity.title == found.title, Activity.category == found.category,
+            Activity.team_id == found.team_id, Activity.held_on == day).order_by(Activity.id).limit(1)).scalar()
+        if twin is not None and uow.session.get(Activity, twin).tags == found.tags:
+            return twin
+        created = activities.create_activity(uow.session, SYSTEM, activities.CreateActivity(
+            unit_id=found.unit_id, title=found.title, category=found.category, held_on=day,
+            tags=tuple(found.tags or ()), team_id=found.team_id, is_concentrated=found.is_concentrated,
+            place=found.place, organiser=found.organiser), found.created_by)
+        uow.commit()
+        return created.id
+
+
 def served(ctx: Context, recorder: Principal, approver: Principal, volunteer_id: int, activity_id: int,
            start: dt.datetime, minutes: int, *, service_kind: str | None = None) -> int:
-    """Record and approve (post) a service; returns the record id."""
+    """Record and approve (post) a service; returns the record id (on an activity of its day)."""
+    activity_id = activity_on(ctx, activity_id, start.date())
     with ctx.uow() as uow:
         record = service_records.record_service(uow.session, recorder, service_records.RecordService(
             volunteer_id=volunteer_id, activity_id=activity_id, started_at=start,

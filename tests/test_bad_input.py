@@ -41,17 +41,20 @@ def test_each_bad_request_names_its_field_and_leaves_the_ledger_unchanged(client
     # one posted record (120 min, 20 points), then a reversed one
     posted = client.post("/service-records", json=base, headers=h(recorder, str(uuid.uuid4()))).json()
     client.post(f"/service-records/{posted['id']}/approve", headers=h(approver, str(uuid.uuid4())))
-    later = {**base, "started_at": "2026-11-17T09:00:00", "ended_at": "2026-11-17T10:00:00"}
+    later = {**base, "activity_id": f.activity_on(ctx, activity_id, dt.date(2026, 11, 17)),
+             "started_at": "2026-11-17T09:00:00", "ended_at": "2026-11-17T10:00:00"}
     second = client.post("/service-records", json=later, headers=h(recorder, str(uuid.uuid4()))).json()
     client.post(f"/service-records/{second['id']}/approve", headers=h(approver, str(uuid.uuid4())))
     reversed_ = client.post(f"/service-records/{second['id']}/reverse", json={"reason": "录入错误"},
                             headers=h(approver, str(uuid.uuid4())))
     assert reversed_.json()["status"] == "reversed"
     pending = client.post("/service-records", json={**base, "started_at": "2026-11-18T09:00:00",
+                                                    "activity_id": f.activity_on(ctx, activity_id, dt.date(2026, 11, 18)),
                                                     "ended_at": "2026-11-18T10:00:00"},
                           headers=h(recorder, str(uuid.uuid4()))).json()
     used_key = str(uuid.uuid4())
     assert client.post("/service-records", json={**base, "started_at": "2026-11-19T09:00:00",
+                                                 "activity_id": f.activity_on(ctx, activity_id, dt.date(2026, 11, 19)),
                                                  "ended_at": "2026-11-19T10:00:00"},
                        headers=h(recorder, used_key)).status_code == 201
     before = ledger_state(ctx, volunteer_id)

@@ -62,14 +62,20 @@ def _world(ctx: Context) -> dict:
             factories.activity(ctx, units["station_b"], dt.date(2025, 3, 5), tags=("应急",), category="医疗健身"),
             factories.activity(ctx, units["station_b"], dt.date(2025, 6, 1)),
             factories.activity(ctx, units["station_b"], dt.date(2025, 3, 5), tags=("应急",), category="医疗健身")]
-    return {"units": units, "recorder": principals[0], "approver": principals[1], "vols": vols, "acts": acts}
+    return {"units": units, "recorder": principals[0], "approver": principals[1], "vols": vols, "acts": acts,
+            "ctx": ctx}
+
+
+def _act(world: dict, index: int, start: dt.datetime) -> int:
+    """Activity `index` of the world, or its twin on the service's day (a service lies on its activity's day)."""
+    return factories.activity_on(world["ctx"], world["acts"][index], start.date())
 
 
 def _one_by_one(ctx: Context, world: dict, services: list[tuple] = SERVICES) -> None:
     for v, a, start, minutes, kind in services:
         with ctx.uow() as uow:
             record = service_records.record_service(uow.session, world["recorder"], service_records.RecordService(
-                volunteer_id=world["vols"][v], activity_id=world["acts"][a], started_at=start,
+                volunteer_id=world["vols"][v], activity_id=_act(world, a, start), started_at=start,
                 ended_at=start + dt.timedelta(minutes=minutes), service_kind=kind), ctx.local_now())
             uow.commit()
             record_id = record.id
@@ -79,7 +85,7 @@ def _one_by_one(ctx: Context, world: dict, services: list[tuple] = SERVICES) -> 
 
 
 def _services(world: dict, services: list[tuple] = SERVICES) -> list[bulk.ApprovedService]:
-    return [bulk.ApprovedService(volunteer_id=world["vols"][v], activity_id=world["acts"][a], started_at=start,
+    return [bulk.ApprovedService(volunteer_id=world["vols"][v], activity_id=_act(world, a, start), started_at=start,
                                  ended_at=start + dt.timedelta(minutes=minutes), service_kind=kind,
                                  recorded_by=world["recorder"].user_id, source="api")
             for v, a, start, minutes, kind in services]
@@ -163,7 +169,7 @@ def test_verify_passes_and_a_second_batch_continues_the_caps_of_the_first(fresh_
 def test_a_batch_is_all_or_nothing_and_refuses_overlaps_and_self_approval(ctx):
     world = _world(ctx)
     services = _services(world)
-    clash = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][0],
+    clash = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=_act(world, 0, D(2024, 12, 31)),
                                  started_at=D(2024, 12, 31, 12, 0), ended_at=D(2024, 12, 31, 14, 0),
                                  recorded_by=world["recorder"].user_id)
     with ctx.uow() as uow:
@@ -197,10 +203,11 @@ def test_concurrent_batches_sharing_unit_accounts_lose_no_minute(ctx):
     acts = [factories.activity(ctx, units[s], dt.date(2025, 1, 1)) for s in ("station_a", "station_b")]
     vols = [factories.volunteer(ctx, units["station_a"]) for _ in range(40)]
     errors: list[BaseException] = []
+    day_acts = {(i, day): factories.activity_on(ctx, acts[i], dt.date(2025, 2, day)) for i in (0, 1) for day in range(1, 6)}
 
     def batch(mine: list[int], day: int) -> None:
         # both batches post at both stations: the same unit accounts, in opposite activity order
-        services = [bulk.ApprovedService(v, acts[(n + day) % 2], D(2025, 2, day, 8 + n % 10, 0),
+        services = [bulk.ApprovedService(v, day_acts[(n + day) % 2, day], D(2025, 2, day, 8 + n % 10, 0),
                                          D(2025, 2, day, 8 + n % 10, 50), recorder.id)
                     for n, v in enumerate(mine)]
         try:
@@ -229,10 +236,10 @@ def test_a_stored_record_that_credited_less_than_its_minutes_leaves_room_under_t
     """The caps read what stored records credited, not their minutes (the batch only bounds by them)."""
     world = _world(fresh_ctx)
     recorder = world["recorder"].user_id
-    long_day = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][0],
+    long_day = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=_act(world, 0, D(2025, 2, 3)),
                                     started_at=D(2025, 2, 3, 8, 0), ended_at=D(2025, 2, 3, 18, 0), recorded_by=recorder)
     # in another activity: a per-activity cap sums the records of one activity
-    evening = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=world["acts"][2],
+    evening = bulk.ApprovedService(volunteer_id=world["vols"][0], activity_id=_act(world, 2, D(2025, 2, 3)),
                                    started_at=D(2025, 2, 3, 19, 0), ended_at=D(2025, 2, 3, 20, 40), recorded_by=recorder)
     for batch in ([long_day], [evening]):
         with fresh_ctx.uow() as uow:

@@ -51,7 +51,7 @@ def test_down_to_the_plain_table_and_back_up_keeps_every_row(url):
     units = f.tree(ctx)
     recorder, _ = f.user(ctx, "unit_admin", units["station_a"])
     approver, _ = f.user(ctx, "admin")
-    volunteer = f.volunteer(ctx, units["station_a"])
+    volunteer = f.volunteer(ctx, units["station_a"], registered_on=dt.date(1999, 1, 1))  # before its first service
     for day in (dt.date(2025, 3, 4), dt.date(2025, 11, 20), dt.date(1999, 6, 1)):  # the last: DEFAULT
         activity = f.activity(ctx, units["station_a"], day)
         record = f.served(ctx, recorder, approver, volunteer, activity, dt.datetime.combine(day, dt.time(9)), 90)

@@ -35,6 +35,8 @@ VOLUNTEERS_PER_THREAD = 3
 # after warm-up the server's RSS may move a little (allocator arenas, caches filling); a leak
 # of even 1 KiB a request would pass these bounds within the first minute
 RSS_SLACK_KIB = 12 * 1024
+# each turn of a worker makes at least 4 requests and records one service; 20 turns a day
+DAYS = MAX_REQUESTS // (4 * THREADS * VOLUNTEERS_PER_THREAD * 20) + 1
 RSS_SLACK_SHARE = 0.10
 
 
@@ -63,13 +65,16 @@ def _seed(ctx: Context) -> dict:
     _, operator = f.user(ctx, "desk_operator", units["station_a"], desk_id=desk.id)
     people = [f.volunteer(ctx, units["station_a"], id_number=f.random_id_number(f"19{60 + n}0101"))
               for n in range(THREADS * VOLUNTEERS_PER_THREAD)]
-    services = [bulk.ApprovedService(v, activity, dt.datetime(2024, 5, day, 8), dt.datetime(2024, 5, day, 16),
+    services = [bulk.ApprovedService(v, f.activity_on(ctx, activity, dt.date(2024, 5, day)),
+                                     dt.datetime(2024, 5, day, 8), dt.datetime(2024, 5, day, 16),
                                      recorded_by=recorder.user_id) for v in people for day in range(1, 9)]
     with ctx.uow() as uow:  # 8 days × 480 min × 10 points an hour = 640 points each to spend
         bulk.post_approved(uow.session, approver, services, ctx.local_now())
         uow.commit()
     return {"recorder": recorder_token, "approver": approver_token, "auditor": auditor, "operator": operator,
-            "activity": activity, "desk": desk.id, "item": item.id, "people": people}
+            "activity": activity, "desk": desk.id, "item": item.id, "people": people,
+            "day_activity": {day: f.activity_on(ctx, activity, day)  # the days the load records on
+                             for day in (dt.date(2025, 1, 1) + dt.timedelta(days=n) for n in range(DAYS))}}
 
 
 class Load:
@@ -113,7 +118,8 @@ class Load:
                 self.call(client, "GET", f"/volunteers/{volunteer}/balances", 200, w["approver"])
                 self.call(client, "GET", f"/volunteers/{volunteer}/history?limit=20", 200, w["approver"])
                 made = self.call(client, "POST", "/service-records", 201, w["recorder"], write=True, json={
-                    "volunteer_id": volunteer, "activity_id": w["activity"], "started_at": start.isoformat(),
+                    "volunteer_id": volunteer, "activity_id": w["day_activity"][start.date()],
+                    "started_at": start.isoformat(),
                     "ended_at": (start + dt.timedelta(minutes=20)).isoformat()})
                 if made is not None:
                     self.call(client, "POST", f"/service-records/{made.json()['id']}/approve", 200,

@@ -75,9 +75,12 @@ def test_verify_passes_after_mixed_activity_and_names_a_tampered_row(fresh_ctx):
         uow.commit()
     with ctx.uow() as uow:  # a bulk batch for both volunteers: 2026 for A gets 60, B gets 30 + 30
         bulk.post_approved(uow.session, approver, [
-            bulk.ApprovedService(a, activity, dt.datetime(2026, 4, 1, 9), dt.datetime(2026, 4, 1, 10), recorder.user_id),
-            bulk.ApprovedService(b, activity, dt.datetime(2025, 4, 1, 9), dt.datetime(2025, 4, 1, 9, 30), recorder.user_id),
-            bulk.ApprovedService(b, activity, dt.datetime(2026, 4, 2, 9), dt.datetime(2026, 4, 2, 9, 30), recorder.user_id),
+            bulk.ApprovedService(a, f.activity_on(ctx, activity, dt.date(2026, 4, 1)),
+                                 dt.datetime(2026, 4, 1, 9), dt.datetime(2026, 4, 1, 10), recorder.user_id),
+            bulk.ApprovedService(b, f.activity_on(ctx, activity, dt.date(2025, 4, 1)),
+                                 dt.datetime(2025, 4, 1, 9), dt.datetime(2025, 4, 1, 9, 30), recorder.user_id),
+            bulk.ApprovedService(b, f.activity_on(ctx, activity, dt.date(2026, 4, 2)),
+                                 dt.datetime(2026, 4, 2, 9), dt.datetime(2026, 4, 2, 9, 30), recorder.user_id),
         ], ctx.local_now())
         uow.commit()
     with ctx.uow() as uow:  # hours carried out to another deployment on 2026-05-01: A's 2026 gets −20

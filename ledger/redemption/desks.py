@@ -36,8 +36,8 @@ from ledger.volunteer_view import lookup
 LIMIT_PERIODS = ("day", "week", "month", "year")
 ITEM_KINDS = ("goods", "service")
 MAX_PRICE_POINTS = 1_000_000  # an item's price: far above anything a desk offers
-MAX_QUANTITY = 100_000  # one receipt of goods, one redemption line, a limit per volunteer
-MAX_STOCK = 1_000_000  # an item's stock (counted, or after goods are received)
+MAX_QUANTITY = 10_000_000  # one receipt of goods, one redemption line, a limit per volunteer
+MAX_STOCK = 100_000_000  # an item's stock (counted, or after goods are received): well inside the column
 QR_PREFIX = "vq1"
 QR_TTL = dt.timedelta(minutes=10)
 
