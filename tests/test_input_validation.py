@@ -12,6 +12,8 @@ import uuid
 import pytest
 
 from ledger.errors import ValidationFailed
+from ledger.incentives import policies
+from ledger.incentives.pricing import default_policy_text
 from ledger.names import clean_name
 from ledger.people import org
 from ledger.people.access import SYSTEM
@@ -155,11 +157,14 @@ def test_every_entry_of_a_name_goes_through_the_one_rule(ctx):
         "desk": lambda s: desks.create_desk(s, SYSTEM, desks.CreateDesk(units["station_a"], f.ref("D"), bad)),
         "definition": lambda s: rankings.define_ranking(s, SYSTEM, {
             "code": f.ref("y"), "name": bad, "unit_id": units["center"], "period_kind": "year"}),
+        "policy": lambda s: policies.publish_policy(s, SYSTEM, policies.PublishPolicy(
+            units["station_b"], dt.date(2026, 1, 1),
+            default_policy_text().replace("嘉许激励办法（默认）", "嘉许\u202e激励办法", 1))),
     }
     for entry, make in entries.items():
         with ctx.uow() as uow, pytest.raises(ValidationFailed) as refused:
             make(uow.session)
-        assert refused.value.field in ("name", "title") and "U+202E" in refused.value.message, entry
+        assert refused.value.field in ("name", "title", "policy.name") and "U+202E" in refused.value.message, entry
     with ctx.uow() as uow:
         desk = desks.create_desk(uow.session, SYSTEM, desks.CreateDesk(units["station_a"], f.ref("D"), "超市"))
         with pytest.raises(ValidationFailed) as refused:

@@ -20,6 +20,7 @@ from ledger.incentives import describe, pricing
 from ledger.incentives.coherence import policy_warnings
 from ledger.incentives.policy import Policy
 from ledger.incentives.tables import PolicyVersion
+from ledger.names import clean_name
 from ledger.people.access import Principal, in_scope, require_role, require_unit
 from ledger.people.tables import Unit
 from ledger.store.tables import AuditEntry
@@ -107,7 +108,8 @@ def publish_policy(session: Session, principal: Principal, command: PublishPolic
         select(func.coalesce(func.max(PolicyVersion.version), 0)).where(PolicyVersion.unit_id == unit.id)
     ).scalar_one() + 1
     version = PolicyVersion(unit_id=unit.id, version=number, effective_from=command.effective_from,
-                            name=policy.name, document=command.document,
+                            name=clean_name(policy.name, "policy.name", max_length=200, label="办法名称"),
+                            document=command.document,
                             content_hash=policy.content_hash(), published_by=principal.username)
     session.add(version)
     session.add(AuditEntry(actor=principal.username, action="policy.publish",
