@@ -287,7 +287,8 @@ def _link_volunteer(session: Session, principal: Principal, body: dict, command:
         if existing_id is not None:
             return _relink(session, principal, body, lock_volunteer(session, existing_id), home_unit_id,
                            arrived_on), False
-    volunteer = Volunteer(number=new_volunteer_number(session, arrived_on), name=clean_name(ident["name"], "package.volunteer.name", label="姓名"),
+    volunteer = Volunteer(number=new_volunteer_number(session, arrived_on),
+                          name=clean_name(ident["name"], "package.volunteer.name", label="姓名"),
                           id_type=ident["id_type"], id_hash=hashed, id_masked=ident.get("id_masked"),
                           phone_masked=ident.get("phone_masked"), is_party_member=bool(ident["is_party_member"]),
                           registered_on=dt.date.fromisoformat(ident["registered_on"]), home_unit_id=home_unit_id,
