@@ -47,9 +47,10 @@ def dispatched(w) -> tuple[int, str]:
 
 def taken(w, *, with_record: bool = False) -> tuple[int, str, int]:
     order_id, token = dispatched(w)
-    activity_id = w.admin("POST", f"/orders/{order_id}/take", json={})["activity_id"]
+    start = w.next_start()  # a record lies on its activity's day: the order is held on the record's
+    activity_id = w.admin("POST", f"/orders/{order_id}/take",
+                          json={"held_on": start.date().isoformat()} if with_record else {})["activity_id"]
     if with_record:
-        start = w.next_start()
         made = w.admin("POST", "/service-records", role="recorder", json={
             "volunteer_id": w.ids["V"], "activity_id": activity_id, "started_at": start.isoformat(),
             "ended_at": (start + dt.timedelta(minutes=30)).isoformat()})

@@ -154,7 +154,8 @@ fixed("GET", "/activities", (200, 200, 200, 200, 200, 200, 200, 401), "/activiti
 @row("POST", "/service-records", 201, 201, 404, 403, 403, 403, 403, 401)
 def _(w, role):
     start = w.next_start()
-    return "/service-records", {"json": {"volunteer_id": w.volunteer(), "activity_id": w.ids["activity"],
+    return "/service-records", {"json": {"volunteer_id": w.volunteer(),
+                                         "activity_id": f.activity_on(w.ctx, w.ids["activity"], start.date()),
                                          "started_at": start.isoformat(),
                                          "ended_at": start.replace(minute=start.minute + 10).isoformat()}}
 
