@@ -17,7 +17,7 @@ from ledger.errors import ValidationFailed
 
 REFUSED_CATEGORIES = {  # Unicode category: (中文, English)
     "Cc": ("控制字符", "a control character"),
-    "Cf": ("不可见的格式字符（如零宽字符、文字方向控制符）", "an invisible format character (zero-width or bidi control)"),
+    "Cf": ("零宽字符、文字方向控制符等不可见字符", "an invisible format character: zero-width or bidi control"),
     "Zl": ("换行符", "a line separator"), "Zp": ("分段符", "a paragraph separator"),
     "Cs": ("无效字符", "a surrogate"), "Cn": ("未分配的字符", "an unassigned code point"),
 }
