@@ -498,7 +498,20 @@ for _method, _path, _url in [
         ("GET", "/console/approvals", None), ("POST", "/console/approvals", None),
         ("POST", "/console/records/{record_id}/reverse", "/console/records/1/reverse"),
         ("GET", "/console/imports", None), ("GET", "/console/imports/template.xlsx", None),
-        ("POST", "/console/imports", None), ("POST", "/console/imports/approve", "/console/imports/approve?batch=x")]:
+        ("POST", "/console/imports", None), ("POST", "/console/imports/approve", "/console/imports/approve?batch=x"),
+        # the work pages of policies, rankings, targets, the desk, the archive and the audit
+        ("GET", "/console/policies", None), ("GET", "/console/policies/draft", None),
+        ("POST", "/console/policies/publish", None), ("POST", "/console/policies/what-if", None),
+        ("GET", "/console/rankings", None), ("GET", "/console/rankings/define", None),
+        ("POST", "/console/rankings/define", None), ("POST", "/console/rankings/run", None),
+        ("GET", "/console/rankings/runs/{run_id}", "/console/rankings/runs/1"),
+        ("POST", "/console/rankings/runs/{run_id}/notice", "/console/rankings/runs/1/notice"),
+        ("POST", "/console/rankings/runs/{run_id}/publish", "/console/rankings/runs/1/publish"),
+        ("GET", "/console/targets", None), ("GET", "/console/targets/export.xlsx", None),
+        ("GET", "/console/desk", None), ("GET", "/console/desk/items", None), ("POST", "/console/desk/items", None),
+        ("POST", "/console/desk/redeem", None), ("POST", "/console/desk/cancel", None),
+        ("GET", "/console/archive", None), ("GET", "/console/archive/download.{kind}", "/console/archive/download.xlsx"),
+        ("GET", "/console/audit", None), ("POST", "/console/audit/verify", None)]:
     fixed(_method, _path, (200,) * 8, _url or _path)  # no cookie: the sign-in form (tests/test_console_pages.py)
 # signs the caller's own token out: run last (see below), with a token made for the purpose
 fixed("POST", "/selfservice/sign-out", (200, 200, 200, 200, 200, 200, 200, 401), "/selfservice/sign-out")
