@@ -17,6 +17,7 @@ ACTION_NAMES = {
     "desk.cancel": "撤销兑换", "certificate.issue": "出具志愿服务证明", "deployment_key.trust": "信任其他部署的密钥",
     "ranking.notice": "评选结果公示", "ranking.objection": "收到公示异议", "ranking.objection_resolved": "答复公示异议",
     "ranking.confirm": "确认最终评选结果", "password.set": "设置密码", "session.open": "登录工作台",
+    "token.revoke": "吊销接口令牌", "user.enable": "启用用户", "user.disable": "停用用户",
 }
 TARGET_NAMES = {"unit": "单位", "team": "队伍", "user": "用户", "volunteer": "志愿者", "service_record": "服务记录",
                 "desk": "兑换点", "desk_item": "兑换物品", "receipt": "兑换小票", "certificate": "证明",
@@ -33,7 +34,10 @@ DETAIL_NAMES = {"code": "编码", "unit_id": "单位", "reason": "原因", "role
                 "before": "原值", "after": "新值", "effective_from": "生效日期", "content_hash": "内容哈希",
                 "as_of": "截至日期", "days": "天数", "run_id": "评选运行", "notice_id": "公示", "outcome": "结论",
                 "line": "名单序号", "address": "地址", "definition_id": "评选办法", "position": "台账位置",
-                "approved": "批准条数", "item_id": "物品", "quantity": "数量"}
+                "approved": "批准条数", "item_id": "物品", "quantity": "数量",
+                "expires_at": "有效期至", "revoked": "吊销数量", "token_id": "令牌编号",
+                "effective_on": "生效日期", "from_unit_id": "调出单位", "to_unit_id": "调入单位",
+                "points_moved": "转移积分", "volunteer_id": "志愿者"}
 MAX_LIMIT = 500
 
 
