@@ -27,3 +27,4 @@ def test_every_detail_key_written_has_a_chinese_name():
             for key in re.findall(r'"([a-z_]+)":', detail)}
     assert {"expires_at", "revoked", "token_id"} <= keys
     assert sorted(k for k in keys if k not in DETAIL_NAMES) == []
+

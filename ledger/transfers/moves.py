@@ -142,7 +142,7 @@ def transfer_volunteer(session: Session, principal: Principal, command: Transfer
         raise ValidationFailed("the volunteer already belongs to this unit", field="to_unit_id")
     check_move_date(volunteer, home, command.effective_on, today, future_limit_days, field="effective_on")
     refuse_in_flight(session, volunteer.id)
-    reason = (command.reason or "").strip()[:200] or f"transferred to {to_unit.name}"
+    reason = (command.reason or "").strip()[:200] or f"调往{to_unit.name}"
     from_unit_id, on = home.unit_id, command.effective_on
     home.valid_to, home.ended_reason = on, reason
     opened = Membership(volunteer_id=volunteer.id, unit_id=to_unit.id, is_home=True,

@@ -97,7 +97,7 @@ def export_volunteer(session: Session, principal: Principal, command: ExportVolu
     sender = {"deployment_id": deployment_id, "name": deployment_name,
               "public_key": keys.public_key_text(signing_key)}
     home_unit_id = home.unit_id
-    _close_memberships(session, volunteer.id, left_on, f"left for {peer.name or peer.deployment_id}")
+    _close_memberships(session, volunteer.id, left_on, f"转往{peer.name or peer.deployment_id}")
     session.flush()
     body = package_body(session, volunteer, home_unit_id, left_on, peer, sender, now)
     envelope = {"format": FORMAT, "package": body, "signature": keys.sign(signing_key, canonical(body))}
