@@ -26,7 +26,8 @@ TARGET_NAMES = {"unit": "单位", "team": "队伍", "user": "用户", "volunteer
                 "deployment": "部署", "batch": "导入批次", "import": "导入批次"}
 VALUE_NAMES = {"role": {"admin": "系统管理员", "unit_admin": "单位管理员", "desk_operator": "兑换点操作员",
                         "auditor": "审计员", "volunteer": "志愿者"},
-               "outcome": {"upheld": "成立", "dismissed": "不成立"}}
+               "outcome": {"upheld": "成立", "dismissed": "不成立"},
+               "kind": {"code": "一次性登录码", "pin": "登录 PIN"}}
 DETAIL_NAMES = {"code": "编码", "unit_id": "单位", "reason": "原因", "role": "角色", "records": "记录数",
                 "points": "积分", "package_id": "转移包", "version": "版本", "to": "调入", "from": "调出",
                 "points_difference": "积分差额", "period": "期间", "number": "编号", "minutes": "分钟",
