@@ -145,6 +145,7 @@ def test_a_station_admin_registers_enters_a_grid_and_a_second_person_approves(ct
     page.fill("#f-name", "周小红")
     page.select_option("#f-home_unit_id", str(units["station_a"]))
     page.fill("#f-phone", "13700001234")
+    page.fill("#f-registered_on", "2025-01-01")  # before the service entered below (not before registration)
     page.click("#register")
     page.wait_for_selector("#v-number")
     number = page.inner_text("#v-number")

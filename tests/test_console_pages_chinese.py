@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ledger.people import org
 from ledger.people.access import SYSTEM
-from ledger.people.tables import Team, Unit, User
+from ledger.people.tables import Team, Unit, User, Volunteer
 from ledger.rankings.tables import RankingDefinition
 from ledger.redemption.tables import Desk
 from tests import test_archive as ta, test_rankings as tr
@@ -40,7 +40,10 @@ def test_the_work_pages_have_no_english(console_client, ctx):
     with ctx.uow() as uow:  # user names are names, shown as they are ("test" set the test passwords)
         names = (ta.HOSTILE, "test", *uow.session.execute(select(User.username)).scalars(),
                  *(code for table in (Unit, Team, Desk, RankingDefinition)  # codes are codes
-                   for code in uow.session.execute(select(table.code)).scalars()))
+                   for code in uow.session.execute(select(table.code)).scalars()),
+                 # names other tests of the session gave (hostile ones too) are names, shown as given
+                 *(name for table in (Unit, Team, Desk, Volunteer)
+                   for name in uow.session.execute(select(table.name)).scalars()))
     for path in paths:
         answer = console_client.get(path)
         assert answer.status_code == 200, path
