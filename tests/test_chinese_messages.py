@@ -22,6 +22,7 @@ def english_in(text: str, names: tuple[str, ...] = ()) -> list[str]:
     """English words in a text a person reads, once names and codes are set aside."""
     for name in names:
         text = text.replace(name, " ")
+    text = re.sub(r"\bimport:\d{8}-[0-9a-f]+", " ", text)  # an import batch's id is a code
     words = re.findall(r"[A-Za-z][A-Za-z0-9_\-]{2,}", text)  # user names like unit_admin-3f2a are names
     return [w for w in words if w not in ALLOWED and not re.search(r"[\d_]", w)]
 
