@@ -53,7 +53,7 @@ def test_postings_land_in_their_month_and_a_month_without_one_in_the_default(ctx
     units = f.tree(ctx)
     recorder, _ = f.user(ctx, "unit_admin", units["station_a"])
     approver, _ = f.user(ctx, "admin")
-    volunteer = f.volunteer(ctx, units["station_a"])
+    volunteer = f.volunteer(ctx, units["station_a"], registered_on=dt.date(1999, 1, 1))  # before both services
     now = ctx.local_now()
     this_month = dt.date(now.year, now.month, 1)
     recent = f.activity(ctx, units["station_a"], this_month)
@@ -174,11 +174,12 @@ def test_a_bulk_batch_makes_the_partitions_of_its_months_first(ctx):
     approving, _ = f.user(ctx, "admin")
     year = 1900 + secrets.randbelow(90)  # months no other test uses
     volunteer = f.volunteer(ctx, units["station_a"], registered_on=dt.date(year - 1, 1, 1))
-    activity = f.activity(ctx, units["station_a"], dt.date(year, 3, 1))
+    activities = {month: f.activity(ctx, units["station_a"], dt.date(year, month, 3)) for month in (3, 4)}
 
-    def batch(month: int) -> list:
+    def batch(month: int) -> list:  # a service on its activity's day
         start = dt.datetime(year, month, 3, 9)
-        return [bulk.ApprovedService(volunteer, activity, start, start + dt.timedelta(minutes=60), recorder.user_id)]
+        return [bulk.ApprovedService(volunteer, activities[month], start, start + dt.timedelta(minutes=60),
+                                     recorder.user_id)]
 
     with ctx.uow() as uow:
         bulk.post_approved(uow.session, approving, batch(3), ctx.local_now())

@@ -41,6 +41,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_staff_sessions_user_id"), table_name="staff_sessions")
     op.drop_table("staff_sessions")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("password_changed_at")
-        batch.drop_column("password_hash")
+    # plain DROP COLUMN on both engines: a batch copy of `users` cannot drop a table others reference
+    op.drop_column("users", "password_changed_at")
+    op.drop_column("users", "password_hash")
