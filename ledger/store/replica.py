@@ -7,7 +7,7 @@ CPU for writes.  Everything else reads and writes on the primary.
 
 Read-your-writes: after a write commits, the writer's primary WAL position (LSN) is noted
 under the reader key of the request (a digest of its credential, set by the web layer in
-`current_reader`).  A later standby read with that key first waits, up to `wait_seconds`,
+`current_reader`).  A later standby read with that key first waits, up to `wait_ms`,
 for the standby to have replayed that position; if it has not by then, or the standby cannot
 be reached, the read goes to the primary.  Readers who wrote nothing recently read the
 standby as it is (it lags by milliseconds in normal operation); what the standby does not
@@ -50,10 +50,10 @@ def lsn_value(lsn: str) -> int:
 class ReplicaRouter:
     """Sends standby reads to the replica when it has caught up with the reader's writes."""
 
-    def __init__(self, primary: Engine, replica: Engine | None, *, wait_seconds: float = 0.5):
+    def __init__(self, primary: Engine, replica: Engine | None, *, wait_ms: int = 500):
         self.primary = primary
         self.replica = replica
-        self.wait_seconds = wait_seconds
+        self.wait_ms = wait_ms
         self.stats: Counter[str] = Counter()
         self._written: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
@@ -117,7 +117,7 @@ class ReplicaRouter:
         return None if replayed is None else max(head - lsn_value(replayed), 0)
 
     def _caught_up(self, connection, needed: int) -> bool:
-        deadline = time.monotonic() + self.wait_seconds
+        deadline = time.monotonic() + self.wait_ms / 1000
         while True:
             replayed = connection.execute(text("SELECT pg_last_wal_replay_lsn()::text")).scalar_one()
             if replayed is not None and lsn_value(replayed) >= needed:

@@ -68,7 +68,7 @@ class Context:
     def __post_init__(self) -> None:
         self.session_factory = make_session_factory(self.engine)
         self.replica = ReplicaRouter(self.engine, self.replica_engine,
-                                     wait_seconds=self.options.get("replica_wait_ms", 500) / 1000)
+                                     wait_ms=int(self.options.get("replica_wait_ms", 500)))
 
     def uow(self) -> UnitOfWork:
         """Open a unit of work (a database transaction)."""
