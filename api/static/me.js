@@ -100,7 +100,7 @@ async function loadHistory(reset) {
   if (state.before) q.set("before_id", state.before);
   const h = await api(base() + "/history?" + q);
   const sel = $("f-kind"), chosen = sel.value;
-  sel.innerHTML = '<option value="">全部</option>' + h.kinds.map(k => `<option value="${esc(k)}">${esc(KINDS[k] || k)}</option>`).join("");
+  sel.replaceChildren(new Option("全部", ""), ...h.kinds.map(k => new Option(KINDS[k] || k, k)));
   sel.value = chosen;
   $("history").insertAdjacentHTML("beforeend", h.items.map(item).join("") || (reset ? '<li class="sub" id="history-empty">没有符合条件的记录</li>' : ""));
   state.before = h.next_before_id;
@@ -111,8 +111,15 @@ $("more").addEventListener("click", () => loadHistory(false));
 
 async function loadMemberships() {
   const m = await api(base() + "/memberships");
-  $("memberships").innerHTML = m.items.map(x => `<li><div class="t">${esc(x.team || x.unit)}${x.is_home ? "（所属单位）" : ""}</div>
-    <div class="sub">${esc(x.team ? x.unit + " · " : "")}${esc(x.role)} · ${esc(x.valid_from)} 至 ${esc(x.valid_to || "今")}${x.ended_reason ? " · " + esc(x.ended_reason) : ""}</div></li>`).join("") || '<li class="sub">暂无记录</li>';
+  const line = (cls, text) => Object.assign(document.createElement("div"), {className: cls, textContent: text});
+  const rows = m.items.map(x => {
+    const li = document.createElement("li");
+    li.append(line("t", (x.team || x.unit) + (x.is_home ? "（所属单位）" : "")),
+      line("sub", (x.team ? x.unit + " · " : "") + x.role + " · " + x.valid_from + " 至 " + (x.valid_to || "今")
+        + (x.ended_reason ? " · " + x.ended_reason : "")));
+    return li;
+  });
+  $("memberships").replaceChildren(...(rows.length ? rows : [Object.assign(document.createElement("li"), {className: "sub", textContent: "暂无记录"})]));
 }
 
 async function loadRedemptions() {
